@@ -1,0 +1,1 @@
+"""Curation filters for cold-start data (R1: drop mixed-language and unreadable traces)."""

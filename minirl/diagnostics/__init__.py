@@ -1,0 +1,1 @@
+"""Preflight and live training diagnostics: say when GRPO cannot learn, and why."""

@@ -1,0 +1,1 @@
+"""Curves from one or several runs' ``metrics.jsonl``."""

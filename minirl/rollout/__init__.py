@@ -1,0 +1,1 @@
+"""Rollout: sample G completions per prompt with a KV cache."""

@@ -1,0 +1,1 @@
+"""Cold-start supervised fine-tuning (R1 stage 1), on TRL's SFTTrainer."""

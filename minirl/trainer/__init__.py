@@ -1,0 +1,1 @@
+"""The GRPO training loop, its config, checkpoints and metrics."""
