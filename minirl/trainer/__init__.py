@@ -1,1 +1,5 @@
 """The GRPO training loop, its config, checkpoints and metrics."""
+
+from minirl.trainer.loop import GRPOTrainer, TrainingDivergedError
+
+__all__ = ["GRPOTrainer", "TrainingDivergedError"]

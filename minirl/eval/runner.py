@@ -1,0 +1,161 @@
+"""Evaluate a model on a task's held-out problems: pass@1, pass@k, maj@k, format, length and language metrics.
+
+Generation goes through :func:`minirl.rollout.generate` (the trainer's own sampling code, so evaluation sees exactly
+what training sees). pass@1 (greedy) uses one greedy completion per problem; with ``k > 1`` we also sample k
+completions at ``temperature`` and report mean pass@1 over samples, pass@k (Chen et al. 2021 unbiased estimator) and
+maj@k. Each rate comes with a 95% Wilson interval over problems (or over completions for per-completion rates), and
+length/share means with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import rewards
+from minirl.eval.metrics import Estimate, maj_at_k, mean_estimate, mean_pass_at_k, proportion
+from minirl.rollout.generate import generate
+from minirl.tasks import Example, PromptStyle, Task, build_prompt
+
+MIXED_THRESHOLD = 0.95
+
+
+@dataclass
+class EvalResult:
+    """Summary metrics (each an :class:`Estimate`) and the per-problem records."""
+
+    metrics: dict[str, Estimate]
+    records: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def flat(self) -> dict[str, float]:
+        """``{name: value, name_low: ..., name_high: ...}`` for metrics.jsonl."""
+        out: dict[str, float] = {}
+        for name, est in self.metrics.items():
+            out[name] = est.value
+            out[f"{name}_low"] = est.low
+            out[f"{name}_high"] = est.high
+        out["n_problems"] = float(len(self.records))
+        return out
+
+    def summary_line(self) -> str:
+        keys = ["pass@1", "format_rate", "completion_length", "mixed_rate"]
+        return " | ".join(f"{k} {self.metrics[k]}" for k in keys if k in self.metrics)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``summary.json`` and ``problems.jsonl`` into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"settings": self.settings, "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        with open(out / "problems.jsonl", "w") as f:
+            for rec in self.records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        return out
+
+
+def _correct(task: Task, texts: list[str], example: Example) -> list[float]:
+    fn = rewards.get("countdown" if task.name == "countdown" else "accuracy")
+    kwargs = {k: [v] * len(texts) for k, v in example.reward_kwargs().items()}
+    return [1.0 if v == 1.0 else 0.0 for v in fn(texts, **kwargs)]
+
+
+def _batched(seq: list, size: int):
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def evaluate_examples(
+    model,
+    tokenizer,
+    task: Task,
+    examples: list[Example],
+    style: PromptStyle,
+    k: int = 1,
+    temperature: float = 0.7,
+    max_new_tokens: int = 256,
+    batch_size: int = 32,
+    language: str = "en",
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalResult:
+    """Greedy pass@1 on every problem, plus k sampled completions per problem when ``k > 1``.
+
+    Returns:
+        An :class:`EvalResult`; ``pass@1`` is the greedy accuracy, ``pass@1_sampled``/``pass@k``/``maj@k`` appear when
+        ``k > 1``.
+    """
+    from tqdm.auto import tqdm
+
+    if not examples:
+        raise ValueError("evaluate_examples() needs at least one problem")
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    records: list[dict] = []
+    bar = tqdm(total=len(examples), desc="eval", disable=not progress, dynamic_ncols=True)
+    per_batch = max(1, batch_size // max(k, 1))
+    for chunk in _batched(examples, per_batch):
+        prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
+        greedy = generate(model, tokenizer, prompts, 1, max_new_tokens, temperature=0.0, generator=gen)
+        sampled = (generate(model, tokenizer, prompts, k, max_new_tokens, temperature=temperature, generator=gen)
+                   if k > 1 else None)
+        for i, (ex, prompt) in enumerate(zip(chunk, prompts)):
+            texts = [greedy.texts[i]]
+            lengths = [int(greedy.lengths[i])]
+            truncated = [bool(greedy.truncated[i])]
+            if sampled is not None:
+                texts += sampled.texts[i * k : (i + 1) * k]
+                lengths += [int(x) for x in sampled.lengths[i * k : (i + 1) * k]]
+                truncated += [bool(x) for x in sampled.truncated[i * k : (i + 1) * k]]
+            correct = _correct(task, texts, ex)
+            records.append({
+                "question": ex.question, "gold": ex.answer, "prompt": prompt, "completions": texts,
+                "extracted": [rewards.extract_answer(t) for t in texts],
+                "correct": correct, "format": rewards.format_reward(texts),
+                "target_share": rewards.language_consistency_reward(texts, language=language),
+                "lengths": lengths, "truncated": truncated,
+            })
+        bar.update(len(chunk))
+    bar.close()
+    return summarize(records, k=k, settings={
+        "task": task.name, "n_problems": len(examples), "k": k, "temperature": temperature,
+        "max_new_tokens": max_new_tokens, "language": language, "seed": seed,
+    })
+
+
+def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> EvalResult:
+    """Turn per-problem records (as written by :func:`evaluate_examples`) into estimates with 95% intervals.
+
+    Greedy metrics use the first completion of each record; sampled ones the others.
+    """
+    n = len(records)
+    greedy_ok = sum(int(r["correct"][0]) for r in records)
+    greedy_fmt = sum(int(r["format"][0] == 1.0) for r in records)
+    shares = [r["target_share"][0] for r in records if r["target_share"][0] is not None]
+    metrics: dict[str, Estimate] = {
+        "pass@1": proportion(greedy_ok, n),
+        "format_rate": proportion(greedy_fmt, n),
+        "truncated_rate": proportion(sum(int(r["truncated"][0]) for r in records), n),
+        "completion_length": mean_estimate([float(r["lengths"][0]) for r in records]),
+        "mixed_rate": proportion(sum(int(s < MIXED_THRESHOLD) for s in shares), len(shares)),
+        "target_share": mean_estimate(shares) if shares else Estimate(float("nan"), float("nan"), float("nan"), 0),
+    }
+    metrics["completion_length_median"] = Estimate(
+        float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n)
+    if k > 1:
+        counts = [(len(r["correct"]) - 1, int(sum(r["correct"][1:]))) for r in records]
+        sampled_ok = sum(c for _, c in counts)
+        sampled_n = sum(m for m, _ in counts)
+        metrics["pass@1_sampled"] = proportion(sampled_ok, sampled_n)
+        pk = mean_pass_at_k(counts, k)
+        metrics[f"pass@{k}"] = mean_estimate([mean_pass_at_k([c], k) for c in counts]) if n > 1 else Estimate(
+            pk, pk, pk, n)
+        norm = [[rewards.normalize_answer(a) if a is not None else None for a in r["extracted"][1:]] for r in records]
+        golds = [rewards.normalize_answer(r["gold"]) for r in records]
+        maj = maj_at_k(norm, golds, k)
+        metrics[f"maj@{k}"] = proportion(round(maj * n), n)
+    return EvalResult(metrics=metrics, records=records, settings=settings or {})

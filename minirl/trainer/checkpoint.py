@@ -1,0 +1,119 @@
+"""Checkpoints: atomic, rotated, complete enough to resume exactly.
+
+A checkpoint directory ``checkpoints/step-000004`` holds the trainable weights (the full model, or only the LoRA
+adapter) in safetensors, the optimizer and scheduler states, every RNG state (torch, the rollout sampler's generator,
+Python's ``random``) and ``state.json`` (step, config). It is written into a hidden temporary directory and renamed
+into place, so an interrupted save never leaves a half checkpoint; only the last ``keep_last`` are kept. Loading uses
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+PREFIX = "step-"
+
+
+def checkpoint_root(output_dir: str | Path) -> Path:
+    """``<output_dir>/checkpoints``."""
+    return Path(output_dir) / "checkpoints"
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    root = checkpoint_root(output_dir)
+    if not root.exists():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+
+
+def trainable_state_dict(model) -> dict[str, torch.Tensor]:
+    """Only the parameters that train (all weights, or the LoRA adapter), detached and contiguous."""
+    return {
+        name: param.detach().contiguous().clone()
+        for name, param in model.named_parameters()
+        if param.requires_grad
+    }
+
+
+def save_checkpoint(
+    output_dir: str | Path,
+    step: int,
+    model,
+    optimizer,
+    scheduler,
+    generator: torch.Generator,
+    extra_state: dict,
+    keep_last: int = 2,
+) -> Path:
+    """Write ``checkpoints/step-{step:06d}`` atomically and delete all but the last ``keep_last``."""
+    root = checkpoint_root(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{PREFIX}{step:06d}"
+    tmp = root / f".tmp-{PREFIX}{step:06d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_file(trainable_state_dict(model), str(tmp / "trainable.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    torch.save(
+        {
+            "torch": torch.get_rng_state(),
+            "sampler": generator.get_state(),
+            "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0],
+            "python_gauss": random.getstate()[2],
+        },
+        tmp / "rng.pt",
+    )
+    (tmp / "state.json").write_text(json.dumps({"step": step, **extra_state}, indent=2, default=str))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(output_dir)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def find_checkpoint(resume: str, output_dir: str | Path) -> Path:
+    """``latest`` -> newest complete checkpoint in ``output_dir``; else the given path (checked)."""
+    if resume == "latest":
+        found = list_checkpoints(output_dir)
+        if not found:
+            raise FileNotFoundError(
+                f"--run.resume latest: no checkpoint in {checkpoint_root(output_dir)}. Start without --run.resume, "
+                "or pass the path of a checkpoint directory."
+            )
+        return found[-1]
+    path = Path(resume)
+    if not (path / "state.json").exists():
+        raise FileNotFoundError(f"--run.resume {resume}: not a checkpoint directory (no state.json inside).")
+    return path
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Generator) -> dict:
+    """Restore everything saved by :func:`save_checkpoint`; returns the ``state.json`` dict."""
+    weights = load_file(str(path / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    missing = [k for k in weights if k not in params]
+    if missing:
+        raise ValueError(f"Checkpoint {path} does not fit this model (unknown parameters such as {missing[:3]}).")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value.to(params[name].device, params[name].dtype))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    rng = torch.load(path / "rng.pt", weights_only=True)
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["sampler"])
+    random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+    return json.loads((path / "state.json").read_text())

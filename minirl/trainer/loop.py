@@ -1,0 +1,516 @@
+"""The GRPO training loop: rollout -> rewards -> group advantages -> clipped policy-gradient updates.
+
+One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO variants of ``minirl.grpo``):
+
+1. take ``prompts_per_step`` prompts on each process and sample G completions each (``minirl.rollout``);
+2. score them with the rule rewards (``rewards`` package), weighted and None-aware;
+3. normalise rewards within each group into advantages; optionally drop zero-variance groups (DAPO);
+4. for ``num_iterations`` passes (mu) and ``num_minibatches`` minibatches, compute token log-probs, the clipped loss and
+   the k3 KL to the reference (only when beta > 0), and take an AdamW step.
+
+Departures from the paper: the "old policy" is the current one when mu == 1 and there is one minibatch (the ratio is 1
+and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
+adapter disabled, or a frozen copy only when beta > 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from minirl.config import TrainConfig
+from minirl.grpo import completion_logprobs, compute_advantages, grpo_loss, rewards_to_tensor, zero_variance_groups
+from minirl.rollout.generate import Rollout, generate
+from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
+from minirl.trainer import checkpoint as ckpt
+from minirl.trainer.data import PromptSchedule
+from minirl.trainer.rewards import RewardSet
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+def _lr_lambda(cfg: TrainConfig, total_updates: int):
+    warmup = cfg.optim.warmup_steps
+
+    def fn(update: int) -> float:
+        if warmup and update < warmup:
+            return (update + 1) / warmup
+        if cfg.optim.scheduler == "constant":
+            return 1.0
+        progress = min(1.0, (update - warmup) / max(1, total_updates - warmup))
+        if cfg.optim.scheduler == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return fn
+
+
+def _mean(values: list[float]) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+class GRPOTrainer:
+    """Train a causal LM with GRPO on a task, with rule rewards.
+
+    Args:
+        config: the full run configuration.
+        model, tokenizer: pass them to skip loading ``config.model.name`` (tests, notebooks).
+        task: pass a :class:`~minirl.tasks.Task` to skip ``get_task(config.data.task)``.
+        reward_spec: ``{name: weight}`` or ``[(name, fn, weight)]``; default ``config.grpo.rewards`` or the task's.
+        accelerator: an ``accelerate.Accelerator`` (one is created if omitted).
+    """
+
+    def __init__(self, config: TrainConfig, model=None, tokenizer=None, task: Task | None = None,
+                 reward_spec=None, accelerator=None):
+        from accelerate import Accelerator
+
+        from minirl.models import load_model_and_tokenizer, pick_device, pick_dtype
+
+        self.cfg = cfg = config
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        device = pick_device(cfg.model.device)
+        compute_dtype = pick_dtype(device, cfg.model.dtype)
+        mixed = "bf16" if compute_dtype == torch.bfloat16 else ("fp16" if compute_dtype == torch.float16 else "no")
+        if device.type == "cpu":
+            mixed = "no" if cfg.model.dtype == "auto" else mixed
+        self.accelerator = accelerator or Accelerator(
+            cpu=device.type == "cpu", mixed_precision=mixed,
+            log_with=cfg.run.report_to or None, project_dir=cfg.run.output_dir,
+        )
+        acc = self.accelerator
+        self.out = Path(cfg.run.output_dir)
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+        random.seed(cfg.run.seed)
+        torch.manual_seed(cfg.run.seed)
+
+        # Task and prompts (validated before the model is loaded, so data errors come fast).
+        self.task = task or get_task(cfg.data.task, **cfg.data.task_args)
+        n_train = cfg.data.train_size
+        if n_train is None and getattr(self.task, "procedural", True) and cfg.data.task != "gsm8k":
+            n_train = 10_000
+        self.train_examples = self.task.examples("train", n=n_train, seed=cfg.run.seed)
+        self.eval_examples = (self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed)
+                              if cfg.data.eval_size else [])
+        self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
+        spec = reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards)
+        self.reward_set = RewardSet(spec)
+        self._check_gold_columns()
+
+        # Model (fp32 master weights; on GPU the forward runs under bf16 autocast through accelerate).
+        if model is None:
+            model, tokenizer = load_model_and_tokenizer(
+                cfg.model.name, device=str(device),
+                dtype="fp32" if mixed != "no" else cfg.model.dtype,
+                trust_remote_code=cfg.model.trust_remote_code,
+            )
+        if tokenizer is None:
+            raise ValueError("Pass a tokenizer together with the model.")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self.style = PromptStyle(
+            template=cfg.data.template, chat=cfg.data.chat, system_prompt=cfg.data.system_prompt,
+            one_shot=cfg.data.one_shot, prefill_think=cfg.data.prefill_think, language=cfg.data.language,
+        )
+        if cfg.model.lora:
+            from peft import LoraConfig, get_peft_model
+
+            targets = cfg.model.lora_target_modules
+            model = get_peft_model(model, LoraConfig(
+                r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha, lora_dropout=cfg.model.lora_dropout,
+                target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+                task_type="CAUSAL_LM",
+            ))
+        self.ref_model = None
+        if cfg.grpo.beta > 0 and not cfg.model.lora:
+            import copy
+
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(model, "enable_input_require_grads"):
+                model.enable_input_require_grads()
+        model.to(acc.device)
+        if self.ref_model is not None:
+            self.ref_model.to(acc.device)
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
+                                      weight_decay=cfg.optim.weight_decay)
+        self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _lr_lambda(cfg, cfg.run.max_steps * self.updates_per_step))
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.generator = torch.Generator(device=acc.device).manual_seed(cfg.run.seed * 1000 + acc.process_index)
+        self.step = 0
+        self._stop_requested = False
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def _check_gold_columns(self) -> None:
+        import inspect
+
+        available = set(self.train_examples[0].reward_kwargs()) if self.train_examples else set()
+        for name, fn in zip(self.reward_set.names, self.reward_set.funcs):
+            target = fn.__call__ if not inspect.isfunction(fn) and hasattr(fn, "__call__") else fn
+            try:
+                sig = inspect.signature(target)
+            except (TypeError, ValueError):
+                continue
+            for pname, param in sig.parameters.items():
+                if pname in ("completions", "self") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                    continue
+                if param.default is inspect.Parameter.empty and pname not in available | {"prompts", "completion_ids"}:
+                    raise ValueError(
+                        f"Reward '{name}' needs the gold column '{pname}', which task '{self.task.name}' does not "
+                        f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
+                    )
+
+    @property
+    def unwrapped(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    def prompts_for(self, examples: list[Example]) -> list[str]:
+        """Render prompts with the run's template."""
+        return [build_prompt(ex, self.tokenizer, self.style, task=self.task) for ex in examples]
+
+    def rollout(self, examples: list[Example], num_generations: int | None = None,
+                temperature: float | None = None, max_new_tokens: int | None = None) -> Rollout:
+        """Sample completions for ``examples`` with the run's settings (or the given overrides)."""
+        r = self.cfg.rollout
+        with self.accelerator.autocast():
+            return generate(
+                self.unwrapped, self.tokenizer, self.prompts_for(examples),
+                num_generations=num_generations or r.num_generations,
+                max_new_tokens=max_new_tokens or r.max_new_tokens,
+                temperature=r.temperature if temperature is None else temperature,
+                top_p=r.top_p, stop_strings=("</answer>",) if r.stop_at_answer else (),
+                generator=self.generator,
+            )
+
+    def score(self, examples: list[Example], roll: Rollout) -> tuple[torch.Tensor, dict[str, float], list]:
+        """Rewards for a rollout: (total [N], metrics, per-function values)."""
+        g = roll.num_generations
+        kwargs: dict[str, list] = {}
+        for ex in examples:
+            for key, value in ex.reward_kwargs().items():
+                kwargs.setdefault(key, []).extend([value] * g)
+        kwargs["prompts"] = [p for p in self.prompts_for(examples) for _ in range(g)]
+        kwargs["completion_ids"] = roll.completion_token_lists()
+        per_func, metrics = self.reward_set.score(roll.texts, **kwargs)
+        total, _ = rewards_to_tensor(per_func, self.reward_set.weights)
+        metrics.update(self._quality_metrics(roll, kwargs))
+        return total.to(self.accelerator.device), metrics, per_func
+
+    def _quality_metrics(self, roll: Rollout, kwargs: dict) -> dict[str, float]:
+        """Accuracy, format and language metrics that are logged whether or not they are trained on."""
+        import rewards
+
+        acc_fn = rewards.get("countdown" if self.task.name == "countdown" else "accuracy")
+        acc = acc_fn(roll.texts, **kwargs)
+        fmt = rewards.format_reward(roll.texts)
+        lang = rewards.language_consistency_reward(roll.texts, language=self.cfg.data.language)
+        lengths = roll.lengths.float()
+        return {
+            "accuracy": _mean(acc),
+            "format_rate": _mean(fmt),
+            "language/target_share": _mean(lang),
+            "language/mixed_rate": _mean([float(v < 0.95) for v in lang if v is not None]),
+            "completion_length/mean": float(lengths.mean()),
+            "completion_length/max": float(lengths.max()),
+            "truncated_rate": float(roll.truncated.float().mean()),
+        }
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def _logps(self, model, ids, attn, logits_to_keep, entropy=False):
+        with self.accelerator.autocast():
+            return completion_logprobs(model, ids, attn, logits_to_keep,
+                                       temperature=self.cfg.rollout.temperature, compute_entropy=entropy)
+
+    @torch.no_grad()
+    def _frozen_logps(self, which: str, ids, attn, c) -> torch.Tensor:
+        """Old-policy or reference log-probs (no grad), in micro-batches."""
+        chunks = []
+        n_micro = self.cfg.optim.grad_accum
+        for idx in torch.arange(ids.shape[0], device=ids.device).chunk(n_micro):
+            if which == "ref" and self.ref_model is None:  # LoRA: the base model is the reference
+                with self.unwrapped.disable_adapter():
+                    lp, _ = self._logps(self.model, ids[idx], attn[idx], c)
+            elif which == "ref":
+                lp, _ = self._logps(self.ref_model, ids[idx], attn[idx], c)
+            else:
+                lp, _ = self._logps(self.model, ids[idx], attn[idx], c)
+            chunks.append(lp)
+        return torch.cat(chunks)  # [N, C]
+
+    def train_step(self) -> dict[str, float]:
+        """One rollout batch and its updates; returns the step's metrics (gathered across processes)."""
+        cfg, acc = self.cfg, self.accelerator
+        t0 = time.perf_counter()
+        examples = self.schedule.batch(self.step, acc.process_index, acc.num_processes)
+        self.model.eval()
+        roll = self.rollout(examples)
+        t_roll = time.perf_counter() - t0
+        total, metrics, _ = self.score(examples, roll)
+        g = roll.num_generations
+        advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards)  # [N]
+        zero_var = zero_variance_groups(total, g)  # [B]
+        metrics["reward"] = float(total.mean())
+        metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
+        metrics["zero_variance_frac"] = float(zero_var.float().mean())
+        every = cfg.run.sample_every
+        if every and (self.step == 0 or (self.step + 1) % every == 0):
+            self._write_samples(examples, roll, total)
+
+        keep = torch.ones_like(total, dtype=torch.bool)  # [N]
+        if cfg.grpo.dynamic_sampling:
+            keep = (~zero_var).repeat_interleave(g)  # [N]
+        ids = torch.cat([roll.prompt_ids, roll.completion_ids], dim=1)[keep]  # [N', P+C]
+        attn = torch.cat([roll.prompt_mask, roll.completion_mask], dim=1)[keep]  # [N', P+C]
+        mask = roll.completion_mask[keep]  # [N', C]
+        adv = advantages[keep]  # [N']
+        c = roll.completion_ids.shape[1]
+
+        self.model.train()
+        t1 = time.perf_counter()
+        losses, stats = [], []
+        grad_norm = float("nan")
+        if ids.shape[0] > 0:
+            need_old = cfg.grpo.num_iterations > 1 or cfg.grpo.num_minibatches > 1
+            old = self._frozen_logps("old", ids, attn, c) if need_old else None
+            ref = self._frozen_logps("ref", ids, attn, c) if cfg.grpo.beta > 0 else None
+            for _ in range(cfg.grpo.num_iterations):
+                for mb in torch.arange(ids.shape[0], device=ids.device).chunk(cfg.grpo.num_minibatches):
+                    loss_val, st, grad_norm = self._update(ids[mb], attn[mb], mask[mb], adv[mb], c,
+                                                           None if old is None else old[mb],
+                                                           None if ref is None else ref[mb])
+                    losses.append(loss_val)
+                    stats.append(st)
+        t_train = time.perf_counter() - t1
+        for key in stats[0] if stats else []:
+            metrics[key] = _mean([s[key] for s in stats])
+        gen_tokens = float(roll.lengths.sum())
+        metrics.update({
+            "loss": _mean(losses),
+            "grad_norm": grad_norm,
+            "lr": self.scheduler.get_last_lr()[0],
+            "step_time": time.perf_counter() - t0,
+            "rollout_time": t_roll,
+            "train_time": t_train,
+            "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
+            "kept_frac": float(keep.float().mean()),
+        })
+        return self._gather(metrics)
+
+    def _update(self, ids, attn, mask, adv, c, old, ref) -> tuple[float, dict, float]:
+        """One optimizer step over a minibatch, in ``grad_accum`` micro-batches."""
+        cfg, acc = self.cfg, self.accelerator
+        n = ids.shape[0]
+        n_tokens = int(mask.sum())
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss, all_stats = 0.0, []
+        for idx in torch.arange(n, device=ids.device).chunk(cfg.optim.grad_accum):
+            logps, ent = self._logps(self.model, ids[idx], attn[idx], c, entropy=True)  # [n_i, C]
+            out = grpo_loss(
+                logps, None if old is None else old[idx], None if ref is None else ref[idx], adv[idx], mask[idx],
+                loss_type=cfg.grpo.loss_type, epsilon_low=cfg.grpo.epsilon_low, epsilon_high=cfg.grpo.epsilon_high,
+                beta=cfg.grpo.beta, max_completion_length=c,
+                num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
+            )
+            # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
+            loss = out.loss if cfg.grpo.loss_type == "dapo" else out.loss * (len(idx) / n)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"Loss is {float(loss)} at step {self.step + 1}. The last good checkpoint is kept in "
+                    f"{ckpt.checkpoint_root(self.out)}. Try a lower optim.lr, optim.max_grad_norm 1.0, or fp32."
+                )
+            acc.backward(loss)
+            total_loss += float(loss)
+            st = dict(out.metrics)
+            m = mask[idx].float()
+            if ent is not None:
+                st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
+            all_stats.append(st)
+        grad_norm = float("nan")
+        if cfg.optim.max_grad_norm > 0:
+            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm))
+        self.optimizer.step()
+        self.scheduler.step()
+        merged = {k: _mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
+        return total_loss, merged, grad_norm
+
+    def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return metrics
+        keys = sorted(metrics)
+        vals = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=acc.device)
+        gathered = acc.gather(vals.unsqueeze(0))  # [world, K]
+        mean = torch.nanmean(gathered, dim=0)
+        return {k: float(v) for k, v in zip(keys, mean)}
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path | None:
+        """Write a resumable checkpoint (main process)."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return None
+        return ckpt.save_checkpoint(
+            self.out, self.step, self.unwrapped, self.optimizer.optimizer if hasattr(self.optimizer, "optimizer")
+            else self.optimizer, self.scheduler, self.generator,
+            {"config": self.cfg.to_dict()}, keep_last=self.cfg.run.keep_last,
+        )
+
+    def resume(self, where: str) -> None:
+        """Continue from ``latest`` or a checkpoint path."""
+        path = ckpt.find_checkpoint(where, self.out)
+        opt = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
+        state = ckpt.load_checkpoint(path, self.unwrapped, opt, self.scheduler, self.generator)
+        self.step = int(state["step"])
+        self.accelerator.print(f"[minirl] resumed from {path} at step {self.step}")
+
+    def save_model(self, path: Path | None = None) -> Path:
+        """Save the final model in HF format (safetensors); LoRA is merged when ``run.merge_lora``."""
+        path = path or self.out / "model"
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.unwrapped
+            if self.cfg.model.lora and self.cfg.run.merge_lora:
+                import copy
+
+                model = copy.deepcopy(model).merge_and_unload()
+            model.save_pretrained(path, safe_serialization=True)
+            self.tokenizer.save_pretrained(path)
+        return path
+
+    def _write(self, name: str, record: dict) -> None:
+        if self.accelerator.is_main_process:
+            with open(self.out / name, "a") as f:
+                f.write(json.dumps(record, default=float) + "\n")
+
+    def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
+        g = roll.num_generations
+        for i in range(min(n, len(examples))):
+            self._write("samples.jsonl", {
+                "step": self.step, "question": examples[i].question, "answer": examples[i].answer,
+                "completions": roll.texts[i * g:(i + 1) * g][:4],
+                "rewards": [float(x) for x in total[i * g:(i + 1) * g][:4]],
+            })
+
+    def _install_sigint(self):
+        def handler(signum, frame):
+            if self._stop_requested:  # second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            self.accelerator.print("\n[minirl] Ctrl-C: finishing this step, saving a checkpoint, then stopping "
+                                   "(press again to stop at once).")
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not in the main thread
+            return None
+
+    def train(self) -> dict[str, float]:
+        """Run to ``run.max_steps``; returns the last step's metrics."""
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.cfg, self.accelerator
+        if acc.is_main_process:
+            cfg.save(self.out / "config.yaml")
+        if cfg.run.resume:
+            self.resume(cfg.run.resume)
+        if cfg.run.report_to:
+            acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
+        if cfg.run.eval_at_start and self.step == 0:
+            self._evaluate("start")
+        previous = self._install_sigint()
+        bar = tqdm(total=cfg.run.max_steps, initial=self.step, desc="GRPO", disable=not acc.is_main_process,
+                   dynamic_ncols=True, file=sys.stdout)
+        last: dict[str, float] = {}
+        try:
+            while self.step < cfg.run.max_steps:
+                last = self.train_step()
+                self.step += 1
+                last["step"] = self.step
+                if self.step % cfg.run.log_every == 0 or self.step == cfg.run.max_steps:
+                    self._write("metrics.jsonl", {"type": "train", **last})
+                    if cfg.run.report_to:
+                        acc.log(last, step=self.step)
+                bar.set_postfix_str(self.progress_line(last), refresh=False)
+                bar.update(1)
+                if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < cfg.run.max_steps:
+                    self._evaluate("train")
+                if cfg.run.save_every and self.step % cfg.run.save_every == 0:
+                    self.save_checkpoint()
+                if self._stop_requested:
+                    path = self.save_checkpoint()
+                    acc.print(f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
+                              f"Continue with --run.resume latest --run.output_dir {self.out}")
+                    return last
+        finally:
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if cfg.run.eval_at_end and self.eval_examples:
+            self._evaluate("end")
+        if cfg.run.save_model:
+            self.save_model()
+        if cfg.run.save_every:
+            self.save_checkpoint()
+        if cfg.run.report_to:
+            acc.end_training()
+        return last
+
+    def write_report(self) -> Path | None:
+        """Write ``report.md`` with curves into the run directory (main process)."""
+        if not self.accelerator.is_main_process:
+            return None
+        from minirl.trainer.report import write_report
+
+        path = write_report(self.out)
+        self.accelerator.print(f"[minirl] report: {path}")
+        return path
+
+    @staticmethod
+    def progress_line(m: dict[str, float]) -> str:
+        """The numbers that explain a GRPO step (not its loss, which is ~0 by construction)."""
+        parts = [f"reward {m.get('reward', float('nan')):.2f}"]
+        for key, label in (("accuracy", "acc"), ("format_rate", "fmt"), ("zero_variance_frac", "zero-var"),
+                           ("completion_length/mean", "len"), ("kl", "kl"), ("step_time", "s/step")):
+            if key in m and not math.isnan(m[key]):
+                parts.append(f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}")
+        return " | ".join(parts)
+
+    def _evaluate(self, when: str) -> dict[str, float] | None:
+        if not self.eval_examples:
+            return None
+        from minirl.eval.runner import evaluate_examples
+
+        acc = self.accelerator
+        self.model.eval()
+        result = None
+        if acc.is_main_process:
+            result = evaluate_examples(
+                self.unwrapped, self.tokenizer, self.task, self.eval_examples, self.style,
+                k=1, temperature=0.0, max_new_tokens=self.cfg.run.eval_max_new_tokens or self.cfg.rollout.max_new_tokens,
+                language=self.cfg.data.language, progress=False,
+            )
+            record = {"type": "eval", "step": self.step, "when": when,
+                      **{f"eval/{k}": v for k, v in result.flat().items()},
+                      "eval/accuracy": result.metrics["pass@1"].value}
+            self._write("metrics.jsonl", record)
+            if when == "end":
+                result.save(self.out / "eval")
+            acc.print(f"[minirl] eval ({when}, step {self.step}): " + result.summary_line())
+        acc.wait_for_everyone()
+        return result

@@ -1,0 +1,89 @@
+"""``report.md`` at the end of a run: config summary, eval table with intervals, curves, samples before/after."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a partially written last line of an interrupted run
+    return rows
+
+
+def _fmt(v) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path."""
+    from minirl.plot.curves import plot_runs
+
+    run = Path(run_dir)
+    cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
+    rows = _read_jsonl(run / "metrics.jsonl")
+    train = [r for r in rows if r.get("type", "train") == "train"]
+    evals = [r for r in rows if r.get("type") == "eval"]
+    lines = [f"# Run report: {run.name}", ""]
+    if cfg:
+        m, d, ro, g, o, ru = (cfg.get(k, {}) for k in ("model", "data", "rollout", "grpo", "optim", "run"))
+        lines += [
+            "## Config", "",
+            f"- model `{m.get('name')}` ({'LoRA r=' + str(m.get('lora_r')) if m.get('lora') else 'full'}), "
+            f"task `{d.get('task')}` {d.get('task_args') or ''}",
+            f"- G={ro.get('num_generations')} x {ro.get('prompts_per_step')} prompts/step, "
+            f"max_new_tokens={ro.get('max_new_tokens')}, temperature={ro.get('temperature')}",
+            f"- loss `{g.get('loss_type')}`, beta={g.get('beta')}, rewards {g.get('rewards')}, lr={o.get('lr')}, "
+            f"steps={ru.get('max_steps')}, seed={ru.get('seed')}",
+            "- full config: `config.yaml`", "",
+        ]
+    if train:
+        last, first = train[-1], train[0]
+        total_time = sum(r.get("step_time", 0.0) for r in train)
+        lines += ["## Training", "",
+                  f"{len(train)} steps logged, {total_time / 60:.1f} min of steps "
+                  f"({total_time / max(len(train), 1):.1f} s/step).", "",
+                  "| metric | first step | last step | mean of last 10 |", "| --- | --- | --- | --- |"]
+        for key in ("reward", "accuracy", "format_rate", "completion_length/mean", "zero_variance_frac",
+                    "language/mixed_rate", "kl", "entropy"):
+            if key in last:
+                tail = [r[key] for r in train[-10:] if isinstance(r.get(key), (int, float))]
+                mean_tail = sum(tail) / len(tail) if tail else float("nan")
+                lines.append(f"| {key} | {_fmt(first.get(key))} | {_fmt(last.get(key))} | {_fmt(mean_tail)} |")
+        lines.append("")
+    if evals:
+        lines += ["## Held-out evaluation (greedy, 95% intervals)", "",
+                  "| when | step | pass@1 | format rate | mean length | mixed-language rate | problems |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for e in evals:
+            def iv(name, e=e):
+                v, lo, hi = e.get(f"eval/{name}"), e.get(f"eval/{name}_low"), e.get(f"eval/{name}_high")
+                return "-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+            lines.append(f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('format_rate')} | "
+                         f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |")
+        lines.append("")
+    if train:
+        plots = plot_runs([run], run / "plots", smooth=0.6 if len(train) >= 20 else 0.0)
+        lines += ["## Curves", "", f"![curves](plots/{plots[0].name})", "",
+                  "Per-group figures: " + ", ".join(f"[{p.stem}](plots/{p.name})" for p in plots[1:]), ""]
+    samples = _read_jsonl(run / "samples.jsonl")
+    if samples:
+        lines += ["## Samples, first and last logged step", ""]
+        for s in (samples[0], samples[-1]):
+            lines += [f"**step {s['step']}** — {s['question']} (gold {s['answer']})", ""]
+            for text, reward in zip(s["completions"][:2], s["rewards"][:2]):
+                lines += [f"reward {reward:.2f}:", "", "```text", text.strip()[:800], "```", ""]
+    path = run / "report.md"
+    path.write_text("\n".join(lines))
+    return path

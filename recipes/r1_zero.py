@@ -1,0 +1,31 @@
+"""R1-Zero: GRPO straight from a pretrained model, with the paper's template and rule rewards only.
+
+    accelerate launch recipes/r1_zero.py                                   # embedded SmolLM2-135M, CPU or GPU
+    accelerate launch recipes/r1_zero.py --config recipes/configs/r1_zero_qwen2.5-0.5b_lora.yaml
+    accelerate launch recipes/r1_zero.py --run.max_steps 10 --rollout.max_new_tokens 96   # any field overrides
+
+Writes ``runs/<name>/``: config.yaml, metrics.jsonl, samples.jsonl, eval/, model/, report.md and curves.
+``--help`` lists every field.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from minirl.config import parse_args
+from minirl.trainer import GRPOTrainer
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_zero_smollm2_cpu.yaml"
+
+
+def main(argv: list[str] | None = None) -> GRPOTrainer:
+    cfg = parse_args(sys.argv[1:] if argv is None else argv, default_config=DEFAULT_CONFIG)
+    trainer = GRPOTrainer(cfg)
+    trainer.train()
+    trainer.write_report()
+    return trainer
+
+
+if __name__ == "__main__":
+    main()
