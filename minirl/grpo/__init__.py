@@ -1,1 +1,42 @@
-"""GRPO math: group-relative advantages and the clipped policy loss (see the modules' docstrings)."""
+"""GRPO math: group-relative advantages, completion log-probs and the clipped GRPO/DAPO/Dr. GRPO loss.
+
+Only torch is needed here. Each module's docstring gives the paper equation it implements and where we depart from
+it (or from TRL's ``GRPOTrainer``, which ``tests/test_grpo_trl_parity.py`` checks us against).
+"""
+
+from minirl.grpo.advantages import (
+    SCALES,
+    compute_advantages,
+    group_stats,
+    rewards_to_tensor,
+    zero_variance_groups,
+)
+from minirl.grpo.logprobs import completion_logprobs, selective_log_softmax
+from minirl.grpo.loss import (
+    LOSS_TYPES,
+    LossOutput,
+    aggregate,
+    clip_metrics,
+    clipped_surrogate,
+    grpo_loss,
+    importance_ratio,
+    k3_kl,
+)
+
+__all__ = [
+    "LOSS_TYPES",
+    "SCALES",
+    "LossOutput",
+    "aggregate",
+    "clip_metrics",
+    "clipped_surrogate",
+    "completion_logprobs",
+    "compute_advantages",
+    "group_stats",
+    "grpo_loss",
+    "importance_ratio",
+    "k3_kl",
+    "rewards_to_tensor",
+    "selective_log_softmax",
+    "zero_variance_groups",
+]

@@ -1,1 +1,69 @@
-"""Tasks: prompts, gold answers and default rewards."""
+"""Tasks: prompts, gold answers and default rewards.
+
+A task yields :class:`Example` rows whose gold columns (``answer``; ``nums`` and ``target`` for countdown)
+are the keyword lists TRL-style rewards receive; :func:`build_prompt` renders the R1-Zero prompt.
+
+>>> task = get_task("arithmetic")
+>>> ex = task.examples("train", n=2, seed=0)[0]
+>>> ex.question.startswith("What is"), sorted(task.default_rewards)
+(True, ['accuracy', 'format', 'tag_count'])
+>>> task_names()
+['arithmetic', 'countdown', 'gsm8k']
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from minirl.tasks.arithmetic import ArithmeticTask
+from minirl.tasks.base import Example, ProceduralTask, Task
+from minirl.tasks.countdown import CountdownTask
+from minirl.tasks.gsm8k import GSM8KTask
+from minirl.tasks.templates import R1_ZERO_TEMPLATE, PromptStyle, build_prompt, render_completion
+
+_TASKS: dict[str, type[Task]] = {"arithmetic": ArithmeticTask, "countdown": CountdownTask, "gsm8k": GSM8KTask}
+# Setting names from configs that map onto constructor arguments (config docs say `{path: ...}` for gsm8k).
+_ALIASES = {"gsm8k": {"path": "path_or_name"}}
+
+
+def task_names() -> list[str]:
+    """Names accepted by :func:`get_task`, sorted."""
+    return sorted(_TASKS)
+
+
+def get_task(name: str, **settings: Any) -> Task:
+    """Build the task called ``name`` with its settings (constructor keyword arguments).
+
+    >>> get_task("countdown", num_numbers=4).num_numbers
+    4
+    """
+    if name not in _TASKS:
+        raise ValueError(f"Unknown task {name!r}: use one of {task_names()}.")
+    cls = _TASKS[name]
+    for alias, real in _ALIASES.get(name, {}).items():
+        if alias in settings:
+            if real in settings:
+                raise ValueError(f"Task {name!r}: give {alias!r} or {real!r}, not both.")
+            settings[real] = settings.pop(alias)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        raise ValueError(f"Task {name!r} has no setting(s) {unknown}; it accepts {accepted}.")
+    return cls(**settings)
+
+
+__all__ = [
+    "R1_ZERO_TEMPLATE",
+    "ArithmeticTask",
+    "CountdownTask",
+    "Example",
+    "GSM8KTask",
+    "ProceduralTask",
+    "PromptStyle",
+    "Task",
+    "build_prompt",
+    "get_task",
+    "render_completion",
+    "task_names",
+]

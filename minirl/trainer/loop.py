@@ -159,23 +159,34 @@ class GRPOTrainer:
 
     # ----------------------------------------------------------------------------------------------------------------
     def _check_gold_columns(self) -> None:
+        """Score the task's ideal completion once, so a reward that needs a column the task lacks fails now."""
         import inspect
 
-        available = set(self.train_examples[0].reward_kwargs()) if self.train_examples else set()
+        from minirl.tasks import render_completion
+
+        ex = self.train_examples[0]
+        available = set(ex.reward_kwargs())
+        text = render_completion(ex, "Let me add the numbers step by step.", self.task.answer_text(ex))
+        kwargs = {k: [v] for k, v in ex.reward_kwargs().items()}
         for name, fn in zip(self.reward_set.names, self.reward_set.funcs):
-            target = fn.__call__ if not inspect.isfunction(fn) and hasattr(fn, "__call__") else fn
+            target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
             try:
-                sig = inspect.signature(target)
+                params = [p for p in inspect.signature(target).parameters.values()
+                          if p.name not in ("self", "completions", "prompts", "completion_ids", "kwargs")
+                          and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
             except (TypeError, ValueError):
-                continue
-            for pname, param in sig.parameters.items():
-                if pname in ("completions", "self") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-                    continue
-                if param.default is inspect.Parameter.empty and pname not in available | {"prompts", "completion_ids"}:
-                    raise ValueError(
-                        f"Reward '{name}' needs the gold column '{pname}', which task '{self.task.name}' does not "
-                        f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
-                    )
+                params = []
+            missing = [p.name for p in params if p.name not in available and p.name != "language"]
+            try:
+                values = fn([text], prompts=[""], completion_ids=[[0]], **kwargs)
+            except (TypeError, ValueError) as err:  # the reward itself says what it lacks
+                values, missing = [None], missing or [str(err)]
+            if missing and (values[0] is None or any(p.default is inspect.Parameter.empty for p in params
+                                                      if p.name in missing)):
+                raise ValueError(
+                    f"Reward '{name}' needs the gold column '{missing[0]}', which task '{self.task.name}' does not "
+                    f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
+                )
 
     @property
     def unwrapped(self):
@@ -209,8 +220,9 @@ class GRPOTrainer:
         kwargs["prompts"] = [p for p in self.prompts_for(examples) for _ in range(g)]
         kwargs["completion_ids"] = roll.completion_token_lists()
         per_func, metrics = self.reward_set.score(roll.texts, **kwargs)
-        total, _ = rewards_to_tensor(per_func, self.reward_set.weights)
+        total, matrix = rewards_to_tensor(per_func, self.reward_set.weights)
         metrics.update(self._quality_metrics(roll, kwargs))
+        self._valid = ~matrix.isnan().all(dim=1)  # [N] False where every reward said "not applicable"
         return total.to(self.accelerator.device), metrics, per_func
 
     def _quality_metrics(self, roll: Rollout, kwargs: dict) -> dict[str, float]:
@@ -264,7 +276,8 @@ class GRPOTrainer:
         t_roll = time.perf_counter() - t0
         total, metrics, _ = self.score(examples, roll)
         g = roll.num_generations
-        advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards)  # [N]
+        valid = self._valid.to(total.device)  # [N]
+        advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards, valid=valid)  # [N]
         zero_var = zero_variance_groups(total, g)  # [B]
         metrics["reward"] = float(total.mean())
         metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
@@ -325,7 +338,7 @@ class GRPOTrainer:
             out = grpo_loss(
                 logps, None if old is None else old[idx], None if ref is None else ref[idx], adv[idx], mask[idx],
                 loss_type=cfg.grpo.loss_type, epsilon_low=cfg.grpo.epsilon_low, epsilon_high=cfg.grpo.epsilon_high,
-                beta=cfg.grpo.beta, max_completion_length=c,
+                beta=cfg.grpo.beta, max_completion_length=cfg.rollout.max_new_tokens,
                 num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
             )
             # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
@@ -336,7 +349,7 @@ class GRPOTrainer:
                     f"{ckpt.checkpoint_root(self.out)}. Try a lower optim.lr, optim.max_grad_norm 1.0, or fp32."
                 )
             acc.backward(loss)
-            total_loss += float(loss)
+            total_loss += loss.item()
             st = dict(out.metrics)
             m = mask[idx].float()
             if ent is not None:

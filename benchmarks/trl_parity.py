@@ -1,0 +1,162 @@
+"""Curve parity with TRL: the reference run of DEVELOPERS.md done with minirl and with TRL's GRPOTrainer.
+
+Work (identical for both): the embedded SmolLM2-135M-Instruct, single-digit addition, the R1 template with a one-shot
+example as system prompt and ``<think>`` prefilled, rewards tag_count (0.5) + format (1) + accuracy (1), 1 prompt x 8
+samples, 64 new tokens, temperature 1, lr 3e-5, beta 0, loss ``dapo``, fp32 on CPU, 40 steps; no stop string (TRL
+stops at EOS only, so minirl does too here).
+
+    python benchmarks/trl_parity.py --out docs/results/trl_parity            # both, ~25 min on 2 CPU cores
+    python benchmarks/trl_parity.py --which minirl --steps 10
+
+Writes ``<out>/{minirl,trl}/metrics.jsonl`` with the same metric names, overlaid curves in ``<out>/plots`` and
+``<out>/summary.json`` with the means over steps 21-40.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
+
+
+def minirl_config(out: Path, steps: int, seed: int):
+    from minirl.config import parse_args
+
+    return parse_args([
+        "--config", str(Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"),
+        "--run.output_dir", str(out), "--run.max_steps", str(steps), "--run.seed", str(seed),
+        "--run.eval_at_start", "false", "--run.eval_at_end", "false", "--run.save_model", "false",
+        "--run.preflight", "false", "--rollout.stop_at_answer", "false",
+        "--grpo.rewards", json.dumps(REWARDS), "--grpo.loss_type", "dapo", "--grpo.beta", "0",
+        "--optim.lr", "3e-5", "--rollout.num_generations", "8", "--rollout.prompts_per_step", "1",
+        "--rollout.max_new_tokens", "64", "--data.task", "arithmetic",
+    ])
+
+
+def run_minirl(out: Path, steps: int, seed: int) -> None:
+    from minirl.trainer import GRPOTrainer
+
+    trainer = GRPOTrainer(minirl_config(out, steps, seed))
+    trainer.train()
+
+
+def run_trl(out: Path, steps: int, seed: int) -> None:
+    """TRL's GRPOTrainer on the same prompts (rendered by minirl, passed as plain text so the prefill survives)."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    import rewards
+    from minirl.models import load_model_and_tokenizer
+    from minirl.tasks import PromptStyle, build_prompt, get_task
+
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    model, tok = load_model_and_tokenizer("smollm2-135m", device="cpu")
+    task = get_task("arithmetic", num_terms=2, max_digits=1)
+    examples = task.examples("train", n=steps * 4, seed=seed)
+    style = PromptStyle()
+    data = Dataset.from_list([{"prompt": build_prompt(ex, tok, style, task=task), **ex.reward_kwargs()}
+                              for ex in examples])
+
+    funcs = [rewards.get(name) for name in REWARDS]
+    for name, fn in zip(REWARDS, funcs):
+        if not hasattr(fn, "__name__"):
+            fn.__name__ = name
+    metrics_path = out / "metrics.jsonl"
+    metrics_path.unlink(missing_ok=True)
+
+    class Log(TrainerCallback):
+        def __init__(self):
+            self.t = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not logs or "loss" not in logs and "reward" not in logs:
+                return
+            now = time.perf_counter()
+            row = {"type": "train", "step": state.global_step, "step_time": now - self.t}
+            self.t = now
+            for key, value in logs.items():
+                if not isinstance(value, (int, float)):
+                    continue
+                for name, fn in zip(REWARDS, funcs):
+                    if key == f"rewards/{fn.__name__}/mean":
+                        row[f"rewards/{name}/mean"] = value
+                        if name == "accuracy":
+                            row["accuracy"] = value
+                        if name == "format":
+                            row["format_rate"] = value
+                if key in ("reward", "kl", "entropy", "grad_norm", "learning_rate"):
+                    row["lr" if key == "learning_rate" else key] = value
+                if key == "completions/mean_length":
+                    row["completion_length/mean"] = value
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    cfg = GRPOConfig(
+        output_dir=str(out / "trl_out"), per_device_train_batch_size=8, num_generations=8,
+        max_completion_length=64, learning_rate=3e-5, beta=0.0, loss_type="dapo", temperature=1.0,
+        bf16=False, use_cpu=True, logging_steps=1, max_steps=steps, report_to=[], save_strategy="no",
+        seed=seed, reward_weights=list(REWARDS.values()), lr_scheduler_type="constant", warmup_steps=0,
+        max_grad_norm=1.0, adam_beta2=0.99, shuffle_dataset=True,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg, train_dataset=data, processing_class=tok)
+    trainer.add_callback(Log())
+    trainer.train()
+
+
+def summarize(out: Path) -> dict:
+    """Means over steps 21-40 (the plateau) and the mean step time of each run."""
+    summary = {}
+    for name in ("minirl", "trl"):
+        path = out / name / "metrics.jsonl"
+        if not path.exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("type", "train") == "train"]
+        late = [r for r in rows if 21 <= r["step"] <= 40]
+
+        def mean(key, rs):
+            vals = [r[key] for r in rs if isinstance(r.get(key), (int, float))]
+            return sum(vals) / len(vals) if vals else None
+
+        summary[name] = {
+            "steps": len(rows),
+            "format_rate_steps_1_5": mean("format_rate", [r for r in rows if r["step"] <= 5]),
+            "format_rate_steps_21_40": mean("format_rate", late),
+            "accuracy_steps_21_40": mean("accuracy", late),
+            "mean_step_time_s": mean("step_time", rows[1:]),
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="docs/results/trl_parity")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--which", choices=["both", "minirl", "trl"], default="both")
+    args = p.parse_args()
+    out = Path(args.out)
+    if args.which in ("both", "minirl"):
+        run_minirl(out / "minirl", args.steps, args.seed)
+    if args.which in ("both", "trl"):
+        run_trl(out / "trl", args.steps, args.seed)
+    from minirl.plot.curves import plot_runs
+
+    dirs = [d for d in (out / "minirl", out / "trl") if (d / "metrics.jsonl").exists()]
+    plot_runs(dirs, out / "plots", metrics=["format_rate", "accuracy", "reward", "completion_length/mean",
+                                            "step_time"], smooth=0.0)
+    print(json.dumps(summarize(out), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The clipped GRPO objective and its DAPO / Dr. GRPO normalisations.
+
+GRPO (DeepSeekMath, arXiv:2402.03300, eq. 3) maximises, for a group of G completions o_i with advantages A_i,
+
+    J = 1/G sum_i 1/|o_i| sum_t { min( r_it A_i, clip(r_it, 1-eps, 1+eps) A_i ) - beta KL_it },
+    r_it = pi_theta(o_it | q, o_i,<t) / pi_old(o_it | q, o_i,<t),
+
+with the per-token "k3" KL estimator (eq. 4), unbiased and always >= 0:
+
+    KL_it = pi_ref / pi_theta - log(pi_ref / pi_theta) - 1 = exp(ref - logp) - (ref - logp) - 1.
+
+We minimise ``loss = -J``. The variants differ only in how the per-token terms are averaged (``loss_type``):
+
+- ``"grpo"``:    mean over the tokens of each completion, then mean over completions (eq. 3 as written). Long
+  completions get less weight per token, which Dr. GRPO shows lets wrong answers grow long.
+- ``"dapo"``:    sum over all tokens / number of tokens in the batch (DAPO, arXiv:2503.14476, eq. 8: token-level
+  policy gradient). ``num_items_in_batch`` overrides the denominator so that gradient accumulation, or several
+  processes, average over the whole batch, not each micro-batch. This is TRL's default.
+- ``"dr_grpo"``: sum over all tokens / (N * max_completion_length), a constant (Dr. GRPO, arXiv:2503.20783, sec. 3.1).
+
+DAPO's "clip-higher" (sec. 3.1) is ``epsilon_high > epsilon_low``: a larger upper bound lets low-probability
+tokens with positive advantage grow, against entropy collapse (DAPO uses 0.2 / 0.28).
+
+When the data is on-policy (one gradient step per rollout), pi_old = pi_theta: pass ``old_logps=None`` and the
+ratio is ``exp(logp - logp.detach())``, equal to 1 but with the policy gradient ``A * grad log pi`` (as TRL does).
+
+Checked against TRL 1.16 ``GRPOTrainer._compute_loss`` (loss and every gradient, ``tests/test_grpo_trl_parity.py``)
+with ``importance_sampling_level="token"``. Where we differ:
+
+- KL bias correction: TRL 1.16 by default (``use_bias_correction_kl=True``, from DeepSeek-V3.2) multiplies the KL
+  term by the (unclipped) ratio, which changes its gradient even on-policy. We default to the paper's plain
+  ``beta * KL`` (DeepSeekMath eq. 3, as in R1); ``use_bias_correction_kl=True`` gives TRL's default.
+- Not implemented: sequence-level ratios (GSPO, ``importance_sampling_level="sequence"``), and TRL's other loss types
+  (``bnpo``, which is ``"dapo"`` without ``num_items_in_batch``; ``cispo``, ``sapo``, ``luspo``, ``vespo``), the
+  entropy mask/bonus, off-policy masking and vLLM importance-sampling correction.
+- TRL additionally divides ``grpo``/``dr_grpo`` by the number of gradient-accumulation steps; we return the
+  micro-batch value and leave accumulation to the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+
+
+@dataclass
+class LossOutput:
+    """The scalar loss to backpropagate and floats to log.
+
+    ``metrics`` holds ``clip_ratio/low_mean``, ``clip_ratio/high_mean``, ``clip_ratio/region_mean`` (share of
+    completion tokens whose clip is active, i.e. whose gradient is cut), ``ratio/mean``, ``num_tokens`` and, when
+    ``ref_logps`` is given, ``kl`` (mean k3 KL per token, ratio-weighted with ``use_bias_correction_kl``, as TRL).
+    """
+
+    loss: Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def importance_ratio(logps: Tensor, old_logps: Tensor | None) -> Tensor:
+    """``r = pi_theta / pi_old = exp(logp - old_logp)``; on-policy (``old_logps=None``) 1 with the policy gradient.
+
+    >>> importance_ratio(torch.tensor([[0.0]]), torch.tensor([[-0.5]])).item() == torch.tensor(0.5).exp().item()
+    True
+    """
+    old = logps.detach() if old_logps is None else old_logps  # [N, C]
+    return torch.exp(logps - old)  # [N, C]
+
+
+def clipped_surrogate(
+    ratio: Tensor, advantages: Tensor, epsilon_low: float, epsilon_high: float, delta: float | None = None
+) -> Tensor:
+    """Per-token PPO-clip loss ``-min(r A, clip(r, 1-eps_low, 1+eps_high) A)``.
+
+    Args:
+        ratio: ``[N, C]`` importance ratios.
+        advantages: ``[N, 1]`` (or ``[N, C]``) advantages.
+        epsilon_low, epsilon_high: clip range; ``epsilon_high > epsilon_low`` is DAPO's clip-higher.
+        delta: optional upper bound on the *unclipped* ratio (two-sided clipping, INTELLECT-2 arXiv:2505.07291, as
+            TRL's ``delta``): bounds the loss of negative-advantage tokens whose ratio exploded.
+
+    >>> clipped_surrogate(torch.tensor([[1.5, 0.5]]), torch.tensor([[1.0]]), 0.2, 0.2).tolist()
+    [[-1.2000000476837158, -0.5]]
+    """
+    clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)  # [N, C]
+    if delta is not None:
+        ratio = torch.clamp(ratio, max=delta)  # [N, C]
+    return -torch.min(ratio * advantages, clipped * advantages)  # [N, C]
+
+
+def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
+    """Per-token k3 estimate of KL(pi_theta || pi_ref) (DeepSeekMath eq. 4): ``exp(d) - d - 1``, ``d = ref - logp``.
+
+    >>> k3_kl(torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.0, -1.0]])).tolist()[0][0]
+    0.0
+    """
+    diff = ref_logps - logps  # [N, C]
+    return torch.exp(diff) - diff - 1  # [N, C]
+
+
+def aggregate(
+    per_token: Tensor,
+    mask: Tensor,
+    loss_type: str,
+    max_completion_length: int | None = None,
+    num_items_in_batch: int | float | Tensor | None = None,
+) -> Tensor:
+    """Reduce a ``[N, C]`` per-token loss over the real tokens (``mask``) to a scalar, as ``loss_type`` says.
+
+    >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    >>> [aggregate(x, m, t, max_completion_length=4).item() for t in ("grpo", "dapo", "dr_grpo")]
+    [2.5, 2.0, 0.75]
+    """
+    masked = per_token * mask  # [N, C]
+    if loss_type == "grpo":
+        per_seq = masked.sum(-1) / mask.sum(-1).clamp(min=1)  # [N] empty completions count as 0
+        return per_seq.mean()
+    if loss_type == "dapo":
+        n = (
+            mask.sum()
+            if num_items_in_batch is None
+            else torch.as_tensor(num_items_in_batch, device=mask.device)
+        )
+        return masked.sum() / n.to(mask.dtype).clamp(min=1)
+    if loss_type == "dr_grpo":
+        if max_completion_length is None:
+            raise ValueError("loss_type='dr_grpo' needs max_completion_length (the generation budget)")
+        return masked.sum() / (per_token.shape[0] * max_completion_length)
+    raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+
+
+@torch.no_grad()
+def clip_metrics(
+    ratio: Tensor, advantages: Tensor, mask: Tensor, epsilon_low: float, epsilon_high: float
+) -> dict:
+    """Share of real tokens where the clip is active (their gradient is zero), like TRL's ``clip_ratio/*``.
+
+    Low: ``r < 1-eps_low`` with ``A < 0``; high: ``r > 1+eps_high`` with ``A > 0``; region: either.
+    """
+    low = (ratio < 1 - epsilon_low) & (advantages < 0)  # [N, C]
+    high = (ratio > 1 + epsilon_high) & (advantages > 0)  # [N, C]
+    n = mask.sum().clamp(min=1)
+    values = torch.stack(
+        [(low * mask).sum(), (high * mask).sum(), ((low | high) * mask).sum(), (ratio * mask).sum()]
+    )
+    low_mean, high_mean, region_mean, ratio_mean = (values / n).tolist()  # one device sync, not four
+    return {
+        "clip_ratio/low_mean": low_mean,
+        "clip_ratio/high_mean": high_mean,
+        "clip_ratio/region_mean": region_mean,
+        "ratio/mean": ratio_mean,
+        "num_tokens": float(mask.sum()),
+    }
+
+
+def _check(
+    logps,
+    old_logps,
+    ref_logps,
+    advantages,
+    completion_mask,
+    loss_type,
+    eps_low,
+    eps_high,
+    beta,
+    delta,
+    max_len,
+):
+    """Raise a clear ValueError on inputs the loss cannot use."""
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+    if logps.dim() != 2:
+        raise ValueError(f"logps must be [N, C], got shape {tuple(logps.shape)}")
+    for name, t in (("old_logps", old_logps), ("ref_logps", ref_logps), ("completion_mask", completion_mask)):
+        if t is not None and t.shape != logps.shape:
+            raise ValueError(
+                f"{name} must have the shape of logps {tuple(logps.shape)}, got {tuple(t.shape)}"
+            )
+    if advantages.shape != logps.shape[:1]:
+        raise ValueError(f"advantages must be [N] = [{logps.shape[0]}], got shape {tuple(advantages.shape)}")
+    if not (0 <= eps_low < 1 and eps_high >= 0):
+        raise ValueError(f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {eps_low} and {eps_high}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if beta > 0 and ref_logps is None:
+        raise ValueError(
+            f"beta={beta} > 0 needs ref_logps (reference-model log-probs); pass them or set beta=0"
+        )
+    if loss_type == "dr_grpo" and max_len is not None and max_len < logps.shape[1]:
+        raise ValueError(
+            f"max_completion_length={max_len} is smaller than the completion width {logps.shape[1]}"
+        )
+    if delta is not None and delta <= 1 + eps_high:
+        raise ValueError(f"delta must be > 1 + epsilon_high = {1 + eps_high}, got {delta}")
+
+
+def grpo_loss(
+    logps: Tensor,
+    old_logps: Tensor | None,
+    ref_logps: Tensor | None,
+    advantages: Tensor,
+    completion_mask: Tensor,
+    *,
+    loss_type: str = "dapo",
+    epsilon_low: float = 0.2,
+    epsilon_high: float = 0.2,
+    beta: float = 0.0,
+    max_completion_length: int | None = None,
+    num_items_in_batch: int | float | Tensor | None = None,
+    delta: float | None = None,
+    use_bias_correction_kl: bool = False,
+) -> LossOutput:
+    """The GRPO loss of a batch of completions (module docstring: equations and variants).
+
+    Args:
+        logps: ``[N, C]`` log-probs of the completion tokens under the policy being trained (with gradient).
+        old_logps: ``[N, C]`` log-probs under the policy that sampled them, or None when on-policy.
+        ref_logps: ``[N, C]`` log-probs under the reference model; only needed when ``beta > 0``.
+        advantages: ``[N]`` one advantage per completion.
+        completion_mask: ``[N, C]`` 1 for real completion tokens, 0 for padding.
+        loss_type: ``"grpo"``, ``"dapo"`` or ``"dr_grpo"``.
+        epsilon_low, epsilon_high: clip range of the ratio, ``[1 - epsilon_low, 1 + epsilon_high]``.
+        beta: KL coefficient.
+        max_completion_length: denominator of ``"dr_grpo"`` (the generation budget).
+        num_items_in_batch: denominator of ``"dapo"`` (default: real tokens in this call).
+        delta: optional cap on the unclipped ratio (TRL's two-sided clipping); must exceed ``1 + epsilon_high``.
+        use_bias_correction_kl: multiply the KL term by the ratio (TRL 1.16's default; off here, see module doc).
+
+    Returns:
+        ``LossOutput(loss, metrics)``.
+
+    >>> logps = torch.zeros(2, 3, requires_grad=True)
+    >>> mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    >>> out = grpo_loss(logps, None, None, torch.tensor([1.0, -1.0]), mask)
+    >>> round(out.loss.item(), 4)  # (-1 -1 -1 + 1) / 4 real tokens
+    -0.5
+    """
+    _check(logps, old_logps, ref_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta,
+           max_completion_length)  # fmt: skip
+    mask = completion_mask.to(logps.dtype)  # [N, C]
+    adv = advantages.to(logps.dtype).unsqueeze(1)  # [N, 1] the same advantage for every token of a completion
+    ratio = importance_ratio(logps, old_logps)  # [N, C]
+    per_token = clipped_surrogate(ratio, adv, epsilon_low, epsilon_high, delta)  # [N, C]
+    metrics = clip_metrics(ratio, adv, mask, epsilon_low, epsilon_high)
+    if ref_logps is not None:
+        kl = k3_kl(logps, ref_logps)  # [N, C]
+        if use_bias_correction_kl:
+            kl = kl * ratio  # [N, C] unbiased for KL(pi_theta || pi_ref) on pi_old's samples
+        metrics["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
+        if beta > 0:
+            per_token = per_token + beta * kl  # [N, C]
+    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_items_in_batch)
+    return LossOutput(loss=loss, metrics=metrics)

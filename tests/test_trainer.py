@@ -1,0 +1,164 @@
+"""The GRPO trainer end to end on the tiny model: learning, resume equality, checkpoints, errors, the recipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from minirl.config import ConfigError, parse_args
+from minirl.trainer import GRPOTrainer
+from minirl.trainer.checkpoint import list_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path, *extra: str):
+    return parse_args([
+        "--run.output_dir", str(tmp_path), "--run.max_steps", "4", "--run.seed", "0",
+        "--run.eval_at_end", "false", "--run.preflight", "false", "--run.save_model", "false",
+        "--rollout.num_generations", "4", "--rollout.prompts_per_step", "2", "--rollout.max_new_tokens", "6",
+        "--data.eval_size", "4", "--optim.lr", "1e-3", "--data.one_shot", "false", *extra,
+    ])
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def starts_with_a(completions, **kwargs):
+    """Toy reward: 1 when the completion starts with a lowercase ASCII letter (26 of 259 tokens: ~10% at random)."""
+    return [1.0 if c[:1].isascii() and c[:1].islower() else 0.0 for c in completions]
+
+
+def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
+    cfg = tiny_config(tmp_path, "--run.max_steps", "25", "--optim.lr", "1e-2", "--rollout.num_generations", "8",
+                      "--rollout.max_new_tokens", "2", "--grpo.loss_type", "grpo")
+    trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer,
+                          reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    trainer.train()
+    rewards = [r["reward"] for r in read_metrics(tmp_path) if r["type"] == "train"]
+    assert sum(rewards[:3]) / 3 < 0.2, rewards[:3]
+    assert sum(rewards[-3:]) / 3 > 0.8, rewards
+
+
+def _train(tmp_path, model, tok, *extra):
+    cfg = tiny_config(tmp_path, *extra)
+    trainer = GRPOTrainer(cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    trainer.train()
+    return trainer
+
+
+def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
+    from minirl.testing import make_tiny_model
+
+    straight = tmp_path / "straight"
+    t1 = _train(straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "4")
+    resumed = tmp_path / "resumed"
+    _train(resumed, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2",
+           "--run.save_every", "2")
+    assert [p.name for p in list_checkpoints(resumed)] == ["step-000002"]
+    t2 = _train(resumed, make_tiny_model(len(tiny_tokenizer), seed=123), tiny_tokenizer, "--run.max_steps", "4",
+                "--run.resume", "latest")
+    a = [r for r in read_metrics(straight) if r["type"] == "train"]
+    b = [r for r in read_metrics(resumed) if r["type"] == "train"]
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        for key in ("reward", "loss", "grad_norm", "completion_length/mean", "entropy"):
+            assert ra[key] == pytest.approx(rb[key], abs=1e-6, nan_ok=True), (ra["step"], key)
+    for (name, pa), (_, pb) in zip(t1.unwrapped.named_parameters(), t2.unwrapped.named_parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+
+
+def test_checkpoints_rotate_and_are_complete(tmp_path, tiny_model, tiny_tokenizer):
+    _train(tmp_path, tiny_model, tiny_tokenizer, "--run.max_steps", "3", "--run.save_every", "1",
+           "--run.keep_last", "2")
+    ckpts = list_checkpoints(tmp_path)
+    assert [p.name for p in ckpts] == ["step-000002", "step-000003"]
+    for name in ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json"):
+        assert (ckpts[-1] / name).exists()
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    assert load_file(str(ckpts[-1] / "trainable.safetensors"))
+
+
+def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_tokenizer):
+    trainer = _train(tmp_path, tiny_model, tiny_tokenizer, "--model.lora", "true", "--model.lora_r", "4",
+                     "--grpo.beta", "0.1", "--run.max_steps", "2", "--run.save_model", "true")
+    assert trainer.ref_model is None  # no copy: the adapter is disabled instead
+    rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
+    assert all("kl" in r for r in rows)
+    assert (tmp_path / "model" / "adapter_config.json").exists()
+
+
+def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_tokenizer):
+    trainer = _train(tmp_path, tiny_model, tiny_tokenizer, "--grpo.beta", "0.1", "--run.max_steps", "1",
+                     "--grpo.num_iterations", "2", "--grpo.num_minibatches", "2", "--optim.grad_accum", "2")
+    assert trainer.ref_model is not None
+    assert not any(p.requires_grad for p in trainer.ref_model.parameters())
+
+
+def test_missing_gold_column_is_named(tmp_path, tiny_model, tiny_tokenizer):
+    cfg = tiny_config(tmp_path, "--grpo.rewards", "{countdown: 1.0}")
+    with pytest.raises(ValueError, match="gold column 'nums'"):
+        GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
+
+
+def test_unknown_reward_is_named(tmp_path, tiny_model, tiny_tokenizer):
+    cfg = tiny_config(tmp_path, "--grpo.rewards", "{no_such_reward: 1.0}")
+    with pytest.raises(ValueError, match="no_such_reward"):
+        GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
+
+
+def test_nan_loss_stops_with_a_message(tmp_path, tiny_model, tiny_tokenizer):
+    from minirl.trainer import TrainingDivergedError
+
+    with torch.no_grad():
+        tiny_model.model.norm.weight.fill_(float("nan"))
+    cfg = tiny_config(tmp_path)
+    trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer,
+                          reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    with pytest.raises((TrainingDivergedError, RuntimeError), match="(?i)nan|inf|probability"):
+        trainer.train()
+
+
+def test_config_errors_come_before_loading(tmp_path):
+    with pytest.raises(ConfigError, match="num_generations"):
+        tiny_config(tmp_path, "--rollout.num_generations", "1")
+
+
+def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        import r1_zero
+    finally:
+        sys.path.pop(0)
+    trainer = r1_zero.main([
+        "--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2",
+        "--rollout.max_new_tokens", "8", "--rollout.num_generations", "4", "--data.eval_size", "3",
+        "--run.eval_at_start", "true", "--run.preflight", "false",
+    ])
+    assert trainer.step == 2
+    for name in ("config.yaml", "metrics.jsonl", "samples.jsonl", "report.md", "model/config.json",
+                 "eval/summary.json", "eval/problems.jsonl", "plots/curves.png"):
+        assert (tmp_path / name).exists(), name
+    evals = [r for r in read_metrics(tmp_path) if r["type"] == "eval"]
+    assert [e["when"] for e in evals] == ["start", "end"]
+
+
+def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"), str(ROOT / "recipes" / "r1_zero.py"),
+           "--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2",
+           "--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--data.eval_size", "0",
+           "--run.preflight", "false", "--run.save_model", "false"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
+    assert [r["step"] for r in rows] == [1, 2]  # written once, by the main process, with gathered metrics
