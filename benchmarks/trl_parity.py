@@ -28,15 +28,44 @@ REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
 def minirl_config(out: Path, steps: int, seed: int):
     from minirl.config import parse_args
 
-    return parse_args([
-        "--config", str(Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"),
-        "--run.output_dir", str(out), "--run.max_steps", str(steps), "--run.seed", str(seed),
-        "--run.eval_at_start", "false", "--run.eval_at_end", "false", "--run.save_model", "false",
-        "--run.preflight", "false", "--rollout.stop_at_answer", "false",
-        "--grpo.rewards", json.dumps(REWARDS), "--grpo.loss_type", "dapo", "--grpo.beta", "0",
-        "--optim.lr", "3e-5", "--rollout.num_generations", "8", "--rollout.prompts_per_step", "1",
-        "--rollout.max_new_tokens", "64", "--data.task", "arithmetic",
-    ])
+    return parse_args(
+        [
+            "--config",
+            str(Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"),
+            "--run.output_dir",
+            str(out),
+            "--run.max_steps",
+            str(steps),
+            "--run.seed",
+            str(seed),
+            "--run.eval_at_start",
+            "false",
+            "--run.eval_at_end",
+            "false",
+            "--run.save_model",
+            "false",
+            "--run.preflight",
+            "false",
+            "--rollout.stop_at_answer",
+            "false",
+            "--grpo.rewards",
+            json.dumps(REWARDS),
+            "--grpo.loss_type",
+            "dapo",
+            "--grpo.beta",
+            "0",
+            "--optim.lr",
+            "3e-5",
+            "--rollout.num_generations",
+            "8",
+            "--rollout.prompts_per_step",
+            "1",
+            "--rollout.max_new_tokens",
+            "64",
+            "--data.task",
+            "arithmetic",
+        ]
+    )
 
 
 def run_minirl(out: Path, steps: int, seed: int) -> None:
@@ -63,8 +92,9 @@ def run_trl(out: Path, steps: int, seed: int) -> None:
     task = get_task("arithmetic", num_terms=2, max_digits=1)
     examples = task.examples("train", n=steps * 4, seed=seed)
     style = PromptStyle()
-    data = Dataset.from_list([{"prompt": build_prompt(ex, tok, style, task=task), **ex.reward_kwargs()}
-                              for ex in examples])
+    data = Dataset.from_list(
+        [{"prompt": build_prompt(ex, tok, style, task=task), **ex.reward_kwargs()} for ex in examples]
+    )
 
     funcs = [rewards.get(name) for name in REWARDS]
     for name, fn in zip(REWARDS, funcs):
@@ -101,11 +131,27 @@ def run_trl(out: Path, steps: int, seed: int) -> None:
                 f.write(json.dumps(row) + "\n")
 
     cfg = GRPOConfig(
-        output_dir=str(out / "trl_out"), per_device_train_batch_size=8, num_generations=8,
-        max_completion_length=64, learning_rate=3e-5, beta=0.0, loss_type="dapo", temperature=1.0,
-        bf16=False, use_cpu=True, logging_steps=1, max_steps=steps, report_to=[], save_strategy="no",
-        seed=seed, reward_weights=list(REWARDS.values()), lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=1.0, adam_beta2=0.99, shuffle_dataset=True,
+        output_dir=str(out / "trl_out"),
+        per_device_train_batch_size=8,
+        num_generations=8,
+        max_completion_length=64,
+        learning_rate=3e-5,
+        beta=0.0,
+        loss_type="dapo",
+        temperature=1.0,
+        bf16=False,
+        use_cpu=True,
+        logging_steps=1,
+        max_steps=steps,
+        report_to=[],
+        save_strategy="no",
+        seed=seed,
+        reward_weights=list(REWARDS.values()),
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        adam_beta2=0.99,
+        shuffle_dataset=True,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg, train_dataset=data, processing_class=tok)
     trainer.add_callback(Log())
@@ -153,8 +199,12 @@ def main() -> None:
     from minirl.plot.curves import plot_runs
 
     dirs = [d for d in (out / "minirl", out / "trl") if (d / "metrics.jsonl").exists()]
-    plot_runs(dirs, out / "plots", metrics=["format_rate", "accuracy", "reward", "completion_length/mean",
-                                            "step_time"], smooth=0.0)
+    plot_runs(
+        dirs,
+        out / "plots",
+        metrics=["format_rate", "accuracy", "reward", "completion_length/mean", "step_time"],
+        smooth=0.0,
+    )
     print(json.dumps(summarize(out), indent=2))
 
 

@@ -90,7 +90,10 @@ class DataConfig:
     """Prompt language (``en`` or ``zh``)."""
 
     def __post_init__(self):
-        _check(self.train_size is None or self.train_size > 0, f"data.train_size must be > 0, got {self.train_size}")
+        _check(
+            self.train_size is None or self.train_size > 0,
+            f"data.train_size must be > 0, got {self.train_size}",
+        )
         _check(self.eval_size >= 0, f"data.eval_size must be >= 0, got {self.eval_size}")
         _check(isinstance(self.task_args, dict), f"data.task_args must be a mapping, got {self.task_args!r}")
 
@@ -113,9 +116,13 @@ class RolloutConfig:
     """Stop a completion at ``</answer>`` (besides EOS)."""
 
     def __post_init__(self):
-        _check(self.num_generations >= 2,
-               f"rollout.num_generations must be >= 2 (GRPO normalises within a group), got {self.num_generations}")
-        _check(self.prompts_per_step >= 1, f"rollout.prompts_per_step must be >= 1, got {self.prompts_per_step}")
+        _check(
+            self.num_generations >= 2,
+            f"rollout.num_generations must be >= 2 (GRPO normalises within a group), got {self.num_generations}",
+        )
+        _check(
+            self.prompts_per_step >= 1, f"rollout.prompts_per_step must be >= 1, got {self.prompts_per_step}"
+        )
         _check(self.max_new_tokens >= 1, f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
         _check(self.temperature > 0, f"rollout.temperature must be > 0 for training, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"rollout.top_p must be in (0, 1], got {self.top_p}")
@@ -145,16 +152,23 @@ class GRPOConfig:
     """DAPO dynamic sampling: drop zero-variance groups from the update (fraction is logged)."""
 
     def __post_init__(self):
-        _check(self.loss_type in LOSS_TYPES, f"grpo.loss_type must be one of {LOSS_TYPES}, got '{self.loss_type}'")
-        _check(self.scale_rewards in SCALE_REWARDS,
-               f"grpo.scale_rewards must be one of {SCALE_REWARDS}, got '{self.scale_rewards}'")
+        _check(
+            self.loss_type in LOSS_TYPES,
+            f"grpo.loss_type must be one of {LOSS_TYPES}, got '{self.loss_type}'",
+        )
+        _check(
+            self.scale_rewards in SCALE_REWARDS,
+            f"grpo.scale_rewards must be one of {SCALE_REWARDS}, got '{self.scale_rewards}'",
+        )
         _check(self.beta >= 0, f"grpo.beta must be >= 0, got {self.beta}")
         _check(self.epsilon_low >= 0 and self.epsilon_high >= 0, "grpo.epsilon_low/high must be >= 0")
         _check(self.num_iterations >= 1, f"grpo.num_iterations must be >= 1, got {self.num_iterations}")
         _check(self.num_minibatches >= 1, f"grpo.num_minibatches must be >= 1, got {self.num_minibatches}")
         if self.rewards is not None:
-            _check(isinstance(self.rewards, dict) and len(self.rewards) > 0,
-                   f"grpo.rewards must be a non-empty mapping name -> weight, got {self.rewards!r}")
+            _check(
+                isinstance(self.rewards, dict) and len(self.rewards) > 0,
+                f"grpo.rewards must be a non-empty mapping name -> weight, got {self.rewards!r}",
+            )
 
 
 @dataclass
@@ -180,7 +194,10 @@ class OptimConfig:
 
     def __post_init__(self):
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
-        _check(self.scheduler in SCHEDULERS, f"optim.scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'")
+        _check(
+            self.scheduler in SCHEDULERS,
+            f"optim.scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'",
+        )
         _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
         _check(self.grad_accum >= 1, f"optim.grad_accum must be >= 1, got {self.grad_accum}")
         _check(self.max_grad_norm >= 0, f"optim.max_grad_norm must be >= 0, got {self.max_grad_norm}")
@@ -329,7 +346,9 @@ def config_from_dict(data: dict, overrides: list[tuple[str, str]] | None = None)
         raise ConfigError(f"A config file must be a mapping of sections ({', '.join(sorted(sections))}).")
     for section, values in data.items():
         if section not in sections:
-            raise ConfigError(f"Unknown config section '{section}'. Valid sections: {', '.join(sorted(sections))}")
+            raise ConfigError(
+                f"Unknown config section '{section}'. Valid sections: {', '.join(sorted(sections))}"
+            )
         if values is None:
             continue
         if not isinstance(values, dict):
@@ -341,10 +360,16 @@ def config_from_dict(data: dict, overrides: list[tuple[str, str]] | None = None)
             raise ConfigError(f"Override '{dotted}' must be section.field, e.g. --run.max_steps 10")
         section, key = dotted.split(".", 1)
         if section not in sections:
-            raise ConfigError(f"Unknown config section '{section}' in '--{dotted}'. Valid: {', '.join(sorted(sections))}")
+            raise ConfigError(
+                f"Unknown config section '{section}' in '--{dotted}'. Valid: {', '.join(sorted(sections))}"
+            )
         value = yaml.safe_load(raw) if isinstance(raw, str) else raw
-        _apply(getattr(cfg, section), key, value if value is not None or raw.lower() in {"null", "none", "~"} else raw,
-               dotted)
+        _apply(
+            getattr(cfg, section),
+            key,
+            value if value is not None or raw.lower() in {"null", "none", "~"} else raw,
+            dotted,
+        )
     # Re-run validation now that every field is set.
     for section in sections:
         obj = getattr(cfg, section)
@@ -401,7 +426,9 @@ def parse_args(argv: list[str], default_config: str | Path | None = None) -> Tra
             key, value = arg.split("=", 1)
             overrides.append((key, value))
         else:
-            raise ConfigError(f"Unexpected argument '{arg}'. Use --section.field value, e.g. --run.max_steps 10")
+            raise ConfigError(
+                f"Unexpected argument '{arg}'. Use --section.field value, e.g. --run.max_steps 10"
+            )
         i += 1
     data = load_yaml(config_path) if config_path else {}
     return config_from_dict(data, overrides)
@@ -415,7 +442,9 @@ def help_text() -> str:
         lines.append(f"{sec.name}:")
         docs = _field_docs(type(obj))
         for f in fields(obj):
-            lines.append(f"  --{sec.name}.{f.name} (default {json.dumps(getattr(obj, f.name))}): {docs.get(f.name, '')}")
+            lines.append(
+                f"  --{sec.name}.{f.name} (default {json.dumps(getattr(obj, f.name))}): {docs.get(f.name, '')}"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -432,6 +461,10 @@ def _field_docs(cls: type) -> dict[str, str]:
     docs: dict[str, str] = {}
     body = tree.body[0].body
     for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+        ):
             docs[node.target.id] = " ".join(str(nxt.value.value).split())
     return docs

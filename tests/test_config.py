@@ -30,8 +30,18 @@ def test_accelerate_configs_are_valid_yaml(path):
 
 
 def test_overrides_and_types():
-    cfg = parse_args(["--run.max_steps", "3", "rollout.temperature=0.7", "--model.lora",
-                      "--grpo.rewards", "{accuracy: 1, format: 0.5}", "--data.train_size", "null"])
+    cfg = parse_args(
+        [
+            "--run.max_steps",
+            "3",
+            "rollout.temperature=0.7",
+            "--model.lora",
+            "--grpo.rewards",
+            "{accuracy: 1, format: 0.5}",
+            "--data.train_size",
+            "null",
+        ]
+    )
     assert cfg.run.max_steps == 3 and cfg.rollout.temperature == 0.7 and cfg.model.lora is True
     assert cfg.grpo.rewards == {"accuracy": 1, "format": 0.5} and cfg.data.train_size is None
 

@@ -47,8 +47,13 @@ def test_unreachable_hub_id_without_offline_flag(monkeypatch, tmp_path):
         "try:\n    resolve_model('some-org/model-that-is-not-cached')\n"
         "except ModelNotFoundError as e:\n    print('CLEAR', e)\n"
     )
-    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path), "HF_HUB_ETAG_TIMEOUT": "5",
-           "HF_HUB_DOWNLOAD_TIMEOUT": "5"}
+    env = {
+        **__import__("os").environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HOME": str(tmp_path),
+        "HF_HUB_ETAG_TIMEOUT": "5",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "5",
+    }
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert "CLEAR" in out.stdout, out.stderr[-2000:]
 
@@ -72,5 +77,5 @@ def test_embedded_model_second_load_is_fast_and_chats():
     msgs = [{"role": "user", "content": "What is the capital of France?"}]
     enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**enc, max_new_tokens=12, do_sample=False)
-    text = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    text = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in text, text

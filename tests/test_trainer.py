@@ -20,12 +20,35 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(tmp_path, *extra: str):
-    return parse_args([
-        "--run.output_dir", str(tmp_path), "--run.max_steps", "4", "--run.seed", "0",
-        "--run.eval_at_end", "false", "--run.preflight", "false", "--run.save_model", "false",
-        "--rollout.num_generations", "4", "--rollout.prompts_per_step", "2", "--rollout.max_new_tokens", "6",
-        "--data.eval_size", "4", "--optim.lr", "1e-3", "--data.one_shot", "false", *extra,
-    ])
+    return parse_args(
+        [
+            "--run.output_dir",
+            str(tmp_path),
+            "--run.max_steps",
+            "4",
+            "--run.seed",
+            "0",
+            "--run.eval_at_end",
+            "false",
+            "--run.preflight",
+            "false",
+            "--run.save_model",
+            "false",
+            "--rollout.num_generations",
+            "4",
+            "--rollout.prompts_per_step",
+            "2",
+            "--rollout.max_new_tokens",
+            "6",
+            "--data.eval_size",
+            "4",
+            "--optim.lr",
+            "1e-3",
+            "--data.one_shot",
+            "false",
+            *extra,
+        ]
+    )
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -38,10 +61,22 @@ def starts_with_a(completions, **kwargs):
 
 
 def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
-    cfg = tiny_config(tmp_path, "--run.max_steps", "25", "--optim.lr", "1e-2", "--rollout.num_generations", "8",
-                      "--rollout.max_new_tokens", "2", "--grpo.loss_type", "grpo")
-    trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer,
-                          reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    cfg = tiny_config(
+        tmp_path,
+        "--run.max_steps",
+        "25",
+        "--optim.lr",
+        "1e-2",
+        "--rollout.num_generations",
+        "8",
+        "--rollout.max_new_tokens",
+        "2",
+        "--grpo.loss_type",
+        "grpo",
+    )
+    trainer = GRPOTrainer(
+        cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
+    )
     trainer.train()
     rewards = [r["reward"] for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert sum(rewards[:3]) / 3 < 0.2, rewards[:3]
@@ -50,7 +85,9 @@ def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
 
 def _train(tmp_path, model, tok, *extra):
     cfg = tiny_config(tmp_path, *extra)
-    trainer = GRPOTrainer(cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    trainer = GRPOTrainer(
+        cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
+    )
     trainer.train()
     return trainer
 
@@ -61,11 +98,25 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
     straight = tmp_path / "straight"
     t1 = _train(straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "4")
     resumed = tmp_path / "resumed"
-    _train(resumed, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2",
-           "--run.save_every", "2")
+    _train(
+        resumed,
+        make_tiny_model(len(tiny_tokenizer)),
+        tiny_tokenizer,
+        "--run.max_steps",
+        "2",
+        "--run.save_every",
+        "2",
+    )
     assert [p.name for p in list_checkpoints(resumed)] == ["step-000002"]
-    t2 = _train(resumed, make_tiny_model(len(tiny_tokenizer), seed=123), tiny_tokenizer, "--run.max_steps", "4",
-                "--run.resume", "latest")
+    t2 = _train(
+        resumed,
+        make_tiny_model(len(tiny_tokenizer), seed=123),
+        tiny_tokenizer,
+        "--run.max_steps",
+        "4",
+        "--run.resume",
+        "latest",
+    )
     a = [r for r in read_metrics(straight) if r["type"] == "train"]
     b = [r for r in read_metrics(resumed) if r["type"] == "train"]
     assert [r["step"] for r in b] == [1, 2, 3, 4]
@@ -77,8 +128,17 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
 
 
 def test_checkpoints_rotate_and_are_complete(tmp_path, tiny_model, tiny_tokenizer):
-    _train(tmp_path, tiny_model, tiny_tokenizer, "--run.max_steps", "3", "--run.save_every", "1",
-           "--run.keep_last", "2")
+    _train(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        "--run.max_steps",
+        "3",
+        "--run.save_every",
+        "1",
+        "--run.keep_last",
+        "2",
+    )
     ckpts = list_checkpoints(tmp_path)
     assert [p.name for p in ckpts] == ["step-000002", "step-000003"]
     for name in ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json"):
@@ -88,8 +148,21 @@ def test_checkpoints_rotate_and_are_complete(tmp_path, tiny_model, tiny_tokenize
 
 
 def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_tokenizer):
-    trainer = _train(tmp_path, tiny_model, tiny_tokenizer, "--model.lora", "true", "--model.lora_r", "4",
-                     "--grpo.beta", "0.1", "--run.max_steps", "2", "--run.save_model", "true")
+    trainer = _train(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        "--model.lora",
+        "true",
+        "--model.lora_r",
+        "4",
+        "--grpo.beta",
+        "0.1",
+        "--run.max_steps",
+        "2",
+        "--run.save_model",
+        "true",
+    )
     assert trainer.ref_model is None  # no copy: the adapter is disabled instead
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert all("kl" in r for r in rows)
@@ -97,8 +170,21 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_toke
 
 
 def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_tokenizer):
-    trainer = _train(tmp_path, tiny_model, tiny_tokenizer, "--grpo.beta", "0.1", "--run.max_steps", "1",
-                     "--grpo.num_iterations", "2", "--grpo.num_minibatches", "2", "--optim.grad_accum", "2")
+    trainer = _train(
+        tmp_path,
+        tiny_model,
+        tiny_tokenizer,
+        "--grpo.beta",
+        "0.1",
+        "--run.max_steps",
+        "1",
+        "--grpo.num_iterations",
+        "2",
+        "--grpo.num_minibatches",
+        "2",
+        "--optim.grad_accum",
+        "2",
+    )
     assert trainer.ref_model is not None
     assert not any(p.requires_grad for p in trainer.ref_model.parameters())
 
@@ -121,8 +207,9 @@ def test_nan_loss_stops_with_a_message(tmp_path, tiny_model, tiny_tokenizer):
     with torch.no_grad():
         tiny_model.model.norm.weight.fill_(float("nan"))
     cfg = tiny_config(tmp_path)
-    trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer,
-                          reward_spec=[("starts_with_a", starts_with_a, 1.0)])
+    trainer = GRPOTrainer(
+        cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
+    )
     with pytest.raises((TrainingDivergedError, RuntimeError), match="(?i)nan|inf|probability"):
         trainer.train()
 
@@ -138,14 +225,37 @@ def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
         import r1_zero
     finally:
         sys.path.pop(0)
-    trainer = r1_zero.main([
-        "--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2",
-        "--rollout.max_new_tokens", "8", "--rollout.num_generations", "4", "--data.eval_size", "3",
-        "--run.eval_at_start", "true", "--run.preflight", "false",
-    ])
+    trainer = r1_zero.main(
+        [
+            "--model.name",
+            str(tiny_model_dir),
+            "--run.output_dir",
+            str(tmp_path),
+            "--run.max_steps",
+            "2",
+            "--rollout.max_new_tokens",
+            "8",
+            "--rollout.num_generations",
+            "4",
+            "--data.eval_size",
+            "3",
+            "--run.eval_at_start",
+            "true",
+            "--run.preflight",
+            "false",
+        ]
+    )
     assert trainer.step == 2
-    for name in ("config.yaml", "metrics.jsonl", "samples.jsonl", "report.md", "model/config.json",
-                 "eval/summary.json", "eval/problems.jsonl", "plots/curves.png"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "samples.jsonl",
+        "report.md",
+        "model/config.json",
+        "eval/summary.json",
+        "eval/problems.jsonl",
+        "plots/curves.png",
+    ):
         assert (tmp_path / name).exists(), name
     evals = [r for r in read_metrics(tmp_path) if r["type"] == "eval"]
     assert [e["when"] for e in evals] == ["start", "end"]
@@ -153,11 +263,30 @@ def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
 
 def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"), str(ROOT / "recipes" / "r1_zero.py"),
-           "--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2",
-           "--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--data.eval_size", "0",
-           "--run.preflight", "false", "--run.save_model", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"),
+        str(ROOT / "recipes" / "r1_zero.py"),
+        "--model.name",
+        str(tiny_model_dir),
+        "--run.output_dir",
+        str(tmp_path),
+        "--run.max_steps",
+        "2",
+        "--rollout.max_new_tokens",
+        "6",
+        "--rollout.num_generations",
+        "4",
+        "--data.eval_size",
+        "0",
+        "--run.preflight",
+        "false",
+        "--run.save_model",
+        "false",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]

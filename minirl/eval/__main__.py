@@ -47,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m minirl.eval", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="smollm2-135m", help="alias, Hub id, checkpoint dir or run dir")
     p.add_argument("--adapter", default=None, help="LoRA adapter directory to apply")
-    p.add_argument("--task", default=None, help=f"one of {task_names()} (default: the run's task, else arithmetic)")
+    p.add_argument(
+        "--task", default=None, help=f"one of {task_names()} (default: the run's task, else arithmetic)"
+    )
     p.add_argument("--task-args", default=None, help="YAML mapping of task settings, e.g. '{max_digits: 2}'")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, default=100, help="number of problems")
-    p.add_argument("--k", type=int, default=1, help="samples per problem for pass@k / maj@k (1 = greedy only)")
+    p.add_argument(
+        "--k", type=int, default=1, help="samples per problem for pass@k / maj@k (1 = greedy only)"
+    )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
@@ -66,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     lm, tok, run_cfg = load_for_eval(args.model, args.adapter, args.device)
     data_cfg = (run_cfg or {}).get("data", {})
     task_name = args.task or data_cfg.get("task", "arithmetic")
-    task_args = yaml.safe_load(args.task_args) if args.task_args else (
-        data_cfg.get("task_args", {}) if task_name == data_cfg.get("task") else {})
+    task_args = (
+        yaml.safe_load(args.task_args)
+        if args.task_args
+        else (data_cfg.get("task_args", {}) if task_name == data_cfg.get("task") else {})
+    )
     try:
         task = get_task(task_name, **(task_args or {}))
         examples = task.examples(args.split, n=args.n, seed=args.seed)
@@ -75,16 +82,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     style = PromptStyle(
-        template=data_cfg.get("template", "r1_zero"), chat=data_cfg.get("chat"),
+        template=data_cfg.get("template", "r1_zero"),
+        chat=data_cfg.get("chat"),
         system_prompt=data_cfg.get("system_prompt"),
         one_shot=not args.no_one_shot and data_cfg.get("one_shot", True),
         prefill_think=not args.no_prefill and data_cfg.get("prefill_think", True),
         language=args.language or data_cfg.get("language", "en"),
     )
     max_new = args.max_new_tokens or (run_cfg or {}).get("rollout", {}).get("max_new_tokens") or 256
-    result = evaluate_examples(lm, tok, task, examples, style, k=args.k, temperature=args.temperature,
-                               max_new_tokens=max_new, batch_size=args.batch_size, language=style.language,
-                               seed=args.seed)
+    result = evaluate_examples(
+        lm,
+        tok,
+        task,
+        examples,
+        style,
+        k=args.k,
+        temperature=args.temperature,
+        max_new_tokens=max_new,
+        batch_size=args.batch_size,
+        language=style.language,
+        seed=args.seed,
+    )
     out = Path(args.out) if args.out else (Path(args.model) / "eval" if run_cfg else Path("eval") / task_name)
     result.save(out)
     print(f"{task_name}/{args.split}, {len(examples)} problems: {result.summary_line()}")

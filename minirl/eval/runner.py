@@ -101,8 +101,11 @@ def evaluate_examples(
     for chunk in _batched(examples, per_batch):
         prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
         greedy = generate(model, tokenizer, prompts, 1, max_new_tokens, temperature=0.0, generator=gen)
-        sampled = (generate(model, tokenizer, prompts, k, max_new_tokens, temperature=temperature, generator=gen)
-                   if k > 1 else None)
+        sampled = (
+            generate(model, tokenizer, prompts, k, max_new_tokens, temperature=temperature, generator=gen)
+            if k > 1
+            else None
+        )
         for i, (ex, prompt) in enumerate(zip(chunk, prompts)):
             texts = [greedy.texts[i]]
             lengths = [int(greedy.lengths[i])]
@@ -112,19 +115,35 @@ def evaluate_examples(
                 lengths += [int(x) for x in sampled.lengths[i * k : (i + 1) * k]]
                 truncated += [bool(x) for x in sampled.truncated[i * k : (i + 1) * k]]
             correct = _correct(task, texts, ex)
-            records.append({
-                "question": ex.question, "gold": ex.answer, "prompt": prompt, "completions": texts,
-                "extracted": [rewards.extract_answer(t) for t in texts],
-                "correct": correct, "format": rewards.format_reward(texts),
-                "target_share": rewards.language_consistency_reward(texts, language=language),
-                "lengths": lengths, "truncated": truncated,
-            })
+            records.append(
+                {
+                    "question": ex.question,
+                    "gold": ex.answer,
+                    "prompt": prompt,
+                    "completions": texts,
+                    "extracted": [rewards.extract_answer(t) for t in texts],
+                    "correct": correct,
+                    "format": rewards.format_reward(texts),
+                    "target_share": rewards.language_consistency_reward(texts, language=language),
+                    "lengths": lengths,
+                    "truncated": truncated,
+                }
+            )
         bar.update(len(chunk))
     bar.close()
-    return summarize(records, k=k, settings={
-        "task": task.name, "n_problems": len(examples), "k": k, "temperature": temperature,
-        "max_new_tokens": max_new_tokens, "language": language, "seed": seed,
-    })
+    return summarize(
+        records,
+        k=k,
+        settings={
+            "task": task.name,
+            "n_problems": len(examples),
+            "k": k,
+            "temperature": temperature,
+            "max_new_tokens": max_new_tokens,
+            "language": language,
+            "seed": seed,
+        },
+    )
 
 
 def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> EvalResult:
@@ -142,19 +161,26 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         "truncated_rate": proportion(sum(int(r["truncated"][0]) for r in records), n),
         "completion_length": mean_estimate([float(r["lengths"][0]) for r in records]),
         "mixed_rate": proportion(sum(int(s < MIXED_THRESHOLD) for s in shares), len(shares)),
-        "target_share": mean_estimate(shares) if shares else Estimate(float("nan"), float("nan"), float("nan"), 0),
+        "target_share": mean_estimate(shares)
+        if shares
+        else Estimate(float("nan"), float("nan"), float("nan"), 0),
     }
     metrics["completion_length_median"] = Estimate(
-        float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n)
+        float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n
+    )
     if k > 1:
         counts = [(len(r["correct"]) - 1, int(sum(r["correct"][1:]))) for r in records]
         sampled_ok = sum(c for _, c in counts)
         sampled_n = sum(m for m, _ in counts)
         metrics["pass@1_sampled"] = proportion(sampled_ok, sampled_n)
         pk = mean_pass_at_k(counts, k)
-        metrics[f"pass@{k}"] = mean_estimate([mean_pass_at_k([c], k) for c in counts]) if n > 1 else Estimate(
-            pk, pk, pk, n)
-        norm = [[rewards.normalize_answer(a) if a is not None else None for a in r["extracted"][1:]] for r in records]
+        metrics[f"pass@{k}"] = (
+            mean_estimate([mean_pass_at_k([c], k) for c in counts]) if n > 1 else Estimate(pk, pk, pk, n)
+        )
+        norm = [
+            [rewards.normalize_answer(a) if a is not None else None for a in r["extracted"][1:]]
+            for r in records
+        ]
         golds = [rewards.normalize_answer(r["gold"]) for r in records]
         maj = maj_at_k(norm, golds, k)
         metrics[f"maj@{k}"] = proportion(round(maj * n), n)

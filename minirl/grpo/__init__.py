@@ -11,7 +11,7 @@ from minirl.grpo.advantages import (
     rewards_to_tensor,
     zero_variance_groups,
 )
-from minirl.grpo.logprobs import completion_logprobs, selective_log_softmax
+from minirl.grpo.logprobs import completion_logprobs, grouped_completion_logprobs, selective_log_softmax
 from minirl.grpo.loss import (
     LOSS_TYPES,
     LossOutput,
@@ -33,6 +33,7 @@ __all__ = [
     "completion_logprobs",
     "compute_advantages",
     "group_stats",
+    "grouped_completion_logprobs",
     "grpo_loss",
     "importance_ratio",
     "k3_kl",

@@ -124,3 +124,73 @@ def completion_logprobs(
     logps = selective_log_softmax(logits, targets).masked_fill(~real, 0.0)  # [N, C]
     entropy = _entropy(logits).masked_fill(~real, 0.0) if compute_entropy else None  # [N, C]
     return logps, entropy
+
+
+def grouped_completion_logprobs(
+    model: torch.nn.Module,
+    prompt_ids: Tensor,
+    prompt_mask: Tensor,
+    completion_ids: Tensor,
+    completion_mask: Tensor,
+    group_index: Tensor,
+    temperature: float = 1.0,
+    compute_entropy: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`completion_logprobs` with each distinct prompt run once, not once per completion.
+
+    The G completions of a group share their prompt, so we run the B distinct prompts once (with gradient), select
+    their KV cache rows for the N completions (``index_select`` is differentiable, so gradients flow back into the
+    prompt computation exactly), and run only the completion tokens on top. Same values and gradients as the
+    ``prompt + completion`` forward up to float rounding (``tests/test_grpo_prefix.py``), with the prompt's share of
+    the compute cut by G: for GSM8K-size prompts and short completions this is most of a training step. Positions are
+    numbered from each row's first real token, so it needs a model with rotary (or no) position embeddings for the
+    left-padding-invariance that TRL's path also relies on.
+
+    Args:
+        prompt_ids, prompt_mask: ``[B, P]`` the distinct prompts, left-padded.
+        completion_ids, completion_mask: ``[N, C]`` completions, right-padded.
+        group_index: ``[N]`` which prompt row each completion belongs to.
+        temperature, compute_entropy: as in :func:`completion_logprobs`.
+
+    Returns:
+        ``(logps [N, C], entropy [N, C] or None)``; 0 at padded positions.
+    """
+    if completion_ids.shape != completion_mask.shape or group_index.shape != completion_ids.shape[:1]:
+        raise ValueError(
+            f"completion_ids/mask [N, C] and group_index [N] do not match: {tuple(completion_ids.shape)}, "
+            f"{tuple(completion_mask.shape)}, {tuple(group_index.shape)}"
+        )
+    positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # [B, P]
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    first_logits = out.logits[:, -1, :].index_select(0, group_index)  # [N, V] predicts completion token 1
+    cache = out.past_key_values
+    cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, P, D] -> [N, H, P, D]
+    c = completion_ids.shape[1]
+    if c > 1:
+        start = prompt_mask.sum(dim=1).index_select(0, group_index)  # [N] first completion position
+        comp_pos = start.unsqueeze(1) + torch.arange(c - 1, device=start.device)  # [N, C-1]
+        attn = torch.cat(
+            [prompt_mask.index_select(0, group_index), completion_mask[:, :-1]], dim=1
+        )  # [N, P+C-1]
+        rest = model(
+            input_ids=completion_ids[:, :-1],
+            attention_mask=attn,
+            position_ids=comp_pos,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits  # [N, C-1, V]
+        logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [N, C, V]
+    else:
+        logits = first_logits.unsqueeze(1)  # [N, 1, V]
+    if temperature != 1.0:
+        logits = logits / temperature  # [N, C, V]
+    real = completion_mask.bool()  # [N, C]
+    logps = selective_log_softmax(logits, completion_ids).masked_fill(~real, 0.0)  # [N, C]
+    entropy = _entropy(logits).masked_fill(~real, 0.0) if compute_entropy else None  # [N, C]
+    return logps, entropy

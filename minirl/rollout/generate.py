@@ -115,8 +115,10 @@ def generate(
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     tokenizer.padding_side = old_side
-    prompt_ids = enc["input_ids"].to(device).repeat_interleave(num_generations, dim=0)  # [N, P]
-    prompt_mask = enc["attention_mask"].to(device).repeat_interleave(num_generations, dim=0)  # [N, P]
+    unique_ids = enc["input_ids"].to(device)  # [B, P]
+    unique_mask = enc["attention_mask"].to(device)  # [B, P]
+    prompt_ids = unique_ids.repeat_interleave(num_generations, dim=0)  # [N, P]
+    prompt_mask = unique_mask.repeat_interleave(num_generations, dim=0)  # [N, P]
     n = prompt_ids.shape[0]
 
     out = torch.full((n, max_new_tokens), pad_id, dtype=torch.long, device=device)  # [N, C]
@@ -124,17 +126,32 @@ def generate(
     stopped = torch.zeros(n, dtype=torch.bool, device=device)  # [N]
     active = torch.arange(n, device=device)  # rows still being decoded, indices into [N]
 
-    attn = prompt_mask.clone()  # [n_active, P + t]
-    position_ids = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # [N, P]
-    cache = None
-    step_input = prompt_ids
+    # Prefill each distinct prompt once, then give each of its G completions a copy of its KV cache.
+    positions = (unique_mask.cumsum(dim=1) - 1).clamp(min=0)  # [B, P]
+    first = model(
+        input_ids=unique_ids,
+        attention_mask=unique_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = first.past_key_values
+    cache.batch_repeat_interleave(num_generations)
+    logits = first.logits[:, -1, :].repeat_interleave(num_generations, dim=0)  # [N, V]
+    attn = prompt_mask  # [n_active, P + t]
+    position_ids = positions[:, -1:].repeat_interleave(num_generations, dim=0)  # [N, 1] last prompt position
+    step_input = None  # [n_active, 1] the token sampled at the previous step
     for t in range(max_new_tokens):
-        out_model = model(
-            input_ids=step_input, attention_mask=attn, position_ids=position_ids,
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
-        )
-        cache = out_model.past_key_values
-        logits = out_model.logits[:, -1, :]  # [n_active, V]
+        if t > 0:
+            step_out = model(
+                input_ids=step_input,
+                attention_mask=attn,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = step_out.past_key_values
+            logits = step_out.logits[:, -1, :]  # [n_active, V]
         next_tok = sample_next_token(logits, temperature, top_p, generator)  # [n_active]
         out[active, t] = next_tok
         lengths[active] = t + 1
@@ -148,7 +165,7 @@ def generate(
                 if not done_now[j] and _stop_hit(tokenizer, row, stop_strings):
                     done_now[j] = True
         stopped[active[done_now]] = True
-        if bool(done_now.all()):
+        if bool(done_now.all()) or t == max_new_tokens - 1:
             break
         if bool(done_now.any()):
             keep = (~done_now).nonzero(as_tuple=True)[0]  # [n_keep]
@@ -158,7 +175,7 @@ def generate(
             next_tok = next_tok[keep]
             position_ids = position_ids[keep]
         attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)  # [n_active, P + t + 1]
-        position_ids = position_ids[:, -1:] + 1  # [n_active, 1]
+        position_ids = position_ids + 1  # [n_active, 1]
         step_input = next_tok.unsqueeze(1)  # [n_active, 1]
 
     steps = torch.arange(max_new_tokens, device=device)  # [C]

@@ -31,8 +31,10 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     root = checkpoint_root(output_dir)
     if not root.exists():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+    found = [
+        p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").exists()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
 def trainable_state_dict(model) -> dict[str, torch.Tensor]:
@@ -106,7 +108,9 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Ge
     params = dict(model.named_parameters())
     missing = [k for k in weights if k not in params]
     if missing:
-        raise ValueError(f"Checkpoint {path} does not fit this model (unknown parameters such as {missing[:3]}).")
+        raise ValueError(
+            f"Checkpoint {path} does not fit this model (unknown parameters such as {missing[:3]})."
+        )
     with torch.no_grad():
         for name, value in weights.items():
             params[name].copy_(value.to(params[name].device, params[name].dtype))

@@ -24,7 +24,9 @@ class PromptSchedule(Generic[T]):
 
     def __init__(self, items: list[T], per_step: int, seed: int):
         if not items:
-            raise ValueError("The training split is empty: check data.task / data.task_args / data.train_size.")
+            raise ValueError(
+                "The training split is empty: check data.task / data.task_args / data.train_size."
+            )
         self.items = items
         self.per_step = per_step
         self.seed = seed

@@ -26,10 +26,17 @@ from pathlib import Path
 import torch
 
 from minirl.config import TrainConfig
-from minirl.grpo import completion_logprobs, compute_advantages, grpo_loss, rewards_to_tensor, zero_variance_groups
+from minirl.grpo import (
+    compute_advantages,
+    grouped_completion_logprobs,
+    grpo_loss,
+    rewards_to_tensor,
+    zero_variance_groups,
+)
 from minirl.rollout.generate import Rollout, generate
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
 from minirl.trainer import checkpoint as ckpt
+from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
 from minirl.trainer.rewards import RewardSet
 
@@ -70,8 +77,15 @@ class GRPOTrainer:
         accelerator: an ``accelerate.Accelerator`` (one is created if omitted).
     """
 
-    def __init__(self, config: TrainConfig, model=None, tokenizer=None, task: Task | None = None,
-                 reward_spec=None, accelerator=None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        model=None,
+        tokenizer=None,
+        task: Task | None = None,
+        reward_spec=None,
+        accelerator=None,
+    ):
         from accelerate import Accelerator
 
         from minirl.models import load_model_and_tokenizer, pick_device, pick_dtype
@@ -81,12 +95,18 @@ class GRPOTrainer:
             torch.set_num_threads(cfg.run.threads)
         device = pick_device(cfg.model.device)
         compute_dtype = pick_dtype(device, cfg.model.dtype)
-        mixed = "bf16" if compute_dtype == torch.bfloat16 else ("fp16" if compute_dtype == torch.float16 else "no")
+        mixed = (
+            "bf16"
+            if compute_dtype == torch.bfloat16
+            else ("fp16" if compute_dtype == torch.float16 else "no")
+        )
         if device.type == "cpu":
             mixed = "no" if cfg.model.dtype == "auto" else mixed
         self.accelerator = accelerator or Accelerator(
-            cpu=device.type == "cpu", mixed_precision=mixed,
-            log_with=cfg.run.report_to or None, project_dir=cfg.run.output_dir,
+            cpu=device.type == "cpu",
+            mixed_precision=mixed,
+            log_with=cfg.run.report_to or None,
+            project_dir=cfg.run.output_dir,
         )
         acc = self.accelerator
         self.out = Path(cfg.run.output_dir)
@@ -101,17 +121,26 @@ class GRPOTrainer:
         if n_train is None and getattr(self.task, "procedural", True) and cfg.data.task != "gsm8k":
             n_train = 10_000
         self.train_examples = self.task.examples("train", n=n_train, seed=cfg.run.seed)
-        self.eval_examples = (self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed)
-                              if cfg.data.eval_size else [])
+        self.eval_examples = (
+            self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
+        )
         self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
         spec = reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards)
         self.reward_set = RewardSet(spec)
         self._check_gold_columns()
+        from minirl.diagnostics import LiveDiagnostics
+
+        self.diagnostics = LiveDiagnostics(
+            cfg, rewards=dict(zip(self.reward_set.names, self.reward_set.weights))
+        )
+        if acc.is_main_process:
+            self.diagnostics.write_to(self.out / "diagnostics.log")
 
         # Model (fp32 master weights; on GPU the forward runs under bf16 autocast through accelerate).
         if model is None:
             model, tokenizer = load_model_and_tokenizer(
-                cfg.model.name, device=str(device),
+                cfg.model.name,
+                device=str(device),
                 dtype="fp32" if mixed != "no" else cfg.model.dtype,
                 trust_remote_code=cfg.model.trust_remote_code,
             )
@@ -121,18 +150,29 @@ class GRPOTrainer:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
         self.style = PromptStyle(
-            template=cfg.data.template, chat=cfg.data.chat, system_prompt=cfg.data.system_prompt,
-            one_shot=cfg.data.one_shot, prefill_think=cfg.data.prefill_think, language=cfg.data.language,
+            template=cfg.data.template,
+            chat=cfg.data.chat,
+            system_prompt=cfg.data.system_prompt,
+            one_shot=cfg.data.one_shot,
+            prefill_think=cfg.data.prefill_think,
+            language=cfg.data.language,
         )
         if cfg.model.lora:
             from peft import LoraConfig, get_peft_model
 
             targets = cfg.model.lora_target_modules
-            model = get_peft_model(model, LoraConfig(
-                r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha, lora_dropout=cfg.model.lora_dropout,
-                target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
-                task_type="CAUSAL_LM",
-            ))
+            model = get_peft_model(
+                model,
+                LoraConfig(
+                    r=cfg.model.lora_r,
+                    lora_alpha=cfg.model.lora_alpha,
+                    lora_dropout=cfg.model.lora_dropout,
+                    target_modules=targets
+                    if targets == "all-linear"
+                    else [t.strip() for t in targets.split(",")],
+                    task_type="CAUSAL_LM",
+                ),
+            )
         self.ref_model = None
         if cfg.grpo.beta > 0 and not cfg.model.lora:
             import copy
@@ -147,13 +187,20 @@ class GRPOTrainer:
             self.ref_model.to(acc.device)
 
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
-                                      weight_decay=cfg.optim.weight_decay)
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=cfg.optim.lr,
+            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
+            weight_decay=cfg.optim.weight_decay,
+        )
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_lambda(cfg, cfg.run.max_steps * self.updates_per_step))
+            optimizer, _lr_lambda(cfg, cfg.run.max_steps * self.updates_per_step)
+        )
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.generator = torch.Generator(device=acc.device).manual_seed(cfg.run.seed * 1000 + acc.process_index)
+        self.generator = torch.Generator(device=acc.device).manual_seed(
+            cfg.run.seed * 1000 + acc.process_index
+        )
         self.step = 0
         self._stop_requested = False
 
@@ -169,11 +216,14 @@ class GRPOTrainer:
         text = render_completion(ex, "Let me add the numbers step by step.", self.task.answer_text(ex))
         kwargs = {k: [v] for k, v in ex.reward_kwargs().items()}
         for name, fn in zip(self.reward_set.names, self.reward_set.funcs):
-            target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+            target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else fn.__call__
             try:
-                params = [p for p in inspect.signature(target).parameters.values()
-                          if p.name not in ("self", "completions", "prompts", "completion_ids", "kwargs")
-                          and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+                params = [
+                    p
+                    for p in inspect.signature(target).parameters.values()
+                    if p.name not in ("self", "completions", "prompts", "completion_ids", "kwargs")
+                    and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                ]
             except (TypeError, ValueError):
                 params = []
             missing = [p.name for p in params if p.name not in available and p.name != "language"]
@@ -181,8 +231,10 @@ class GRPOTrainer:
                 values = fn([text], prompts=[""], completion_ids=[[0]], **kwargs)
             except (TypeError, ValueError) as err:  # the reward itself says what it lacks
                 values, missing = [None], missing or [str(err)]
-            if missing and (values[0] is None or any(p.default is inspect.Parameter.empty for p in params
-                                                      if p.name in missing)):
+            if missing and (
+                values[0] is None
+                or any(p.default is inspect.Parameter.empty for p in params if p.name in missing)
+            ):
                 raise ValueError(
                     f"Reward '{name}' needs the gold column '{missing[0]}', which task '{self.task.name}' does not "
                     f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
@@ -196,17 +248,25 @@ class GRPOTrainer:
         """Render prompts with the run's template."""
         return [build_prompt(ex, self.tokenizer, self.style, task=self.task) for ex in examples]
 
-    def rollout(self, examples: list[Example], num_generations: int | None = None,
-                temperature: float | None = None, max_new_tokens: int | None = None) -> Rollout:
+    def rollout(
+        self,
+        examples: list[Example],
+        num_generations: int | None = None,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Rollout:
         """Sample completions for ``examples`` with the run's settings (or the given overrides)."""
         r = self.cfg.rollout
         with self.accelerator.autocast():
             return generate(
-                self.unwrapped, self.tokenizer, self.prompts_for(examples),
+                self.unwrapped,
+                self.tokenizer,
+                self.prompts_for(examples),
                 num_generations=num_generations or r.num_generations,
                 max_new_tokens=max_new_tokens or r.max_new_tokens,
                 temperature=r.temperature if temperature is None else temperature,
-                top_p=r.top_p, stop_strings=("</answer>",) if r.stop_at_answer else (),
+                top_p=r.top_p,
+                stop_strings=("</answer>",) if r.stop_at_answer else (),
                 generator=self.generator,
             )
 
@@ -245,26 +305,36 @@ class GRPOTrainer:
         }
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _logps(self, model, ids, attn, logits_to_keep, entropy=False):
+    def _logps(self, model, batch: PolicyBatch, entropy: bool = False):
         with self.accelerator.autocast():
-            return completion_logprobs(model, ids, attn, logits_to_keep,
-                                       temperature=self.cfg.rollout.temperature, compute_entropy=entropy)
+            return grouped_completion_logprobs(
+                model,
+                batch.prompt_ids,
+                batch.prompt_mask,
+                batch.completion_ids,
+                batch.completion_mask,
+                batch.group_index,
+                temperature=self.cfg.rollout.temperature,
+                compute_entropy=entropy,
+            )
 
     @torch.no_grad()
-    def _frozen_logps(self, which: str, ids, attn, c) -> torch.Tensor:
+    def _frozen_logps(self, which: str, batch: PolicyBatch) -> torch.Tensor:
         """Old-policy or reference log-probs (no grad), in micro-batches."""
-        chunks = []
-        n_micro = self.cfg.optim.grad_accum
-        for idx in torch.arange(ids.shape[0], device=ids.device).chunk(n_micro):
+        out = torch.zeros(batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device)
+        for idx in torch.arange(batch.size, device=batch.completion_ids.device).chunk(
+            self.cfg.optim.grad_accum
+        ):
+            part = batch.select(idx)  # may be narrower than the batch: it keeps its own longest completion
             if which == "ref" and self.ref_model is None:  # LoRA: the base model is the reference
                 with self.unwrapped.disable_adapter():
-                    lp, _ = self._logps(self.model, ids[idx], attn[idx], c)
+                    lp, _ = self._logps(self.model, part)
             elif which == "ref":
-                lp, _ = self._logps(self.ref_model, ids[idx], attn[idx], c)
+                lp, _ = self._logps(self.ref_model, part)
             else:
-                lp, _ = self._logps(self.model, ids[idx], attn[idx], c)
-            chunks.append(lp)
-        return torch.cat(chunks)  # [N, C]
+                lp, _ = self._logps(self.model, part)
+            out[idx, : lp.shape[1]] = lp.float()
+        return out  # [N, C]
 
     def train_step(self) -> dict[str, float]:
         """One rollout batch and its updates; returns the step's metrics (gathered across processes)."""
@@ -288,57 +358,61 @@ class GRPOTrainer:
 
         keep = torch.ones_like(total, dtype=torch.bool)  # [N]
         if cfg.grpo.dynamic_sampling:
-            keep = (~zero_var).repeat_interleave(g)  # [N]
-        ids = torch.cat([roll.prompt_ids, roll.completion_ids], dim=1)[keep]  # [N', P+C]
-        attn = torch.cat([roll.prompt_mask, roll.completion_mask], dim=1)[keep]  # [N', P+C]
-        mask = roll.completion_mask[keep]  # [N', C]
-        adv = advantages[keep]  # [N']
-        c = roll.completion_ids.shape[1]
+            keep = (~zero_var).repeat_interleave(g)  # [N] DAPO: groups without signal are dropped
+        batch = PolicyBatch.from_rollout(roll, advantages).select(keep.nonzero(as_tuple=True)[0])
 
         self.model.train()
         t1 = time.perf_counter()
         losses, stats = [], []
         grad_norm = float("nan")
-        if ids.shape[0] > 0:
+        if batch.size > 0:
             need_old = cfg.grpo.num_iterations > 1 or cfg.grpo.num_minibatches > 1
-            old = self._frozen_logps("old", ids, attn, c) if need_old else None
-            ref = self._frozen_logps("ref", ids, attn, c) if cfg.grpo.beta > 0 else None
+            batch.old_logps = self._frozen_logps("old", batch) if need_old else None
+            batch.ref_logps = self._frozen_logps("ref", batch) if cfg.grpo.beta > 0 else None
             for _ in range(cfg.grpo.num_iterations):
-                for mb in torch.arange(ids.shape[0], device=ids.device).chunk(cfg.grpo.num_minibatches):
-                    loss_val, st, grad_norm = self._update(ids[mb], attn[mb], mask[mb], adv[mb], c,
-                                                           None if old is None else old[mb],
-                                                           None if ref is None else ref[mb])
+                for mb in torch.arange(batch.size, device=total.device).chunk(cfg.grpo.num_minibatches):
+                    loss_val, st, grad_norm = self._update(batch.select(mb))
                     losses.append(loss_val)
                     stats.append(st)
         t_train = time.perf_counter() - t1
         for key in stats[0] if stats else []:
-            metrics[key] = _mean([s[key] for s in stats])
+            metrics[key.removesuffix("_mean")] = _mean([s[key] for s in stats])
         gen_tokens = float(roll.lengths.sum())
-        metrics.update({
-            "loss": _mean(losses),
-            "grad_norm": grad_norm,
-            "lr": self.scheduler.get_last_lr()[0],
-            "step_time": time.perf_counter() - t0,
-            "rollout_time": t_roll,
-            "train_time": t_train,
-            "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
-            "kept_frac": float(keep.float().mean()),
-        })
+        metrics.update(
+            {
+                "loss": _mean(losses),
+                "grad_norm": grad_norm,
+                "lr": self.scheduler.get_last_lr()[0],
+                "step_time": time.perf_counter() - t0,
+                "rollout_time": t_roll,
+                "train_time": t_train,
+                "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
+                "kept_frac": float(keep.float().mean()),
+            }
+        )
         return self._gather(metrics)
 
-    def _update(self, ids, attn, mask, adv, c, old, ref) -> tuple[float, dict, float]:
+    def _update(self, batch: PolicyBatch) -> tuple[float, dict, float]:
         """One optimizer step over a minibatch, in ``grad_accum`` micro-batches."""
         cfg, acc = self.cfg, self.accelerator
-        n = ids.shape[0]
-        n_tokens = int(mask.sum())
+        n = batch.size
+        n_tokens = int(batch.completion_mask.sum())
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, all_stats = 0.0, []
-        for idx in torch.arange(n, device=ids.device).chunk(cfg.optim.grad_accum):
-            logps, ent = self._logps(self.model, ids[idx], attn[idx], c, entropy=True)  # [n_i, C]
+        for idx in torch.arange(n, device=batch.completion_ids.device).chunk(cfg.optim.grad_accum):
+            part = batch.select(idx)
+            logps, ent = self._logps(self.model, part, entropy=True)  # [n_i, C]
             out = grpo_loss(
-                logps, None if old is None else old[idx], None if ref is None else ref[idx], adv[idx], mask[idx],
-                loss_type=cfg.grpo.loss_type, epsilon_low=cfg.grpo.epsilon_low, epsilon_high=cfg.grpo.epsilon_high,
-                beta=cfg.grpo.beta, max_completion_length=cfg.rollout.max_new_tokens,
+                logps,
+                part.old_logps,
+                part.ref_logps,
+                part.advantages,
+                part.completion_mask,
+                loss_type=cfg.grpo.loss_type,
+                epsilon_low=cfg.grpo.epsilon_low,
+                epsilon_high=cfg.grpo.epsilon_high,
+                beta=cfg.grpo.beta,
+                max_completion_length=cfg.rollout.max_new_tokens,
                 num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
             )
             # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
@@ -351,7 +425,7 @@ class GRPOTrainer:
             acc.backward(loss)
             total_loss += loss.item()
             st = dict(out.metrics)
-            m = mask[idx].float()
+            m = part.completion_mask.float()
             if ent is not None:
                 st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
             all_stats.append(st)
@@ -380,9 +454,14 @@ class GRPOTrainer:
         if not self.accelerator.is_main_process:
             return None
         return ckpt.save_checkpoint(
-            self.out, self.step, self.unwrapped, self.optimizer.optimizer if hasattr(self.optimizer, "optimizer")
-            else self.optimizer, self.scheduler, self.generator,
-            {"config": self.cfg.to_dict()}, keep_last=self.cfg.run.keep_last,
+            self.out,
+            self.step,
+            self.unwrapped,
+            self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
+            self.scheduler,
+            self.generator,
+            {"config": self.cfg.to_dict()},
+            keep_last=self.cfg.run.keep_last,
         )
 
     def resume(self, where: str) -> None:
@@ -415,19 +494,27 @@ class GRPOTrainer:
     def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
         g = roll.num_generations
         for i in range(min(n, len(examples))):
-            self._write("samples.jsonl", {
-                "step": self.step, "question": examples[i].question, "answer": examples[i].answer,
-                "completions": roll.texts[i * g:(i + 1) * g][:4],
-                "rewards": [float(x) for x in total[i * g:(i + 1) * g][:4]],
-            })
+            self._write(
+                "samples.jsonl",
+                {
+                    "step": self.step,
+                    "question": examples[i].question,
+                    "answer": examples[i].answer,
+                    "completions": roll.texts[i * g : (i + 1) * g][:4],
+                    "rewards": [float(x) for x in total[i * g : (i + 1) * g][:4]],
+                },
+            )
 
     def _install_sigint(self):
         def handler(signum, frame):
             if self._stop_requested:  # second Ctrl-C: stop now
                 raise KeyboardInterrupt
             self._stop_requested = True
-            self.accelerator.print("\n[minirl] Ctrl-C: finishing this step, saving a checkpoint, then stopping "
-                                   "(press again to stop at once).")
+            self.accelerator.print(
+                "\n[minirl] Ctrl-C: finishing this step, saving a checkpoint, then stopping "
+                "(press again to stop at once)."
+            )
+
         try:
             return signal.signal(signal.SIGINT, handler)
         except ValueError:  # not in the main thread
@@ -442,33 +529,52 @@ class GRPOTrainer:
             cfg.save(self.out / "config.yaml")
         if cfg.run.resume:
             self.resume(cfg.run.resume)
+        if cfg.run.preflight and self.step == 0:
+            from minirl.diagnostics import check_preflight
+
+            check_preflight(self, force=cfg.run.preflight_force)
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
         if cfg.run.eval_at_start and self.step == 0:
             self._evaluate("start")
         previous = self._install_sigint()
-        bar = tqdm(total=cfg.run.max_steps, initial=self.step, desc="GRPO", disable=not acc.is_main_process,
-                   dynamic_ncols=True, file=sys.stdout)
+        bar = tqdm(
+            total=cfg.run.max_steps,
+            initial=self.step,
+            desc="GRPO",
+            disable=not acc.is_main_process,
+            dynamic_ncols=True,
+            file=sys.stdout,
+        )
         last: dict[str, float] = {}
         try:
             while self.step < cfg.run.max_steps:
                 last = self.train_step()
                 self.step += 1
                 last["step"] = self.step
+                for line in self.diagnostics.update(self.step, last):
+                    if acc.is_main_process:
+                        bar.write(line)
                 if self.step % cfg.run.log_every == 0 or self.step == cfg.run.max_steps:
                     self._write("metrics.jsonl", {"type": "train", **last})
                     if cfg.run.report_to:
                         acc.log(last, step=self.step)
                 bar.set_postfix_str(self.progress_line(last), refresh=False)
                 bar.update(1)
-                if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < cfg.run.max_steps:
+                if (
+                    cfg.run.eval_every
+                    and self.step % cfg.run.eval_every == 0
+                    and self.step < cfg.run.max_steps
+                ):
                     self._evaluate("train")
                 if cfg.run.save_every and self.step % cfg.run.save_every == 0:
                     self.save_checkpoint()
                 if self._stop_requested:
                     path = self.save_checkpoint()
-                    acc.print(f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
-                              f"Continue with --run.resume latest --run.output_dir {self.out}")
+                    acc.print(
+                        f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
+                        f"Continue with --run.resume latest --run.output_dir {self.out}"
+                    )
                     return last
         finally:
             bar.close()
@@ -498,10 +604,18 @@ class GRPOTrainer:
     def progress_line(m: dict[str, float]) -> str:
         """The numbers that explain a GRPO step (not its loss, which is ~0 by construction)."""
         parts = [f"reward {m.get('reward', float('nan')):.2f}"]
-        for key, label in (("accuracy", "acc"), ("format_rate", "fmt"), ("zero_variance_frac", "zero-var"),
-                           ("completion_length/mean", "len"), ("kl", "kl"), ("step_time", "s/step")):
+        for key, label in (
+            ("accuracy", "acc"),
+            ("format_rate", "fmt"),
+            ("zero_variance_frac", "zero-var"),
+            ("completion_length/mean", "len"),
+            ("kl", "kl"),
+            ("step_time", "s/step"),
+        ):
             if key in m and not math.isnan(m[key]):
-                parts.append(f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}")
+                parts.append(
+                    f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}"
+                )
         return " | ".join(parts)
 
     def _evaluate(self, when: str) -> dict[str, float] | None:
@@ -514,14 +628,27 @@ class GRPOTrainer:
         result = None
         if acc.is_main_process:
             result = evaluate_examples(
-                self.unwrapped, self.tokenizer, self.task, self.eval_examples, self.style,
-                k=1, temperature=0.0, max_new_tokens=self.cfg.run.eval_max_new_tokens or self.cfg.rollout.max_new_tokens,
-                language=self.cfg.data.language, progress=False,
+                self.unwrapped,
+                self.tokenizer,
+                self.task,
+                self.eval_examples,
+                self.style,
+                k=1,
+                temperature=0.0,
+                max_new_tokens=self.cfg.run.eval_max_new_tokens or self.cfg.rollout.max_new_tokens,
+                language=self.cfg.data.language,
+                progress=False,
             )
-            record = {"type": "eval", "step": self.step, "when": when,
-                      **{f"eval/{k}": v for k, v in result.flat().items()},
-                      "eval/accuracy": result.metrics["pass@1"].value}
+            record = {
+                "type": "eval",
+                "step": self.step,
+                "when": when,
+                **{f"eval/{k}": v for k, v in result.flat().items()},
+                "eval/accuracy": result.metrics["pass@1"].value,
+            }
             self._write("metrics.jsonl", record)
+            for line in self.diagnostics.update_eval(self.step, record):
+                acc.print(line)
             if when == "end":
                 result.save(self.out / "eval")
             acc.print(f"[minirl] eval ({when}, step {self.step}): " + result.summary_line())

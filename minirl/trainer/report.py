@@ -39,44 +39,74 @@ def write_report(run_dir: str | Path) -> Path:
     if cfg:
         m, d, ro, g, o, ru = (cfg.get(k, {}) for k in ("model", "data", "rollout", "grpo", "optim", "run"))
         lines += [
-            "## Config", "",
+            "## Config",
+            "",
             f"- model `{m.get('name')}` ({'LoRA r=' + str(m.get('lora_r')) if m.get('lora') else 'full'}), "
             f"task `{d.get('task')}` {d.get('task_args') or ''}",
             f"- G={ro.get('num_generations')} x {ro.get('prompts_per_step')} prompts/step, "
             f"max_new_tokens={ro.get('max_new_tokens')}, temperature={ro.get('temperature')}",
             f"- loss `{g.get('loss_type')}`, beta={g.get('beta')}, rewards {g.get('rewards')}, lr={o.get('lr')}, "
             f"steps={ru.get('max_steps')}, seed={ru.get('seed')}",
-            "- full config: `config.yaml`", "",
+            "- full config: `config.yaml`",
+            "",
         ]
     if train:
         last, first = train[-1], train[0]
         total_time = sum(r.get("step_time", 0.0) for r in train)
-        lines += ["## Training", "",
-                  f"{len(train)} steps logged, {total_time / 60:.1f} min of steps "
-                  f"({total_time / max(len(train), 1):.1f} s/step).", "",
-                  "| metric | first step | last step | mean of last 10 |", "| --- | --- | --- | --- |"]
-        for key in ("reward", "accuracy", "format_rate", "completion_length/mean", "zero_variance_frac",
-                    "language/mixed_rate", "kl", "entropy"):
+        lines += [
+            "## Training",
+            "",
+            f"{len(train)} steps logged, {total_time / 60:.1f} min of steps "
+            f"({total_time / max(len(train), 1):.1f} s/step).",
+            "",
+            "| metric | first step | last step | mean of last 10 |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key in (
+            "reward",
+            "accuracy",
+            "format_rate",
+            "completion_length/mean",
+            "zero_variance_frac",
+            "language/mixed_rate",
+            "kl",
+            "entropy",
+        ):
             if key in last:
                 tail = [r[key] for r in train[-10:] if isinstance(r.get(key), (int, float))]
                 mean_tail = sum(tail) / len(tail) if tail else float("nan")
-                lines.append(f"| {key} | {_fmt(first.get(key))} | {_fmt(last.get(key))} | {_fmt(mean_tail)} |")
+                lines.append(
+                    f"| {key} | {_fmt(first.get(key))} | {_fmt(last.get(key))} | {_fmt(mean_tail)} |"
+                )
         lines.append("")
     if evals:
-        lines += ["## Held-out evaluation (greedy, 95% intervals)", "",
-                  "| when | step | pass@1 | format rate | mean length | mixed-language rate | problems |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "## Held-out evaluation (greedy, 95% intervals)",
+            "",
+            "| when | step | pass@1 | format rate | mean length | mixed-language rate | problems |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for e in evals:
+
             def iv(name, e=e):
                 v, lo, hi = e.get(f"eval/{name}"), e.get(f"eval/{name}_low"), e.get(f"eval/{name}_high")
                 return "-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
-            lines.append(f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('format_rate')} | "
-                         f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |")
+
+            lines.append(
+                f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('format_rate')} | "
+                f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |"
+            )
         lines.append("")
     if train:
         plots = plot_runs([run], run / "plots", smooth=0.6 if len(train) >= 20 else 0.0)
-        lines += ["## Curves", "", f"![curves](plots/{plots[0].name})", "",
-                  "Per-group figures: " + ", ".join(f"[{p.stem}](plots/{p.name})" for p in plots[1:]), ""]
+        lines += [
+            "## Curves",
+            "",
+            f"![curves](plots/{plots[0].name})",
+            "",
+            "Per-group figures: " + ", ".join(f"[{p.stem}](plots/{p.name})" for p in plots[1:]),
+            "",
+        ]
     samples = _read_jsonl(run / "samples.jsonl")
     if samples:
         lines += ["## Samples, first and last logged step", ""]

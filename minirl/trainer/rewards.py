@@ -65,7 +65,9 @@ class RewardSet:
         for name, fn in zip(self.names, self.funcs):
             values = fn(completions, **kwargs)
             if len(values) != len(completions):
-                raise ValueError(f"Reward '{name}' returned {len(values)} values for {len(completions)} completions.")
+                raise ValueError(
+                    f"Reward '{name}' returned {len(values)} values for {len(completions)} completions."
+                )
             values = [None if v is None else float(v) for v in values]
             per_func.append(values)
             mean, std = _stats(values)
