@@ -225,6 +225,8 @@ class RunConfig:
     """Checkpoints kept."""
     resume: str | None = None
     """``latest`` or a checkpoint path to continue from."""
+    overwrite: bool = False
+    """Start afresh in an ``output_dir`` that already holds a run (its metrics and samples are replaced)."""
     eval_every: int = 0
     """Evaluate on the held-out split every N steps (0 = off)."""
     eval_at_start: bool = False
@@ -233,6 +235,10 @@ class RunConfig:
     """Evaluate after the last step."""
     eval_max_new_tokens: int | None = None
     """Completion cap during evaluation (None = rollout.max_new_tokens)."""
+    eval_k: int = 1
+    """Samples per held-out problem besides the greedy one (pass@k, maj@k and sampled pass@1 when > 1)."""
+    eval_temperature: float = 1.0
+    """Sampling temperature of those samples (the training temperature shows what RL sharpened)."""
     save_model: bool = True
     """Save the final model (HF format, safetensors) in ``output_dir/model``."""
     merge_lora: bool = False

@@ -13,7 +13,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from minirl.config import parse_args
+from minirl.config import ConfigError, parse_args
+from minirl.diagnostics import PreflightFailed
+from minirl.models import ModelNotFoundError
 from minirl.trainer import GRPOTrainer
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_zero_smollm2_cpu.yaml"
@@ -28,4 +30,9 @@ def main(argv: list[str] | None = None) -> GRPOTrainer:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConfigError, ModelNotFoundError, FileExistsError, FileNotFoundError, PreflightFailed) as err:
+        # Mistakes in the command line or the data: say what to do, without a stack trace.
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

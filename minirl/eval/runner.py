@@ -43,7 +43,7 @@ class EvalResult:
         return out
 
     def summary_line(self) -> str:
-        keys = ["pass@1", "format_rate", "completion_length", "mixed_rate"]
+        keys = ["pass@1", "pass@1_sampled", "format_rate", "completion_length", "mixed_rate"]
         return " | ".join(f"{k} {self.metrics[k]}" for k in keys if k in self.metrics)
 
     def save(self, out_dir: str | Path) -> Path:

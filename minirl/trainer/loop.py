@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -39,26 +40,11 @@ from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
 from minirl.trainer.rewards import RewardSet
+from minirl.trainer.setup import make_optimizer, prepare_policy
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint is kept."""
-
-
-def _lr_lambda(cfg: TrainConfig, total_updates: int):
-    warmup = cfg.optim.warmup_steps
-
-    def fn(update: int) -> float:
-        if warmup and update < warmup:
-            return (update + 1) / warmup
-        if cfg.optim.scheduler == "constant":
-            return 1.0
-        progress = min(1.0, (update - warmup) / max(1, total_updates - warmup))
-        if cfg.optim.scheduler == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return fn
 
 
 def _mean(values: list[float]) -> float:
@@ -91,8 +77,6 @@ class GRPOTrainer:
         from minirl.models import load_model_and_tokenizer, pick_device, pick_dtype
 
         self.cfg = cfg = config
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
         device = pick_device(cfg.model.device)
         compute_dtype = pick_dtype(device, cfg.model.dtype)
         mixed = (
@@ -109,6 +93,9 @@ class GRPOTrainer:
             project_dir=cfg.run.output_dir,
         )
         acc = self.accelerator
+        if device.type == "cpu" or cfg.run.threads:
+            # `accelerate launch` sets OMP_NUM_THREADS=1, which makes a CPU run 2x slower on 2 cores: share the cores.
+            torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // acc.num_processes))
         self.out = Path(cfg.run.output_dir)
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -157,46 +144,12 @@ class GRPOTrainer:
             prefill_think=cfg.data.prefill_think,
             language=cfg.data.language,
         )
-        if cfg.model.lora:
-            from peft import LoraConfig, get_peft_model
-
-            targets = cfg.model.lora_target_modules
-            model = get_peft_model(
-                model,
-                LoraConfig(
-                    r=cfg.model.lora_r,
-                    lora_alpha=cfg.model.lora_alpha,
-                    lora_dropout=cfg.model.lora_dropout,
-                    target_modules=targets
-                    if targets == "all-linear"
-                    else [t.strip() for t in targets.split(",")],
-                    task_type="CAUSAL_LM",
-                ),
-            )
-        self.ref_model = None
-        if cfg.grpo.beta > 0 and not cfg.model.lora:
-            import copy
-
-            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-        if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            if hasattr(model, "enable_input_require_grads"):
-                model.enable_input_require_grads()
+        model, self.ref_model = prepare_policy(model, cfg)
         model.to(acc.device)
         if self.ref_model is not None:
             self.ref_model.to(acc.device)
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            params,
-            lr=cfg.optim.lr,
-            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
-            weight_decay=cfg.optim.weight_decay,
-        )
+        optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_lambda(cfg, cfg.run.max_steps * self.updates_per_step)
-        )
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.generator = torch.Generator(device=acc.device).manual_seed(
             cfg.run.seed * 1000 + acc.process_index
@@ -464,6 +417,30 @@ class GRPOTrainer:
             keep_last=self.cfg.run.keep_last,
         )
 
+    def _prepare_run_dir(self) -> None:
+        """Fresh run: refuse to mix with an older run unless ``run.overwrite``. Resumed run: drop the log lines of
+        steps after the checkpoint (they will be redone)."""
+        if not self.accelerator.is_main_process:
+            return
+        logs = [self.out / "metrics.jsonl", self.out / "samples.jsonl"]
+        if self.step == 0 and any(p.exists() for p in logs):
+            if not self.cfg.run.overwrite:
+                raise FileExistsError(
+                    f"{self.out} already holds a run (metrics.jsonl). Continue it with --run.resume latest, pick "
+                    f"another --run.output_dir, or replace it with --run.overwrite true."
+                )
+            for p in logs:
+                p.unlink(missing_ok=True)
+        for p in logs:
+            if self.step > 0 and p.exists():
+                kept = [
+                    line
+                    for line in p.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= self.step
+                ]
+                p.write_text("".join(line + "\n" for line in kept))
+        self.cfg.save(self.out / "config.yaml")
+
     def resume(self, where: str) -> None:
         """Continue from ``latest`` or a checkpoint path."""
         path = ckpt.find_checkpoint(where, self.out)
@@ -525,10 +502,9 @@ class GRPOTrainer:
         from tqdm.auto import tqdm
 
         cfg, acc = self.cfg, self.accelerator
-        if acc.is_main_process:
-            cfg.save(self.out / "config.yaml")
         if cfg.run.resume:
             self.resume(cfg.run.resume)
+        self._prepare_run_dir()
         if cfg.run.preflight and self.step == 0:
             from minirl.diagnostics import check_preflight
 
@@ -633,8 +609,8 @@ class GRPOTrainer:
                 self.task,
                 self.eval_examples,
                 self.style,
-                k=1,
-                temperature=0.0,
+                k=self.cfg.run.eval_k,
+                temperature=self.cfg.run.eval_temperature,
                 max_new_tokens=self.cfg.run.eval_max_new_tokens or self.cfg.rollout.max_new_tokens,
                 language=self.cfg.data.language,
                 progress=False,

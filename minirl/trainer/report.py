@@ -93,7 +93,7 @@ def write_report(run_dir: str | Path) -> Path:
                 return "-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
             lines.append(
-                f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('format_rate')} | "
+                f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('pass@1_sampled')} | {iv('format_rate')} | "
                 f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |"
             )
         lines.append("")

@@ -1,0 +1,27 @@
+"""Import hygiene: the rewards package is torch-free; the GRPO training path needs neither trl nor datasets
+(the lent GPU machine has neither)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _loaded(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def test_rewards_imports_without_torch_or_transformers():
+    code = "import rewards, sys; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    assert _loaded(code) == "[]"
+
+
+def test_training_path_needs_no_trl_or_datasets():
+    code = (
+        "import sys\n"
+        "import minirl.trainer, minirl.eval.runner, minirl.diagnostics, minirl.models, minirl.tasks\n"
+        "print(sorted(m for m in ('trl', 'datasets') if m in sys.modules))"
+    )
+    assert _loaded(code) == "[]"
