@@ -66,8 +66,9 @@ SUMMARY_KEYS = [
     "clip_ratio/region",
     "language/target_share",
     "eval/accuracy",
+    "eval/pass@1_sampled",
 ]
-_MAX_SUMMARY_PANELS = 9
+_MAX_SUMMARY_PANELS = 12
 
 
 @dataclass

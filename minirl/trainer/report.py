@@ -81,10 +81,11 @@ def write_report(run_dir: str | Path) -> Path:
         lines.append("")
     if evals:
         lines += [
-            "## Held-out evaluation (greedy, 95% intervals)",
+            "## Held-out evaluation (95% intervals; sampled = the eval_k samples per problem)",
             "",
-            "| when | step | pass@1 | format rate | mean length | mixed-language rate | problems |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| when | step | pass@1 (greedy) | pass@1 (sampled) | format rate (greedy) | mean length (greedy) "
+            "| mixed-language rate | problems |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for e in evals:
 
