@@ -578,11 +578,21 @@ class GRPOTrainer:
 
     @staticmethod
     def progress_line(m: dict[str, float]) -> str:
-        """The numbers that explain a GRPO step (not its loss, which is ~0 by construction)."""
-        parts = [f"reward {m.get('reward', float('nan')):.2f}"]
+        """The numbers that explain a GRPO step (not its loss, which is ~0 by construction).
+
+        >>> GRPOTrainer.progress_line({"reward": 1.5, "rewards/format/mean": 1.0, "zero_variance_frac": 0.5})
+        'reward 1.50 (format 1.00) | zero-var 0.50'
+        """
+        per_reward = [
+            f"{key[len('rewards/') : -len('/mean')]} {value:.2f}"
+            for key, value in m.items()
+            if key.startswith("rewards/") and key.endswith("/mean") and not math.isnan(value)
+        ]
+        parts = [
+            f"reward {m.get('reward', float('nan')):.2f}"
+            + (f" ({', '.join(per_reward)})" if per_reward else "")
+        ]
         for key, label in (
-            ("accuracy", "acc"),
-            ("format_rate", "fmt"),
             ("zero_variance_frac", "zero-var"),
             ("completion_length/mean", "len"),
             ("kl", "kl"),
