@@ -59,7 +59,7 @@ class EvalResult:
 
 
 def _correct(task: Task, texts: list[str], example: Example) -> list[float]:
-    fn = rewards.get("countdown" if task.name == "countdown" else "accuracy")
+    fn = rewards.get(task.accuracy_reward)
     kwargs = {k: [v] * len(texts) for k, v in example.reward_kwargs().items()}
     return [1.0 if v == 1.0 else 0.0 for v in fn(texts, **kwargs)]
 

@@ -31,6 +31,7 @@ class Rollout:
     truncated: torch.Tensor  # [N] bool, hit max_new_tokens without EOS or stop string
     texts: list[str]  # decoded completions (special tokens removed)
     num_generations: int
+    prompts: list[str]  # the B prompt texts, one per group
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -197,4 +198,5 @@ def generate(
         truncated=~stopped,
         texts=texts,
         num_generations=num_generations,
+        prompts=list(prompts),
     )

@@ -98,6 +98,8 @@ class Task(ABC):
     default_rewards: dict[str, float]
     few_shot: Example
     procedural: ClassVar[bool] = False
+    accuracy_reward: ClassVar[str] = "accuracy"
+    """Registry name of the reward that says whether an answer is right (logged as accuracy, used by eval)."""
 
     @abstractmethod
     def examples(self, split: str, n: int | None = None, seed: int = 0) -> list[Example]:

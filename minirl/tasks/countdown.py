@@ -42,6 +42,7 @@ class CountdownTask(ProceduralTask):
     """
 
     name = "countdown"
+    accuracy_reward = "countdown"
 
     def __init__(
         self,

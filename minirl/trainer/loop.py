@@ -230,19 +230,18 @@ class GRPOTrainer:
         for ex in examples:
             for key, value in ex.reward_kwargs().items():
                 kwargs.setdefault(key, []).extend([value] * g)
-        kwargs["prompts"] = [p for p in self.prompts_for(examples) for _ in range(g)]
+        kwargs["prompts"] = [p for p in roll.prompts for _ in range(g)]
         kwargs["completion_ids"] = roll.completion_token_lists()
         per_func, metrics = self.reward_set.score(roll.texts, **kwargs)
-        total, matrix = rewards_to_tensor(per_func, self.reward_set.weights)
+        total, _ = rewards_to_tensor(per_func, self.reward_set.weights)
         metrics.update(self._quality_metrics(roll, kwargs))
-        self._valid = ~matrix.isnan().all(dim=1)  # [N] False where every reward said "not applicable"
         return total.to(self.accelerator.device), metrics, per_func
 
     def _quality_metrics(self, roll: Rollout, kwargs: dict) -> dict[str, float]:
         """Accuracy, format and language metrics that are logged whether or not they are trained on."""
         import rewards
 
-        acc_fn = rewards.get("countdown" if self.task.name == "countdown" else "accuracy")
+        acc_fn = rewards.get(self.task.accuracy_reward)
         acc = acc_fn(roll.texts, **kwargs)
         fmt = rewards.format_reward(roll.texts)
         lang = rewards.language_consistency_reward(roll.texts, language=self.cfg.data.language)
@@ -297,9 +296,13 @@ class GRPOTrainer:
         self.model.eval()
         roll = self.rollout(examples)
         t_roll = time.perf_counter() - t0
-        total, metrics, _ = self.score(examples, roll)
+        total, metrics, per_func = self.score(examples, roll)
         g = roll.num_generations
-        valid = self._valid.to(total.device)  # [N]
+        # [N] False where every reward said "not applicable": left out of the group statistics
+        valid = torch.tensor(
+            [any(v is not None and not math.isnan(v) for v in row) for row in zip(*per_func)],
+            device=total.device,
+        )
         advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards, valid=valid)  # [N]
         zero_var = zero_variance_groups(total, g)  # [B]
         metrics["reward"] = float(total.mean())
