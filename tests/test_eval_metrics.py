@@ -14,6 +14,7 @@ from minirl.eval.metrics import (
     Estimate,
     bootstrap_interval,
     maj_at_k,
+    majority_is_correct,
     majority_vote,
     mean_estimate,
     mean_pass_at_k,
@@ -213,6 +214,33 @@ def test_bootstrap_rejects_bad_input():
         bootstrap_interval([1.0], n_boot=0)
 
 
+def test_majority_is_correct_reads_the_winners_correctness():
+    assert majority_is_correct(["a", "b", "b"], [1.0, 0.0, 0.0]) is False
+    assert majority_is_correct(["a", "b", "b"], [0.0, 1.0, 1.0]) is True
+    assert majority_is_correct([None, "b", None], [0.0, 1.0, 0.0]) is True
+    assert majority_is_correct([None, None], [1.0, 1.0]) is False  # no vote cast: wrong
+    assert majority_is_correct([], []) is False
+
+
+def test_majority_is_correct_ties_go_to_first_appearance():
+    # 2 v 2: the key seen first wins, whichever is right.
+    assert majority_is_correct(["ok", "no", "no", "ok"], [1.0, 0.0, 0.0, 1.0]) is True
+    assert majority_is_correct(["no", "ok", "ok", "no"], [0.0, 1.0, 1.0, 0.0]) is False
+    # Three-way tie at 1 vote: the first key.
+    assert majority_is_correct(["x", "y", "z"], [0.0, 1.0, 1.0]) is False
+
+
+def test_majority_is_correct_uses_the_first_sample_of_the_winning_key():
+    # Keys that agree on correctness are the normal case; if they disagree the first voter decides.
+    assert majority_is_correct([" k", "k"], [1.0, 0.0]) is True
+    assert majority_is_correct(["k", "k "], [0.0, 1.0]) is False
+
+
+def test_majority_is_correct_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="2 votes but 1"):
+        majority_is_correct(["a", "b"], [1.0])
+
+
 # ---------------------------------------------------------------- Estimate
 
 
@@ -220,6 +248,27 @@ def test_estimate_str_and_dict():
     est = Estimate(value=0.412, low=0.371, high=0.455, n=500)
     assert str(est) == "0.412 [0.371, 0.455] (n=500)"
     assert json.loads(json.dumps(est.to_dict())) == {"value": 0.412, "low": 0.371, "high": 0.455, "n": 500}
+
+
+def test_empty_estimate_prints_dash_and_saves_null():
+    for est in (proportion(0, 0), Estimate(float("nan"), float("nan"), float("nan"), 0)):
+        assert str(est) == "- (n=0)"
+        # allow_nan=False: strict JSON, so no NaN sneaks into summary.json.
+        assert json.loads(json.dumps(est.to_dict(), allow_nan=False)) == {
+            "value": None,
+            "low": None,
+            "high": None,
+            "n": 0,
+        }
+    # A measured zero is still a number with an interval.
+    assert str(proportion(0, 5)) == "0.000 [0.000, 0.434] (n=5)"
+    assert proportion(0, 5).to_dict()["value"] == 0.0
+
+
+def test_estimate_without_interval():
+    est = Estimate(12.0, float("nan"), float("nan"), 40)  # e.g. a median
+    assert str(est) == "12.000 (n=40)"
+    assert est.to_dict() == {"value": 12.0, "low": None, "high": None, "n": 40}
 
 
 def test_proportion_and_mean_estimate():

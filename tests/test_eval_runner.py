@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
+import rewards
 from minirl.eval.__main__ import main as eval_main
-from minirl.eval.runner import summarize
+from minirl.eval.metrics import majority_vote
+from minirl.eval.runner import VALID_SOLUTION, summarize, vote_key
+from minirl.tasks import get_task
 
 
 def test_eval_cli_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path, capsys):
@@ -57,3 +61,124 @@ def test_summarize_counts_correct_answers():
     assert res.metrics["pass@1"].value == pytest.approx(0.5)
     assert res.metrics["pass@1_sampled"].value == pytest.approx(0.25)
     assert res.metrics["maj@2"].value == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- maj@k vote keys
+
+
+def _record(votes_of, texts, correct, gold="20"):
+    """A summarize() record for one problem; greedy completion first, then the samples."""
+    extracted = [rewards.extract_answer(t) for t in texts]
+    return {
+        "gold": gold,
+        "completions": texts,
+        "extracted": extracted,
+        "votes": [votes_of(a, c) for a, c in zip(extracted, correct)],
+        "correct": correct,
+        "format": [1.0] * len(texts),
+        "target_share": [1.0] * len(texts),
+        "lengths": [4] * len(texts),
+        "truncated": [False] * len(texts),
+    }
+
+
+def _countdown_record(answers):
+    """Record for the puzzle nums [2, 5, 6] -> 20, scored by the real countdown reward."""
+    task = get_task("countdown")
+    texts = [f"<answer>{a}</answer>" for a in answers]
+    correct = rewards.countdown_reward(texts, nums=[[2, 5, 6]] * len(texts), target=[20] * len(texts))
+    return _record(lambda a, c: vote_key(task, a, c), texts, correct)
+
+
+def test_vote_key_groups_countdown_solutions_and_normalizes_answers():
+    cd, ar = get_task("countdown"), get_task("arithmetic")
+    assert vote_key(cd, "(6 - 2) * 5", 1.0) == vote_key(cd, "5*(6-2)", 1.0) == VALID_SOLUTION
+    assert vote_key(cd, "6 * 5 - 2", 0.0) == vote_key(cd, "6*5-2", 0.0) == "6*5-2"
+    assert vote_key(cd, "6 * 5 - 2", 0.0) != VALID_SOLUTION
+    assert vote_key(cd, None, 0.0) is None and vote_key(cd, "  ", 0.0) is None
+    assert vote_key(ar, "1,000.0", 0.0) == vote_key(ar, "1000", 1.0) == "1000"
+    assert vote_key(ar, None, 0.0) is None
+
+
+def test_countdown_maj_counts_different_correct_expressions_as_one_vote():
+    # Samples: one wrong expression twice, three different right ones. As classes: 3 right v 2 wrong.
+    # Voting on raw strings would pick the wrong one (2 v 1 v 1 v 1).
+    rec = _countdown_record(["6*5", "6*5-2", "(6 - 2) * 5", "6 * 5 - 2", "5 * (6 - 2)", "((6-2))*5"])
+    assert rec["correct"] == [0.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    res = summarize([rec], k=5)
+    assert res.metrics["maj@5"].value == 1.0
+    assert res.metrics["pass@1"].value == 0.0  # the greedy answer is wrong
+    # The guard that makes this test meaningful: raw-string voting is wrong on these samples.
+    assert majority_vote([rewards.normalize_answer(a) for a in rec["extracted"][1:]]) == "6*5-2"
+
+
+def test_countdown_maj_ties_go_to_the_class_seen_first():
+    right_first = _countdown_record(["6*5", "(6-2)*5", "6*5-2", "6 * 5 - 2", "5*(6-2)"])
+    wrong_first = _countdown_record(["6*5", "6*5-2", "(6-2)*5", "5*(6-2)", "6 * 5 - 2"])
+    assert summarize([right_first], k=4).metrics["maj@4"].value == 1.0
+    assert summarize([wrong_first], k=4).metrics["maj@4"].value == 0.0
+    # k limits the vote to the first k samples: 1 v 1 with the wrong one first.
+    assert summarize([wrong_first], k=2).metrics["maj@2"].value == 0.0
+    assert summarize([right_first], k=2).metrics["maj@2"].value == 1.0
+
+
+def test_summarize_without_words_to_classify_reports_no_mixed_rate(tmp_path):
+    rec = {
+        "gold": "4",
+        "completions": ["4"],
+        "extracted": [None],
+        "correct": [0.0],
+        "format": [0.0],
+        "target_share": [None],  # language_consistency_reward found no words
+        "lengths": [1],
+        "truncated": [False],
+    }
+    res = summarize([rec, rec])
+    assert res.metrics["mixed_rate"].n == 0 and res.metrics["target_share"].n == 0
+    assert "- (n=0)" in str(res.metrics["mixed_rate"])
+    assert "mixed_rate - (n=0)" in res.summary_line()
+    flat = res.flat()
+    assert "mixed_rate" not in flat and "target_share_low" not in flat
+    assert all(math.isfinite(v) for v in flat.values())
+    res.save(tmp_path)
+    summary = json.loads(
+        (tmp_path / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON")
+    )
+    assert summary["metrics"]["mixed_rate"] == {"value": None, "low": None, "high": None, "n": 0}
+    assert summary["metrics"]["pass@1"]["n"] == 2
+
+
+def test_cli_n_all_takes_the_whole_split(tiny_model_dir, tmp_path):
+    out = tmp_path / "eval"
+    args = [
+        "--model",
+        str(tiny_model_dir),
+        "--task",
+        "arithmetic",
+        "--max-new-tokens",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert eval_main([*args, "--n", "all"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["n_problems"] == len(get_task("arithmetic").examples("test")) == 24
+    rows = [json.loads(line) for line in (out / "problems.jsonl").read_text().splitlines()]
+    assert all(len(r["votes"]) == len(r["completions"]) for r in rows)
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            eval_main([*args, "--n", bad])
+
+
+@pytest.mark.parametrize("bad", ["[1, 2]", "{max_digits: [", "7"])
+def test_bad_task_args_are_a_clear_error_before_loading(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--model", "/no/such/model", "--task-args", bad])
+    assert exc.value.code == 2
+    assert "mapping" in capsys.readouterr().err
+
+
+def test_unknown_task_setting_is_a_clear_error(tiny_model_dir, capsys):
+    code = eval_main(["--model", str(tiny_model_dir), "--task", "arithmetic", "--task-args", "{digits: 2}"])
+    assert code == 2
+    assert "digits" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 Examples::
 
     python -m minirl.eval --model smollm2-135m --task gsm8k --n 500
+    python -m minirl.eval --model smollm2-135m --task arithmetic --n all --k 8 --temperature 1.0
     python -m minirl.eval --model runs/r1_zero_smollm2_cpu --task arithmetic --n 200 --k 8 --temperature 0.7
 
 Writes ``summary.json`` and ``problems.jsonl`` into ``--out`` (default ``<run dir>/eval`` or ``eval/<task>``).
@@ -40,6 +41,34 @@ def load_for_eval(model: str, adapter: str | None = None, device: str = "auto"):
     return lm, tok, run_cfg
 
 
+def _count(text: str) -> int | None:
+    """``--n``: a positive integer, or ``all`` for the task's whole split (``None``)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return n
+
+
+def _mapping(text: str) -> dict:
+    """``--task-args``: a YAML mapping of task settings, e.g. ``'{max_digits: 2}'``."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise argparse.ArgumentTypeError(
+            f"not valid YAML ({err}): write a mapping like '{{max_digits: 2}}'"
+        ) from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a YAML mapping like '{{max_digits: 2}}', got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     from minirl.eval.runner import evaluate_examples
     from minirl.tasks import PromptStyle, get_task, task_names
@@ -50,9 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--task", default=None, help=f"one of {task_names()} (default: the run's task, else arithmetic)"
     )
-    p.add_argument("--task-args", default=None, help="YAML mapping of task settings, e.g. '{max_digits: 2}'")
+    p.add_argument(
+        "--task-args",
+        type=_mapping,
+        default=None,
+        help="YAML mapping of task settings, e.g. '{max_digits: 2}'",
+    )
     p.add_argument("--split", default="test")
-    p.add_argument("--n", type=int, default=100, help="number of problems")
+    p.add_argument(
+        "--n",
+        type=_count,
+        default=100,
+        help="number of problems, or 'all' (the whole split; GSM8K test: 1319)",
+    )
     p.add_argument(
         "--k", type=int, default=1, help="samples per problem for pass@k / maj@k (1 = greedy only)"
     )
@@ -71,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     data_cfg = (run_cfg or {}).get("data", {})
     task_name = args.task or data_cfg.get("task", "arithmetic")
     task_args = (
-        yaml.safe_load(args.task_args)
-        if args.task_args
+        args.task_args
+        if args.task_args is not None
         else (data_cfg.get("task_args", {}) if task_name == data_cfg.get("task") else {})
     )
     try:

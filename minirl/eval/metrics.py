@@ -7,7 +7,9 @@ correct,
     pass@k = 1 - C(n - c, k) / C(n, k) = 1 - prod_{i = n - c + 1}^{n} (1 - k / i)
 
 The product form avoids the huge binomials of the ratio. maj@k (self-consistency, Wang et al. 2022, used for
-R1's "cons@64") scores a problem correct when the most frequent answer among its first ``k`` samples is right.
+R1's "cons@64") scores a problem correct when the most frequent answer among its first ``k`` samples is right;
+a tie goes to the tied answer that appears first in sample order. Where many different answers are right
+(countdown expressions), the caller gives all valid ones one vote key (:func:`majority_is_correct`).
 
 Intervals: a proportion gets the Wilson score interval (Wilson 1927), which, unlike the normal approximation,
 stays inside [0, 1] and is sensible at 0/n and n/n. A mean of non-binary values (lengths, shares) gets a
@@ -25,6 +27,7 @@ __all__ = [
     "Estimate",
     "bootstrap_interval",
     "maj_at_k",
+    "majority_is_correct",
     "majority_vote",
     "mean_estimate",
     "mean_pass_at_k",
@@ -133,6 +136,31 @@ def majority_vote(answers: Sequence[str | None]) -> str | None:
         return None
     best = max(counts.values())
     return next(a for a, n in counts.items() if n == best)
+
+
+def majority_is_correct(votes: Sequence[str | None], correct: Sequence[float | bool]) -> bool:
+    """Whether the majority vote over ``votes`` lands on a correct sample.
+
+    ``votes[i]`` is what sample ``i`` votes for (``None``: no answer, no vote) and ``correct[i]`` whether that
+    sample was scored right by the task's own reward. The winner is :func:`majority_vote` (ties: earliest first
+    appearance); its correctness is that of the first sample that cast it. Unlike :func:`maj_at_k` this needs no
+    gold string, so it also works for tasks where many different answers are right (countdown): give their
+    correct samples one shared vote key and the class of valid solutions competes as one answer.
+
+    >>> majority_is_correct(["x", "y", "y"], [0.0, 1.0, 1.0])
+    True
+    >>> majority_is_correct(["x", "y", "y", "x"], [0.0, 1.0, 1.0, 0.0])  # tie: "x" appeared first
+    False
+    >>> majority_is_correct([None, None], [0.0, 0.0])  # no answer at all
+    False
+    """
+    if len(votes) != len(correct):
+        raise ValueError(f"got {len(votes)} votes but {len(correct)} correctness flags: one per sample")
+    winner = majority_vote(votes)
+    if winner is None:
+        return False
+    first = next(i for i, v in enumerate(votes) if _clean(v) == winner)
+    return bool(correct[first])
 
 
 def maj_at_k(
@@ -255,10 +283,12 @@ def bootstrap_interval(
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its 95% interval and sample size.
+    """A point estimate with its 95% interval and sample size; ``n == 0`` means nothing was measured.
 
     >>> str(Estimate(0.412, 0.371, 0.455, 500))
     '0.412 [0.371, 0.455] (n=500)'
+    >>> str(Estimate(0.0, 0.0, 1.0, 0))
+    '- (n=0)'
     """
 
     value: float
@@ -266,16 +296,32 @@ class Estimate:
     high: float
     n: int
 
-    def to_dict(self) -> dict[str, float | int]:
-        """Plain dict for JSON: ``{"value", "low", "high", "n"}``."""
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | int | None]:
+        """Plain dict for JSON: ``{"value", "low", "high", "n"}``.
+
+        With ``n == 0`` (nothing measured) and for non-finite bounds the numbers are ``None`` (JSON ``null``):
+        strict JSON has no NaN, and a 0.0 would read as a measured zero.
+
+        >>> Estimate(0.0, 0.0, 1.0, 0).to_dict()
+        {'value': None, 'low': None, 'high': None, 'n': 0}
+        """
+        out = asdict(self)
+        for key in ("value", "low", "high"):
+            if self.n == 0 or not math.isfinite(out[key]):
+                out[key] = None
+        return out
 
     def __str__(self) -> str:
+        if self.n == 0:
+            return "- (n=0)"  # nothing to measure, e.g. no completion had words to classify
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return f"{self.value:.3f} (n={self.n})"  # a point value without an interval (the median)
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
 def proportion(successes: int, n: int) -> Estimate:
-    """A rate with its Wilson 95% interval. For ``n == 0`` the value is 0.0 and the interval (0, 1).
+    """A rate with its Wilson 95% interval. For ``n == 0`` the value is 0.0 and the interval (0, 1), but the
+    estimate prints as ``-`` and saves as ``null`` (see :class:`Estimate`).
 
     >>> str(proportion(8, 10))
     '0.800 [0.490, 0.943] (n=10)'

@@ -5,11 +5,19 @@ what training sees). pass@1 (greedy) uses one greedy completion per problem; wit
 completions at ``temperature`` and report mean pass@1 over samples, pass@k (Chen et al. 2021 unbiased estimator) and
 maj@k. Each rate comes with a 95% Wilson interval over problems (or over completions for per-completion rates), and
 length/share means with a bootstrap interval.
+
+maj@k votes on a key per sample (:func:`vote_key`, stored as ``votes`` in each record): the normalized answer, so
+``"1,000"`` and ``"1000.0"`` vote together; for countdown, where many expressions are right, every valid solution
+votes for one shared class ``VALID_SOLUTION`` and any other answer for its expression without whitespace. A tie
+goes to the key seen first in sample order; the winner's correctness is the task reward of the first sample that
+voted for it. A metric with nothing to measure (the mixed-language rate when no completion has words to classify)
+has ``n == 0``: it prints as ``-``, saves as ``null`` in ``summary.json`` and is left out of :meth:`EvalResult.flat`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +25,14 @@ from pathlib import Path
 import torch
 
 import rewards
-from minirl.eval.metrics import Estimate, maj_at_k, mean_estimate, mean_pass_at_k, proportion
+from minirl.eval.metrics import Estimate, majority_is_correct, mean_estimate, mean_pass_at_k, proportion
 from minirl.rollout.generate import generate
 from minirl.tasks import Example, PromptStyle, Task, build_prompt
 
 MIXED_THRESHOLD = 0.95
+VALID_SOLUTION = "<valid solution>"
+"""The maj@k vote of every correct countdown answer: different expressions reaching the target agree."""
+_NOTHING = Estimate(float("nan"), float("nan"), float("nan"), 0)  # n == 0: prints "-", saves null
 
 
 @dataclass
@@ -33,16 +44,23 @@ class EvalResult:
     settings: dict = field(default_factory=dict)
 
     def flat(self) -> dict[str, float]:
-        """``{name: value, name_low: ..., name_high: ...}`` for metrics.jsonl."""
+        """``{name: value, name_low: ..., name_high: ...}`` for metrics.jsonl.
+
+        Metrics with ``n == 0`` and non-finite numbers (the median has no interval) are left out, so readers
+        see a missing key rather than a NaN or a fake 0.
+        """
         out: dict[str, float] = {}
         for name, est in self.metrics.items():
-            out[name] = est.value
-            out[f"{name}_low"] = est.low
-            out[f"{name}_high"] = est.high
+            if est.n == 0:
+                continue
+            for key, value in ((name, est.value), (f"{name}_low", est.low), (f"{name}_high", est.high)):
+                if math.isfinite(value):
+                    out[key] = value
         out["n_problems"] = float(len(self.records))
         return out
 
     def summary_line(self) -> str:
+        """One line with the headline metrics, e.g. ``pass@1 0.040 [0.025, 0.062] (n=500) | ...``."""
         keys = ["pass@1", "pass@1_sampled", "format_rate", "completion_length", "mixed_rate"]
         return " | ".join(f"{k} {self.metrics[k]}" for k in keys if k in self.metrics)
 
@@ -62,6 +80,27 @@ def _correct(task: Task, texts: list[str], example: Example) -> list[float]:
     fn = rewards.get(task.accuracy_reward)
     kwargs = {k: [v] * len(texts) for k, v in example.reward_kwargs().items()}
     return [1.0 if v == 1.0 else 0.0 for v in fn(texts, **kwargs)]
+
+
+def vote_key(task: Task, extracted: str | None, correct: float) -> str | None:
+    """What one sample votes for in maj@k: its normalized answer, or for countdown its correctness class.
+
+    Countdown (any task whose accuracy reward checks the answer instead of matching one gold string) has many
+    right answers: ``(6 - 2) * 5`` and ``5 * (6 - 2)`` both reach 20, so every correct sample votes
+    :data:`VALID_SOLUTION` and a wrong one votes for its expression with whitespace removed. Other tasks vote on
+    ``rewards.normalize_answer``. ``None`` (no answer extracted) casts no vote.
+
+    >>> from minirl.tasks import get_task
+    >>> vote_key(get_task("countdown"), "(6 - 2) * 5", 1.0), vote_key(get_task("countdown"), "6 * 5 - 2", 0.0)
+    ('<valid solution>', '6*5-2')
+    >>> vote_key(get_task("arithmetic"), "1,000.0", 0.0)
+    '1000'
+    """
+    if extracted is None:
+        return None
+    if task.accuracy_reward != "accuracy":
+        return VALID_SOLUTION if correct == 1.0 else "".join(extracted.split()) or None
+    return rewards.normalize_answer(extracted)
 
 
 def _batched(seq: list, size: int):
@@ -115,13 +154,15 @@ def evaluate_examples(
                 lengths += [int(x) for x in sampled.lengths[i * k : (i + 1) * k]]
                 truncated += [bool(x) for x in sampled.truncated[i * k : (i + 1) * k]]
             correct = _correct(task, texts, ex)
+            extracted = [rewards.extract_answer(t) for t in texts]
             records.append(
                 {
                     "question": ex.question,
                     "gold": ex.answer,
                     "prompt": prompt,
                     "completions": texts,
-                    "extracted": [rewards.extract_answer(t) for t in texts],
+                    "extracted": extracted,
+                    "votes": [vote_key(task, a, c) for a, c in zip(extracted, correct)],
                     "correct": correct,
                     "format": rewards.format_reward(texts),
                     "target_share": rewards.language_consistency_reward(texts, language=language),
@@ -149,7 +190,8 @@ def evaluate_examples(
 def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> EvalResult:
     """Turn per-problem records (as written by :func:`evaluate_examples`) into estimates with 95% intervals.
 
-    Greedy metrics use the first completion of each record; sampled ones the others.
+    Greedy metrics use the first completion of each record; sampled ones the others. maj@k votes on each
+    record's ``votes`` (see :func:`vote_key`); records without them vote on their normalized ``extracted``.
     """
     n = len(records)
     greedy_ok = sum(int(r["correct"][0]) for r in records)
@@ -160,10 +202,10 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         "format_rate": proportion(greedy_fmt, n),
         "truncated_rate": proportion(sum(int(r["truncated"][0]) for r in records), n),
         "completion_length": mean_estimate([float(r["lengths"][0]) for r in records]),
-        "mixed_rate": proportion(sum(int(s < MIXED_THRESHOLD) for s in shares), len(shares)),
-        "target_share": mean_estimate(shares)
+        "mixed_rate": proportion(sum(int(s < MIXED_THRESHOLD) for s in shares), len(shares))
         if shares
-        else Estimate(float("nan"), float("nan"), float("nan"), 0),
+        else _NOTHING,
+        "target_share": mean_estimate(shares) if shares else _NOTHING,
     }
     metrics["completion_length_median"] = Estimate(
         float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n
@@ -177,11 +219,9 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         metrics[f"pass@{k}"] = (
             mean_estimate([mean_pass_at_k([c], k) for c in counts]) if n > 1 else Estimate(pk, pk, pk, n)
         )
-        norm = [
-            [rewards.normalize_answer(a) if a is not None else None for a in r["extracted"][1:]]
-            for r in records
-        ]
-        golds = [rewards.normalize_answer(r["gold"]) for r in records]
-        maj = maj_at_k(norm, golds, k)
-        metrics[f"maj@{k}"] = proportion(round(maj * n), n)
+        maj_ok = 0
+        for r in records:
+            votes = r.get("votes") or [rewards.normalize_answer(a) for a in r["extracted"]]
+            maj_ok += majority_is_correct(votes[1 : k + 1], r["correct"][1 : k + 1])
+        metrics[f"maj@{k}"] = proportion(maj_ok, n)
     return EvalResult(metrics=metrics, records=records, settings=settings or {})
