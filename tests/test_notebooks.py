@@ -1,7 +1,7 @@
 """The teaching notebooks: each runs top to bottom in fast mode (``MINIRL_FAST=1``), and none copies the library.
 
-A cell that raises (the notebooks ``assert`` their hand computations against minirl) fails the test. Notebook 01
-loads the embedded SmolLM2-135M, so it is marked ``slow``.
+A cell that raises (the notebooks ``assert`` their hand computations against minirl) fails the test. Notebooks 01
+and 03 load the embedded SmolLM2-135M, so they are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ pytest.importorskip("ipykernel")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-SLOW = {"01_rewards.ipynb"}  # the embedded model: ~35 s to convert on first use, then real sampling
+# The embedded model: ~35 s to convert on first use, then real sampling (and, in 03, training).
+SLOW = {"01_rewards.ipynb", "03_r1_zero.ipynb"}
 CELL_TIMEOUT_S = 600
 KERNEL = "minirl-notebooks"
 FAST_FLAG = 'FAST = os.environ.get("MINIRL_FAST", "0") == "1"'
@@ -61,7 +62,7 @@ def kernel_path(tmp_path_factory) -> Path:
 
 
 def test_the_teaching_notebooks_are_there():
-    assert {"01_rewards.ipynb", "02_grpo_by_hand.ipynb"} <= {p.name for p in NOTEBOOKS}
+    assert {"01_rewards.ipynb", "02_grpo_by_hand.ipynb", "03_r1_zero.ipynb"} <= {p.name for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
