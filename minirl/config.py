@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+BACKENDS = ("minirl", "trl")
+ENGINES = ("minirl", "vllm")
 SCALE_REWARDS = ("group", "batch", "none")
 SCHEDULERS = ("constant", "linear", "cosine")
 
@@ -114,8 +116,11 @@ class RolloutConfig:
     """Nucleus sampling threshold (1.0 = off)."""
     stop_at_answer: bool = True
     """Stop a completion at ``</answer>`` (besides EOS)."""
+    engine: str = "minirl"
+    """``minirl`` (our KV-cached decode loop) or ``vllm`` (needs ``pip install vllm``; see minirl.backends)."""
 
     def __post_init__(self):
+        _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")
         _check(
             self.num_generations >= 2,
             f"rollout.num_generations must be >= 2 (GRPO normalises within a group), got {self.num_generations}",
@@ -251,8 +256,11 @@ class RunConfig:
     """Sample and score a few groups before training; stop when GRPO could not learn."""
     preflight_force: bool = False
     """Go on even when preflight finds that most groups have zero reward variance."""
+    backend: str = "minirl"
+    """``minirl`` (our trainer) or ``trl`` (the same recipe through TRL's GRPOTrainer; see minirl.backends)."""
 
     def __post_init__(self):
+        _check(self.backend in BACKENDS, f"run.backend must be one of {BACKENDS}, got '{self.backend}'")
         _check(self.max_steps >= 1, f"run.max_steps must be >= 1, got {self.max_steps}")
         _check(self.keep_last >= 1, f"run.keep_last must be >= 1, got {self.keep_last}")
         for name in ("log_every", "sample_every", "save_every", "eval_every"):
@@ -278,6 +286,10 @@ class TrainConfig:
     def save(self, path: str | Path) -> None:
         """Write the resolved config as YAML."""
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+C = typing.TypeVar("C", bound=TrainConfig)
+"""A config class: :class:`TrainConfig` or a subclass that adds sections (the R1 pipeline's)."""
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -343,9 +355,12 @@ def _apply(section_obj: Any, key: str, value: Any, where: str) -> None:
     setattr(section_obj, key, _coerce(value, hints[key], where))
 
 
-def config_from_dict(data: dict, overrides: list[tuple[str, str]] | None = None) -> TrainConfig:
-    """Build a validated :class:`TrainConfig` from a nested dict and ``(dotted.key, value)`` overrides."""
-    cfg = TrainConfig()
+def config_from_dict(
+    data: dict, overrides: list[tuple[str, str]] | None = None, cls: type[C] = TrainConfig
+) -> C:
+    """Build a validated config of class ``cls`` (:class:`TrainConfig` or a subclass with more sections) from a
+    nested dict and ``(dotted.key, value)`` overrides."""
+    cfg = cls()
     sections = {f.name for f in fields(cfg)}
     data = data or {}
     if not isinstance(data, dict):
@@ -395,8 +410,8 @@ def load_yaml(path: str | Path) -> dict:
     return data or {}
 
 
-def parse_args(argv: list[str], default_config: str | Path | None = None) -> TrainConfig:
-    """Parse ``[--config FILE] [--section.field VALUE | section.field=VALUE ...]``.
+def parse_args(argv: list[str], default_config: str | Path | None = None, cls: type[C] = TrainConfig) -> C:
+    """Parse ``[--config FILE] [--section.field VALUE | section.field=VALUE ...]`` into a ``cls`` config.
 
     >>> cfg = parse_args(["--run.max_steps", "3", "rollout.num_generations=4"])
     >>> cfg.run.max_steps, cfg.rollout.num_generations
@@ -408,7 +423,7 @@ def parse_args(argv: list[str], default_config: str | Path | None = None) -> Tra
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help"):
-            raise SystemExit(help_text())
+            raise SystemExit(help_text(cls))
         if arg == "--config" or arg.startswith("--config="):
             if "=" in arg:
                 config_path = arg.split("=", 1)[1]
@@ -437,13 +452,13 @@ def parse_args(argv: list[str], default_config: str | Path | None = None) -> Tra
             )
         i += 1
     data = load_yaml(config_path) if config_path else {}
-    return config_from_dict(data, overrides)
+    return config_from_dict(data, overrides, cls)
 
 
-def help_text() -> str:
-    """Every config field with its default and description, for ``--help``."""
+def help_text(cls: type | None = None) -> str:
+    """Every config field of ``cls`` (default :class:`TrainConfig`) with its default and description, for ``--help``."""
     lines = ["Usage: [--config FILE.yaml] [--section.field VALUE ...]", ""]
-    for sec in fields(TrainConfig):
+    for sec in fields(cls or TrainConfig):
         obj = sec.default_factory()
         lines.append(f"{sec.name}:")
         docs = _field_docs(type(obj))

@@ -1,6 +1,6 @@
 """Curation filters for cold-start and rejection-sampled data (DeepSeek-R1, sec. 2.3.1 and 2.3.3).
 
-R1 builds its cold start by "filtering out results that are not readable" and, for rejection sampling, "filtered
+R1's cold start "filters out responses that are not reader-friendly" and, for rejection sampling, "filtered
 out chain-of-thought with mixed languages, long paragraphs, and code blocks". The paper gives no thresholds or
 code; here each criterion is one small, testable filter, applied in order by :func:`curate`:
 

@@ -1,7 +1,7 @@
 """Synthetic cold-start data: clean chain-of-thought traces and an "uncurated" pool (DeepSeek-R1, sec. 2.3.1).
 
 R1-Zero's reasoning mixed languages and was hard to read; R1 fixed it with "a small amount of long CoT data" as a
-cold start, collected by "filtering out results that are not readable". We reproduce the *situation* offline and
+cold start, built with a pattern that "filters out responses that are not reader-friendly". We reproduce the *situation* offline and
 seeded, for tasks whose answers are known:
 
 - :func:`make_pool` renders, for each problem, one completion of a kind drawn from :class:`PoolConfig`:

@@ -300,11 +300,16 @@ def rejection_sample(
     )
     kept, _ = curate(candidates, filters)
     if max_per_problem is not None:
-        kept = _cap_per_problem(kept, max_per_problem)
+        kept = cap_per_problem(kept, max_per_problem)
     return to_sft_records(kept, tokenizer, style, task)
 
 
-def _cap_per_problem(records: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
+def cap_per_problem(records: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
+    """The first ``cap`` records of each problem (``prompt_question``), in input order.
+
+    >>> [r["i"] for r in cap_per_problem([{"prompt_question": "q", "i": i} for i in range(3)], 2)]
+    [0, 1]
+    """
     if cap < 1:
         raise ValueError(f"max_per_problem must be >= 1, got {cap}")
     counts: dict[str, int] = {}

@@ -20,7 +20,7 @@ paper gives only the English template); the task's questions and worked example 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from minirl.tasks.base import Example, Task
@@ -91,6 +91,16 @@ class PromptStyle:
             raise ValueError(f"Unknown prompt template {self.template!r}: use one of {list(TEMPLATES)}.")
         if self.language not in LANGUAGES:
             raise ValueError(f"Unknown prompt language {self.language!r}: use one of {list(LANGUAGES)}.")
+
+    @classmethod
+    def from_config(cls, data: Any) -> PromptStyle:
+        """The style a ``DataConfig`` (``minirl.config``) describes: its fields of the same names.
+
+        >>> from minirl.config import DataConfig
+        >>> PromptStyle.from_config(DataConfig(one_shot=False)).one_shot
+        False
+        """
+        return cls(**{f.name: getattr(data, f.name) for f in fields(cls)})
 
 
 def render_completion(example: Example, reasoning: str, answer: str | None = None) -> str:

@@ -136,14 +136,7 @@ class GRPOTrainer:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
-        self.style = PromptStyle(
-            template=cfg.data.template,
-            chat=cfg.data.chat,
-            system_prompt=cfg.data.system_prompt,
-            one_shot=cfg.data.one_shot,
-            prefill_think=cfg.data.prefill_think,
-            language=cfg.data.language,
-        )
+        self.style = PromptStyle.from_config(cfg.data)
         model, self.ref_model = prepare_policy(model, cfg)
         model.to(acc.device)
         if self.ref_model is not None:

@@ -1,0 +1,40 @@
+"""DeepSeek-R1's multi-stage pipeline at small scale: cold-start SFT -> GRPO (+ language reward) -> rejection
+sampling, and the curated-vs-uncurated language-mixing comparison. Recipes: ``recipes/r1.py``,
+``recipes/language_mixing.py``."""
+
+from minirl.pipeline.config import (
+    ColdStartConfig,
+    LanguageMixingConfig,
+    MixingConfig,
+    R1Config,
+    RejectionConfig,
+)
+from minirl.pipeline.mixing import (
+    ARMS,
+    Arm,
+    comparison_table,
+    has_code,
+    mixing_metrics,
+    run_arm,
+    run_comparison,
+)
+from minirl.pipeline.stages import cold_start_records, cold_start_sft, rejection_round, run_grpo
+
+__all__ = [
+    "ARMS",
+    "Arm",
+    "ColdStartConfig",
+    "LanguageMixingConfig",
+    "MixingConfig",
+    "R1Config",
+    "RejectionConfig",
+    "cold_start_records",
+    "cold_start_sft",
+    "comparison_table",
+    "has_code",
+    "mixing_metrics",
+    "rejection_round",
+    "run_arm",
+    "run_comparison",
+    "run_grpo",
+]

@@ -1,0 +1,261 @@
+"""Curated vs uncurated cold start: reproduce R1-Zero's language mixing and measure R1's two fixes.
+
+DeepSeek-R1 (sec. 2.3) fixed R1-Zero's mixed-language reasoning with (a) a curated cold start and (b) a
+language-consistency reward, "the proportion of target language words in the CoT". The arms, all with the same
+GRPO sections (seed, steps, prompts, rewards besides the language one):
+
+- ``uncurated`` (A): SFT on the raw synthetic pool, then GRPO with accuracy + format only;
+- ``curated`` (B): SFT on the curated pool, then GRPO with the language reward added (R1's recipe);
+- ``r1_zero`` (C): no SFT, GRPO from the base model (reference);
+- ``curation_only`` / ``reward_only``: the other two cells of the 2x2, to split B's effect between its fixes.
+
+Every arm is measured on the same held-out problems right after its cold start and after RL, with ``k``
+samples per problem at the training temperature: accuracy, format, mixed-language rate (share of completions
+whose reasoning is < 95% target-language words, code counting against), mean target-language share and
+code-in-reasoning rate. Intervals are percentile bootstraps over problems (samples of one problem are not
+independent).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rewards
+from minirl.config import TrainConfig
+from minirl.eval.metrics import Estimate, mean_estimate
+from minirl.pipeline.config import LanguageMixingConfig
+from minirl.pipeline.stages import cold_start_sft, run_grpo
+
+MIXED_BELOW = 0.95
+"""A completion is mixed-language when less than this share of its reasoning words is in the target language."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One cell of the comparison."""
+
+    name: str
+    label: str
+    cold_start: str | None
+    """``"raw"``, ``"curated"`` or ``None`` (no SFT)."""
+    language_reward: bool
+
+
+ARMS = {
+    "uncurated": Arm("uncurated", "A uncurated (raw SFT, acc+format)", "raw", False),
+    "curated": Arm("curated", "B curated (curated SFT + language reward)", "curated", True),
+    "r1_zero": Arm("r1_zero", "C R1-Zero (no SFT)", None, False),
+    "curation_only": Arm("curation_only", "curated SFT, acc+format", "curated", False),
+    "reward_only": Arm("reward_only", "raw SFT + language reward", "raw", True),
+}
+
+
+def has_code(text: str) -> bool:
+    """Whether the reasoning (think block, else the whole text) contains code, as ``rewards.language_mix`` sees it.
+
+    >>> has_code("<think>x = 3\\nprint(x)</think><answer>3</answer>"), has_code("<think>3 + 4 = 7</think>")
+    (True, False)
+    """
+    reasoning = rewards.extract_think(text) or text
+    return rewards.language_mix(reasoning).get("code", 0.0) > 0
+
+
+def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estimate]:
+    """Accuracy, format and language metrics over the *sampled* completions of eval records.
+
+    ``records`` are :func:`minirl.eval.evaluate_examples` records (greedy completion first, then the samples);
+    with no samples the greedy completion is used. Each metric is a mean over problems of the per-problem rate,
+    with a bootstrap interval over problems; ``greedy_accuracy`` is the greedy pass@1.
+
+    >>> rec = {"completions": ["g", "<think>Add them.</think><answer>7</answer>", "<think>加起来</think>"],
+    ...        "correct": [1.0, 1.0, 0.0], "format": [1.0, 1.0, 0.0], "target_share": [None, 1.0, 0.0]}
+    >>> m = mixing_metrics([rec])
+    >>> m["accuracy"].value, m["mixed_rate"].value, m["greedy_accuracy"].value
+    (0.5, 0.5, 1.0)
+    """
+    if not records:
+        raise ValueError("mixing_metrics: no eval records")
+    per_problem: dict[str, list[float]] = {
+        k: [] for k in ("accuracy", "format_rate", "mixed_rate", "target_share", "code_rate")
+    }
+    for rec in records:
+        sl = slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
+        texts, correct, fmt = rec["completions"][sl], rec["correct"][sl], rec["format"][sl]
+        shares = [s for s in rec["target_share"][sl] if s is not None]
+        per_problem["accuracy"].append(sum(correct) / len(correct))
+        per_problem["format_rate"].append(sum(v == 1.0 for v in fmt) / len(fmt))
+        per_problem["code_rate"].append(sum(has_code(t) for t in texts) / len(texts))
+        if shares:  # completions with no words say nothing about language
+            per_problem["mixed_rate"].append(sum(s < MIXED_BELOW for s in shares) / len(shares))
+            per_problem["target_share"].append(sum(shares) / len(shares))
+    out = {k: mean_estimate(v) if v else Estimate(0.0, 0.0, 1.0, 0) for k, v in per_problem.items()}
+    out["greedy_accuracy"] = mean_estimate([float(rec["correct"][0]) for rec in records])
+    return out
+
+
+def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: Path) -> TrainConfig:
+    """The GRPO config of one arm: the shared sections, its start model, rewards and run directory."""
+    train = cfg.train_config()
+    if model is not None:
+        train.model.name = model
+    elif cfg.mixing.r1_zero_one_shot:
+        train.data.one_shot = True
+    weights = dict(train.grpo.rewards) if train.grpo.rewards else None
+    if weights is None:
+        from minirl.tasks import get_task
+
+        weights = dict(get_task(train.data.task, **train.data.task_args).default_rewards)
+    weights.pop("language_consistency", None)
+    if arm.language_reward:
+        weights["language_consistency"] = cfg.mixing.language_reward
+    train.grpo.rewards = weights
+    train.run.output_dir = str(out_dir / arm.name)
+    train.run.run_name = arm.label
+    train.run.eval_at_start = train.run.eval_at_end = False  # measured by the comparison, with samples
+    return train
+
+
+def _measure(cfg: LanguageMixingConfig):
+    """``measure(trainer)``: the arm's policy on the shared held-out problems, in the arm's own prompt style."""
+    from minirl.eval.runner import evaluate_examples
+
+    def measure(trainer: Any) -> dict[str, Any]:
+        examples = trainer.task.examples("test", n=cfg.mixing.eval_size, seed=cfg.run.seed)
+        result = evaluate_examples(
+            trainer.unwrapped,
+            trainer.tokenizer,
+            trainer.task,
+            examples,
+            trainer.style,
+            k=cfg.mixing.eval_k,
+            temperature=cfg.rollout.temperature,
+            max_new_tokens=cfg.rollout.max_new_tokens,
+            language=cfg.data.language,
+            seed=cfg.run.seed,
+            progress=False,
+        )
+        metrics = mixing_metrics(result.records, cfg.data.language)
+        return {"metrics": {k: v.to_dict() for k, v in metrics.items()}, "records": result.records}
+
+    return measure
+
+
+def _training_mix(run_dir: Path, window: int = 5) -> dict[str, float | None]:
+    """Mean training-sample mixed rate over the first and last ``window`` steps (does RL grow the mixing?)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    vals = [
+        r["language/mixed_rate"]
+        for r in rows
+        if r.get("type", "train") == "train" and "language/mixed_rate" in r
+    ]
+
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return {"first_steps": mean(vals[:window]), "last_steps": mean(vals[-window:]), "window": window}
+
+
+def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any]:
+    """Cold start (if any), GRPO, and the before/after measurements of one arm; writes ``<arm>/arm.json``."""
+    model = None
+    if arm.cold_start is not None:
+        sft_dir = out_dir / f"cold_start_{arm.cold_start}"
+        model = str(
+            cold_start_sft(cfg.cold_start, cfg.train_config(), sft_dir, curated=arm.cold_start == "curated")
+        )
+    train = arm_config(cfg, arm, model, out_dir)
+    trainer, before, after = run_grpo(train, evaluate=_measure(cfg))
+    run_dir = Path(train.run.output_dir)
+    summary = {
+        "arm": arm.name,
+        "label": arm.label,
+        "cold_start": arm.cold_start,
+        "language_reward": arm.language_reward,
+        "rewards": train.grpo.rewards,
+        "before_rl": before["metrics"],
+        "after_rl": after["metrics"],
+        "training_mixed_rate": _training_mix(run_dir),
+    }
+    (run_dir / "arm.json").write_text(json.dumps(summary, indent=2))
+    with open(run_dir / "eval_samples.jsonl", "w") as f:
+        for when, result in (("before_rl", before), ("after_rl", after)):
+            for rec in result["records"]:
+                f.write(json.dumps({"when": when, **rec}, ensure_ascii=False) + "\n")
+    del trainer
+    gc.collect()
+    return summary
+
+
+def _fmt(est: dict[str, Any]) -> str:
+    if not est or est.get("n", 0) == 0 or est.get("value") is None:
+        return "-"
+    return f"{est['value']:.2f} [{est['low']:.2f}, {est['high']:.2f}]"
+
+
+def comparison_table(summaries: list[dict[str, Any]]) -> str:
+    """A markdown table of the arms after RL, with the mixed-language rate before RL for comparison.
+
+    >>> e = {"value": 0.5, "low": 0.4, "high": 0.6, "n": 32}
+    >>> m = dict.fromkeys(["accuracy", "greedy_accuracy", "format_rate", "mixed_rate", "target_share", "code_rate"], e)
+    >>> print(comparison_table([{"label": "A", "before_rl": m, "after_rl": m}]).splitlines()[2])
+    | A | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] | 0.50 [0.40, 0.60] |
+    """
+    head = (
+        "| arm | accuracy (sampled) | greedy accuracy | format rate | mixed-language rate after SFT, before RL "
+        "| mixed-language rate after RL | target-language share | code-in-reasoning rate |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        a, b = s["after_rl"], s["before_rl"]
+        cells = [a["accuracy"], a["greedy_accuracy"], a["format_rate"], b["mixed_rate"], a["mixed_rate"]]
+        cells += [a["target_share"], a["code_rate"]]
+        lines.append(f"| {s['label']} | " + " | ".join(_fmt(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+PLOT_METRICS = [
+    "language/mixed_rate",
+    "language/target_share",
+    "rewards/",
+    "accuracy",
+    "format_rate",
+    "completion_length/mean",
+]
+
+
+def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
+    """Run every arm of ``cfg.mixing.arms`` in order and write ``comparison.md``/``.json`` and overlaid curves.
+
+    Output directory: ``cfg.run.output_dir`` with one sub-directory per arm and per cold start.
+    """
+    import time
+
+    from minirl.plot.curves import plot_runs
+
+    out = Path(cfg.run.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.yaml")
+    summaries = []
+    start = time.perf_counter()
+    for name in cfg.mixing.arms:
+        t0 = time.perf_counter()
+        print(f"[minirl] === arm {name}: {ARMS[name].label} ===")
+        summary = run_arm(cfg, ARMS[name], out)
+        summary["wall_s"] = round(time.perf_counter() - t0, 1)
+        summaries.append(summary)
+        (out / "comparison.json").write_text(
+            json.dumps(summaries, indent=2)
+        )  # partial results survive a crash
+    table = comparison_table(summaries)
+    total = time.perf_counter() - start
+    (out / "comparison.md").write_text(
+        f"# Language mixing: curated vs uncurated\n\n{table}\n\nWall time: {total / 60:.1f} min.\n"
+    )
+    plot_runs([out / s["arm"] for s in summaries], out / "plots", metrics=PLOT_METRICS)
+    print(table)
+    print(f"[minirl] comparison: {out / 'comparison.md'} ({total / 60:.1f} min)")
+    return summaries

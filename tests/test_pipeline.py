@@ -1,0 +1,174 @@
+"""The R1 pipeline: cold-start data (curated vs raw), the mixing metrics, and 2-step smokes of both recipes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from minirl.config import ConfigError, parse_args
+from minirl.pipeline import (
+    ARMS,
+    ColdStartConfig,
+    LanguageMixingConfig,
+    R1Config,
+    cold_start_records,
+    has_code,
+    mixing_metrics,
+)
+from minirl.pipeline.mixing import arm_config
+from minirl.tasks import PromptStyle, get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--run.max_steps",
+    "2",
+    "--rollout.max_new_tokens",
+    "12",
+    "--rollout.num_generations",
+    "4",
+    "--rollout.prompts_per_step",
+    "1",
+    "--run.preflight",
+    "false",
+    "--run.save_model",
+    "false",
+    "--cold_start.num_examples",
+    "16",
+    "--cold_start.batch_size",
+    "4",
+    "--cold_start.max_length",
+    "900",  # the byte tokenizer spends one token per character of the ~560-character prompt
+]
+
+
+def _import_recipe(name: str):
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_curated_records_drop_every_defect_and_raw_records_keep_them(tiny_tokenizer):
+    task = get_task("arithmetic", num_terms=2, max_digits=2, ops="+-")
+    cfg = ColdStartConfig(num_examples=40)
+    style = PromptStyle()
+    raw, raw_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=False)
+    cur, cur_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=True)
+    assert len(raw) == 40 and raw_info["pool_kinds"]["mixed_language"] == 12  # 0.3 * 40
+    assert "curation" not in raw_info
+    report = cur_info["curation"]
+    assert report["kept"] == len(cur) == cur_info["num_records"] < len(raw)
+    dropped = {f["name"]: f["dropped_by_kind"] for f in report["filters"]}
+    assert dropped["language"] == {"mixed_language": 12, "code_in_reasoning": 6}
+    assert all(rec["prompt"].endswith("<think>\n") for rec in cur)
+    assert sum("。" in rec["completion"] for rec in raw) >= 10 and not any(
+        "。" in rec["completion"] for rec in cur
+    )
+
+
+def test_mixing_metrics_count_sampled_completions_per_problem():
+    clean = "<think>First, 2 + 3 = 5. So the answer is 5.</think>\n<answer>5</answer>"
+    mixed = "<think>First, 2 + 3 = 5. 因此答案是 5。</think>\n<answer>5</answer>"
+    code = "<think>Let me compute.\nx = 2 + 3\nprint(x)</think>\n<answer>5</answer>"
+    records = [
+        {  # greedy first (ignored by the sampled metrics), then 4 samples
+            "completions": [mixed, clean, mixed, code, "no tags"],
+            "correct": [0.0, 1.0, 1.0, 1.0, 0.0],
+            "format": [1.0, 1.0, 1.0, 1.0, 0.0],
+            "target_share": [0.5, 1.0, 0.6, 0.4, 1.0],
+        },
+        {
+            "completions": [clean, clean, clean, clean, clean],
+            "correct": [1.0] * 5,
+            "format": [1.0] * 5,
+            "target_share": [1.0] * 5,
+        },
+    ]
+    m = mixing_metrics(records)
+    assert m["accuracy"].value == pytest.approx((0.75 + 1.0) / 2)
+    assert m["greedy_accuracy"].value == pytest.approx(0.5)
+    assert m["mixed_rate"].value == pytest.approx((2 / 4 + 0) / 2)
+    assert m["code_rate"].value == pytest.approx((1 / 4 + 0) / 2)
+    assert m["format_rate"].value == pytest.approx((3 / 4 + 1) / 2)
+    assert m["mixed_rate"].n == 2 and m["mixed_rate"].low <= m["mixed_rate"].value <= m["mixed_rate"].high
+    assert has_code(code) and not has_code(mixed)
+    with pytest.raises(ValueError, match="no eval records"):
+        mixing_metrics([])
+
+
+def test_arm_configs_differ_only_in_start_model_and_language_reward(tmp_path):
+    cfg = LanguageMixingConfig()
+    cfg.grpo.rewards = {"accuracy": 1.0, "format": 1.0}
+    cfg.data.one_shot = False
+    a = arm_config(cfg, ARMS["uncurated"], "sft_raw", tmp_path)
+    b = arm_config(cfg, ARMS["curated"], "sft_curated", tmp_path)
+    c = arm_config(cfg, ARMS["r1_zero"], None, tmp_path)
+    assert a.grpo.rewards == c.grpo.rewards == {"accuracy": 1.0, "format": 1.0}
+    assert b.grpo.rewards == {"accuracy": 1.0, "format": 1.0, "language_consistency": 1.0}
+    assert (a.model.name, b.model.name, c.model.name) == ("sft_raw", "sft_curated", cfg.model.name)
+    assert a.rollout == b.rollout == c.rollout and a.optim == b.optim and a.run.seed == b.run.seed
+    # Only the no-SFT arm sees the worked example: a base model emits no tags without it.
+    assert (a.data.one_shot, b.data.one_shot, c.data.one_shot) == (False, False, True)
+    assert cfg.grpo.rewards == {"accuracy": 1.0, "format": 1.0}  # the shared config is not mutated
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--mixing.arms", "uncurated,bogus"], "unknown arm"),
+        (["--cold_start.mixed_language", "0.9"], "sum to"),
+        (["--cold_start.language_threshold", "0"], "language_threshold"),
+        (["--rejection.samples_per_prompt", "0"], "samples_per_prompt"),
+    ],
+)
+def test_pipeline_config_errors_name_the_field(argv, message):
+    cls = R1Config if argv[0].startswith("--rejection") else LanguageMixingConfig
+    with pytest.raises(ConfigError, match=message):
+        parse_args(argv, cls=cls)
+
+
+def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):
+    recipe = _import_recipe("language_mixing")
+    out = tmp_path / "lm"
+    argv = ["--model.name", str(tiny_model_dir), "--run.output_dir", str(out), *TINY]
+    argv += ["--mixing.eval_size", "2", "--mixing.eval_k", "2"]
+    summaries = recipe.main(argv)
+    assert [s["arm"] for s in summaries] == ["uncurated", "curated", "r1_zero"]
+    for s in summaries:
+        run = out / s["arm"]
+        assert (run / "arm.json").exists() and (run / "report.md").exists()
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows if r.get("type", "train") == "train"] == [1, 2]
+        assert set(s["after_rl"]) >= {"accuracy", "mixed_rate", "target_share", "code_rate"}
+    assert (
+        "language_consistency" in summaries[1]["rewards"]
+        and "language_consistency" not in summaries[0]["rewards"]
+    )
+    for kind in ("raw", "curated"):
+        info = json.loads((out / f"cold_start_{kind}" / "cold_start.json").read_text())
+        assert info["data"]["curated"] is (kind == "curated")
+    table = (out / "comparison.md").read_text()
+    assert "A uncurated" in table and "B curated" in table and "C R1-Zero" in table
+    assert (out / "plots" / "curves.png").stat().st_size > 0
+    # A second run reuses the finished cold starts instead of training them again.
+    stamp = (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns
+    recipe.main([*argv, "--mixing.arms", "uncurated", "--run.overwrite", "true"])
+    assert (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir):
+    recipe = _import_recipe("r1")
+    out = tmp_path / "r1"
+    argv = ["--model.name", str(tiny_model_dir), "--run.output_dir", str(out), *TINY]
+    argv += ["--data.eval_size", "2", "--run.eval_k", "1", "--rejection.enabled", "true"]
+    argv += ["--rejection.num_prompts", "4", "--rejection.samples_per_prompt", "2"]
+    trainer = recipe.main(argv)
+    assert trainer.step == 2
+    assert trainer.reward_set.names == ["accuracy", "format", "language_consistency"]
+    assert (out / "cold_start" / "cold_start.json").exists() and (out / "pipeline.yaml").exists()
+    result = json.loads((out / "rejection" / "rejection.json").read_text())
+    assert result["sampled"] == 8 and result["kept"] <= 8  # a random 2-layer model keeps ~nothing
