@@ -3,6 +3,8 @@
     accelerate launch recipes/r1_zero.py                                   # embedded SmolLM2-135M, CPU or GPU
     accelerate launch recipes/r1_zero.py --config recipes/configs/r1_zero_qwen2.5-0.5b_lora.yaml
     accelerate launch recipes/r1_zero.py --run.max_steps 10 --rollout.max_new_tokens 96   # any field overrides
+    accelerate launch recipes/r1_zero.py --run.backend trl        # the same recipe through TRL's GRPOTrainer
+    accelerate launch recipes/r1_zero.py --rollout.engine vllm    # sample with vLLM (GPU, pip install vllm)
 
 Writes ``runs/<name>/``: config.yaml, metrics.jsonl, samples.jsonl, eval/, model/, report.md and curves.
 ``--help`` lists every field.
@@ -15,15 +17,25 @@ from pathlib import Path
 
 from minirl.config import ConfigError, parse_args
 from minirl.diagnostics import PreflightFailed
-from minirl.models import ModelNotFoundError
+from minirl.models import ModelNotFoundError, resolve_model
 from minirl.trainer import GRPOTrainer
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_zero_smollm2_cpu.yaml"
 
 
-def main(argv: list[str] | None = None) -> GRPOTrainer:
+def main(argv: list[str] | None = None):
     cfg = parse_args(sys.argv[1:] if argv is None else argv, default_config=DEFAULT_CONFIG)
+    if cfg.run.backend == "trl":
+        from minirl.backends.trl_backend import train_with_trl
+
+        return train_with_trl(cfg)
+    if cfg.rollout.engine == "vllm":  # fail before the model loads when vLLM is missing
+        from minirl.backends.vllm_rollout import VLLMRollout, require_vllm
+
+        require_vllm()
     trainer = GRPOTrainer(cfg)
+    if cfg.rollout.engine == "vllm":
+        VLLMRollout(resolve_model(cfg.model.name)).attach(trainer)
     trainer.train()
     trainer.write_report()
     return trainer
@@ -32,7 +44,14 @@ def main(argv: list[str] | None = None) -> GRPOTrainer:
 if __name__ == "__main__":
     try:
         main()
-    except (ConfigError, ModelNotFoundError, FileExistsError, FileNotFoundError, PreflightFailed) as err:
+    except (
+        ImportError,
+        ConfigError,
+        ModelNotFoundError,
+        FileExistsError,
+        FileNotFoundError,
+        PreflightFailed,
+    ) as err:
         # Mistakes in the command line or the data: say what to do, without a stack trace.
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

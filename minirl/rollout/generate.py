@@ -56,7 +56,19 @@ def sample_next_token(
         drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p  # [N, V]
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, sorted_idx, sorted_probs)  # [N, V]
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # [N]
+    # Inverse-CDF sampling: one uniform per row. torch.multinomial draws V exponentials per row instead, which cost
+    # ~10x more on the CPU (a 49k vocabulary x 8 rows: ~30 ms against ~3 ms, every decode step).
+    cdf = probs.cumsum(dim=-1)  # [N, V] non-decreasing; the last column is the (unnormalised) total
+    total = cdf[:, -1:]  # [N, 1]
+    if not bool(torch.isfinite(total).all() and (total > 0).all()):
+        raise RuntimeError(
+            "The next-token probabilities contain nan/inf (the model's weights or activations diverged): "
+            "lower optim.lr, keep optim.max_grad_norm at 1.0, or train in fp32."
+        )
+    u = torch.rand(total.shape, generator=generator, device=probs.device, dtype=cdf.dtype) * total  # [N, 1]
+    u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u < total despite rounding
+    # right=True: the first index whose cdf exceeds u, so a zero-probability token (flat cdf) is never picked.
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [N]
 
 
 def _stop_hit(tokenizer, ids: list[int], stop_strings: tuple[str, ...], tail_tokens: int = 8) -> bool:

@@ -1,0 +1,206 @@
+"""``run.backend: trl``: the same recipe (model, task prompts, rewards and weights, GRPO settings) through TRL's
+``GRPOTrainer``, for users who need TRL's vLLM server mode, DeepSpeed/FSDP integration or multi-node runs.
+
+The objective is the same (DeepSeekMath arXiv:2402.03300 eq. 3 with the loss variants of ``minirl.grpo``;
+tests/test_grpo_trl_parity.py checks our loss against TRL's). The mapping, field by field:
+
+============================  ==========================================================
+minirl ``TrainConfig``        TRL ``GRPOConfig``
+============================  ==========================================================
+rollout.num_generations       num_generations
+rollout.prompts_per_step * G  per_device_train_batch_size (one prompt batch per step)
+rollout.max_new_tokens        max_completion_length
+rollout.temperature, top_p    temperature, top_p (top_k 0 = off, as ours)
+grpo.loss_type, beta          loss_type, beta
+grpo.epsilon_low / high       epsilon / epsilon_high
+grpo.scale_rewards            scale_rewards
+grpo.num_iterations           num_iterations
+grpo.rewards (name: weight)   reward_funcs + reward_weights
+optim.*                       learning_rate, adam_beta1/2, weight_decay, warmup_steps,
+                              lr_scheduler_type, max_grad_norm
+run.max_steps, seed           max_steps, seed
+run.output_dir                output_dir (TRL writes its own logs and checkpoints there)
+model.lora*                   peft_config
+============================  ==========================================================
+
+Prompts are rendered by minirl (template, one-shot, ``<think>`` prefill) and given to TRL as plain text, in the order
+minirl's :class:`~minirl.trainer.data.PromptSchedule` would use (``shuffle_dataset=False``), so step s of both
+backends sees the same questions. Not mapped, because TRL has no equivalent: ``rollout.stop_at_answer`` (TRL stops
+at EOS only), ``grpo.dynamic_sampling``, ``grpo.num_minibatches > 1``; a warning names each one that is set.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from minirl.config import TrainConfig
+
+
+def _unmapped(cfg: TrainConfig) -> list[str]:
+    """Settings that TRL cannot honour, as ``section.field=value`` strings."""
+    out = []
+    if cfg.rollout.stop_at_answer:
+        out.append("rollout.stop_at_answer=true (TRL stops at EOS only)")
+    if cfg.grpo.dynamic_sampling:
+        out.append("grpo.dynamic_sampling=true")
+    if cfg.grpo.num_minibatches > 1:
+        out.append(f"grpo.num_minibatches={cfg.grpo.num_minibatches}")
+    return out
+
+
+def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``trl.GRPOConfig`` equivalent to ``cfg`` (pure: imports nothing from TRL).
+
+    Args:
+        cfg: the minirl run configuration.
+        device: ``cpu`` or ``cuda``; on the CPU TRL runs in fp32 (its default bf16 is ~7x slower there).
+        bf16: force TRL's ``bf16`` flag (None = bf16 on CUDA, fp32 on CPU, as minirl picks).
+
+    >>> from minirl.config import parse_args
+    >>> kw = trl_config_kwargs(parse_args(["--rollout.num_generations", "4", "--grpo.loss_type", "grpo"]))
+    >>> kw["num_generations"], kw["per_device_train_batch_size"], kw["loss_type"], kw["bf16"]
+    (4, 4, 'grpo', False)
+    """
+    r, g, o, run = cfg.rollout, cfg.grpo, cfg.optim, cfg.run
+    on_cpu = device.startswith("cpu")
+    return {
+        "output_dir": run.output_dir,
+        "per_device_train_batch_size": r.prompts_per_step * r.num_generations,
+        "num_generations": r.num_generations,
+        "max_completion_length": r.max_new_tokens,
+        "temperature": r.temperature,
+        "top_p": r.top_p,
+        "top_k": 0,
+        "loss_type": g.loss_type,
+        "beta": g.beta,
+        "epsilon": g.epsilon_low,
+        "epsilon_high": g.epsilon_high,
+        "scale_rewards": g.scale_rewards,
+        "num_iterations": g.num_iterations,
+        "learning_rate": o.lr,
+        "adam_beta1": o.adam_beta1,
+        "adam_beta2": o.adam_beta2,
+        "weight_decay": o.weight_decay,
+        "warmup_steps": o.warmup_steps,
+        "lr_scheduler_type": o.scheduler,
+        "max_grad_norm": o.max_grad_norm,
+        "max_steps": run.max_steps,
+        "seed": run.seed,
+        "bf16": (not on_cpu) if bf16 is None else bf16,
+        "use_cpu": on_cpu,
+        "shuffle_dataset": False,  # the dataset is already in minirl's schedule order
+        "logging_steps": run.log_every,
+        "report_to": list(run.report_to) or "none",
+        "save_strategy": "steps" if run.save_every else "no",
+        "save_steps": run.save_every or 500,
+        "save_total_limit": run.keep_last,
+        # only when on: transformers 5 deprecates the key in favour of activation_checkpointing
+        **({"gradient_checkpointing": True} if cfg.model.gradient_checkpointing else {}),
+    }
+
+
+def reward_functions(cfg: TrainConfig, task) -> tuple[list, list[float]]:
+    """Our reward functions (TRL's signature already) with the names TRL logs them under, and their weights."""
+    from minirl.trainer.rewards import RewardSet
+
+    spec = cfg.grpo.rewards or dict(task.default_rewards)
+    rs = RewardSet(spec)
+    funcs = []
+    for name, fn in zip(rs.names, rs.funcs):
+
+        def named(completions, _fn=fn, **kwargs):
+            return _fn(completions, **kwargs)
+
+        named.__name__ = name  # TRL logs rewards/<__name__>/mean
+        funcs.append(named)
+    return funcs, rs.weights
+
+
+def trl_dataset(cfg: TrainConfig, tokenizer, task=None):
+    """A ``datasets.Dataset`` of rendered prompts plus the gold columns the rewards need, in minirl's step order.
+
+    Row ``s * prompts_per_step + i`` is prompt i of step s in :class:`~minirl.trainer.GRPOTrainer` (one process).
+    """
+    from datasets import Dataset
+
+    from minirl.tasks import PromptStyle, build_prompt, get_task
+    from minirl.trainer.data import PromptSchedule
+
+    d = cfg.data
+    task = task or get_task(d.task, **d.task_args)
+    n_train = d.train_size
+    if n_train is None and getattr(task, "procedural", True) and d.task != "gsm8k":
+        n_train = 10_000
+    examples = task.examples("train", n=n_train, seed=cfg.run.seed)
+    schedule = PromptSchedule(examples, cfg.rollout.prompts_per_step, cfg.run.seed)
+    style = PromptStyle.from_config(d)
+    rows = []
+    for step in range(cfg.run.max_steps):
+        for ex in schedule.batch(step):
+            rows.append({"prompt": build_prompt(ex, tokenizer, style, task=task), **ex.reward_kwargs()})
+    return Dataset.from_list(rows)
+
+
+def build_trl_trainer(
+    cfg: TrainConfig, model=None, tokenizer=None, task=None, bf16: bool | None = None, **overrides: Any
+):
+    """A ready ``trl.GRPOTrainer`` for ``cfg`` (model and tokenizer are loaded as minirl does when omitted).
+
+    ``overrides`` are extra ``GRPOConfig`` fields (e.g. ``disable_tqdm=True``), applied last.
+
+    Raises:
+        ImportError: TRL or ``datasets`` is missing, with the pip command that installs them.
+    """
+    try:
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError as err:
+        raise ImportError(
+            f"run.backend=trl needs TRL and datasets: pip install trl datasets ({err})"
+        ) from None
+    from minirl.models import load_model_and_tokenizer, pick_device
+    from minirl.tasks import get_task
+
+    for item in _unmapped(cfg):
+        warnings.warn(f"run.backend=trl: {item} has no TRL equivalent and is ignored.", stacklevel=2)
+    device = pick_device(cfg.model.device)
+    if model is None:
+        # fp32 master weights everywhere; TRL's bf16 flag turns on autocast on the GPU.
+        model, tokenizer = load_model_and_tokenizer(
+            cfg.model.name, device=str(device), dtype="fp32", trust_remote_code=cfg.model.trust_remote_code
+        )
+    if tokenizer is None:
+        raise ValueError("Pass a tokenizer together with the model.")
+    task = task or get_task(cfg.data.task, **cfg.data.task_args)
+    funcs, weights = reward_functions(cfg, task)
+    kwargs = {**trl_config_kwargs(cfg, device.type, bf16=bf16), "reward_weights": weights, **overrides}
+    args = GRPOConfig(**kwargs)
+    peft_config = None
+    if cfg.model.lora:
+        from peft import LoraConfig
+
+        targets = cfg.model.lora_target_modules
+        peft_config = LoraConfig(
+            r=cfg.model.lora_r,
+            lora_alpha=cfg.model.lora_alpha,
+            lora_dropout=cfg.model.lora_dropout,
+            target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+            task_type="CAUSAL_LM",
+        )
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=trl_dataset(cfg, tokenizer, task),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+
+
+def train_with_trl(cfg: TrainConfig, model=None, tokenizer=None, task=None):
+    """Run ``cfg`` to ``run.max_steps`` with TRL's trainer and save the model (``run.save_model``); returns it."""
+    trainer = build_trl_trainer(cfg, model, tokenizer, task)
+    trainer.train()
+    if cfg.run.save_model:
+        trainer.save_model(f"{cfg.run.output_dir}/model")
+    return trainer
