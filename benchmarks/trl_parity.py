@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
 
 
-def minirl_config(out: Path, steps: int, seed: int):
+def minirl_config(out: Path, steps: int, seed: int, temperature: float = 1.0):
     from minirl.config import parse_args
 
     return parse_args(
@@ -64,18 +64,20 @@ def minirl_config(out: Path, steps: int, seed: int):
             "64",
             "--data.task",
             "arithmetic",
+            "--rollout.temperature",
+            str(temperature),
         ]
     )
 
 
-def run_minirl(out: Path, steps: int, seed: int) -> None:
+def run_minirl(out: Path, steps: int, seed: int, temperature: float = 1.0) -> None:
     from minirl.trainer import GRPOTrainer
 
-    trainer = GRPOTrainer(minirl_config(out, steps, seed))
+    trainer = GRPOTrainer(minirl_config(out, steps, seed, temperature))
     trainer.train()
 
 
-def run_trl(out: Path, steps: int, seed: int) -> None:
+def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0) -> None:
     """TRL's GRPOTrainer on the same prompts (rendered by minirl, passed as plain text so the prefill survives)."""
     import torch
     from datasets import Dataset
@@ -138,7 +140,7 @@ def run_trl(out: Path, steps: int, seed: int) -> None:
         learning_rate=3e-5,
         beta=0.0,
         loss_type="dapo",
-        temperature=1.0,
+        temperature=temperature,
         bf16=False,
         use_cpu=True,
         logging_steps=1,
@@ -189,13 +191,14 @@ def main() -> None:
     p.add_argument("--out", default="docs/results/trl_parity")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of both trainers")
     p.add_argument("--which", choices=["both", "minirl", "trl"], default="both")
     args = p.parse_args()
     out = Path(args.out)
     if args.which in ("both", "minirl"):
-        run_minirl(out / "minirl", args.steps, args.seed)
+        run_minirl(out / "minirl", args.steps, args.seed, args.temperature)
     if args.which in ("both", "trl"):
-        run_trl(out / "trl", args.steps, args.seed)
+        run_trl(out / "trl", args.steps, args.seed, args.temperature)
     from minirl.plot.curves import plot_runs
 
     dirs = [d for d in (out / "minirl", out / "trl") if (d / "metrics.jsonl").exists()]
