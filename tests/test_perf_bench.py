@@ -16,6 +16,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import perf  # noqa: E402
 
 
+@pytest.fixture
+def gsm8k_env(gsm8k_dir, monkeypatch):
+    """The benchmark's prompts are GSM8K questions: point every worker process at the shared copy."""
+    monkeypatch.setenv("MINIRL_GSM8K", str(gsm8k_dir))
+    return gsm8k_dir
+
+
 def test_peak_rss_is_reset_between_steps():
     perf.reset_peak_rss()
     before = perf.peak_rss_mib()
@@ -82,7 +89,7 @@ def _common(model_dir) -> list[str]:
     return ["--model", str(model_dir), "--generations", "2", "--max-new-tokens", "4", "--warmup", "1"]
 
 
-def test_step_mode_minirl_only(tmp_path, tiny_model_dir, capsys):
+def test_step_mode_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
     out = tmp_path / "step.json"
     perf.main([*_common(tiny_model_dir), "--steps", "2", "--minirl-only", "--out", str(out)])
     result = json.loads(out.read_text())
@@ -95,7 +102,7 @@ def test_step_mode_minirl_only(tmp_path, tiny_model_dir, capsys):
     assert "seconds_per_step" in capsys.readouterr().out  # the table
 
 
-def test_rollout_mode(tmp_path, tiny_model_dir):
+def test_rollout_mode(tmp_path, tiny_model_dir, gsm8k_env):
     result = perf.main([*_common(tiny_model_dir), "--mode", "rollout", "--steps", "1"])
     assert set(result["summary"]) == {"minirl", "hf_generate"}
     for s in result["summary"].values():
@@ -103,7 +110,7 @@ def test_rollout_mode(tmp_path, tiny_model_dir):
     assert result["ratio_minirl_over_hf_tokens_per_s"] > 0
 
 
-def test_sweep_mode(tiny_model_dir):
+def test_sweep_mode(tiny_model_dir, gsm8k_env):
     result = perf.main([*_common(tiny_model_dir), "--mode", "sweep", "--steps", "1", "--grid", "2x2,4x3"])
     cells = result["cells"]
     assert [(c["generations"], c["max_new_tokens"]) for c in cells] == [(2, 2), (4, 3)]
@@ -128,7 +135,7 @@ def test_inverse_cdf_sampler_draws_from_the_distribution():
         sample_next_token(torch.full((2, 5), float("nan")), 1.0, 1.0, gen)
 
 
-def test_decode_mode(tiny_model_dir):
+def test_decode_mode(tiny_model_dir, gsm8k_env):
     s = perf.main(["--model", str(tiny_model_dir), "--mode", "decode", "--generations", "2"])["summary"]
     assert {"decode_step_ms_batch1", "decode_step_ms_batch2", "decode_step_ms_batch4"} <= set(s)
     assert 0.1 < s["weight_MB"] < 10 and s["copy_GBps_read_plus_write"] > 0 and s["sample_ms_minirl"] > 0
