@@ -146,7 +146,9 @@ def _measure(cfg: LanguageMixingConfig):
 
 def _training_mix(run_dir: Path, window: int = 5) -> dict[str, float | None]:
     """Mean training-sample mixed rate over the first and last ``window`` steps (does RL grow the mixing?)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from minirl.plot.curves import read_metrics  # the run log's parser, with errors that name the line
+
+    rows = read_metrics(run_dir / "metrics.jsonl")
     vals = [
         r["language/mixed_rate"]
         for r in rows
