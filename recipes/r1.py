@@ -14,9 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from minirl.config import ConfigError, parse_args
-from minirl.diagnostics import PreflightFailed
-from minirl.models import ModelNotFoundError
+from minirl.cli import run_main
+from minirl.config import parse_args
 from minirl.pipeline import R1Config, cold_start_sft, rejection_round, run_grpo
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_smollm2_cpu.yaml"
@@ -38,8 +37,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, ModelNotFoundError, FileExistsError, FileNotFoundError, PreflightFailed) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)

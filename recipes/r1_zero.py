@@ -15,9 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from minirl.config import ConfigError, parse_args
-from minirl.diagnostics import PreflightFailed
-from minirl.models import ModelNotFoundError, resolve_model
+from minirl.cli import run_main
+from minirl.config import parse_args
+from minirl.models import resolve_model
 from minirl.trainer import GRPOTrainer
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_zero_smollm2_cpu.yaml"
@@ -42,16 +42,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (
-        ImportError,
-        ConfigError,
-        ModelNotFoundError,
-        FileExistsError,
-        FileNotFoundError,
-        PreflightFailed,
-    ) as err:
-        # Mistakes in the command line or the data: say what to do, without a stack trace.
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)

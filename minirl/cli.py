@@ -1,0 +1,47 @@
+"""Entry-point glue shared by the recipes: a user's mistake ends with a one-line message and exit code 2.
+
+Mistakes in the command line, the config or the data (an unknown field, a model or file that is not there, a run
+directory that would be overwritten, a pre-flight check that fails, an optional package that is missing) raise
+errors whose message already says what to do; a stack trace from deep inside would only hide it. Anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from minirl.config import ConfigError
+from minirl.diagnostics import PreflightFailed
+from minirl.models import ModelNotFoundError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    ModelNotFoundError,
+    FileExistsError,
+    FileNotFoundError,
+    PreflightFailed,
+    ImportError,  # optional engines (vLLM, trackers) raise it with the pip command to run
+)
+"""Errors reported as ``error: <message>`` with exit code 2 instead of a traceback."""
+
+
+def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> Any:
+    """Call ``main(argv)``; on one of :data:`USER_ERRORS` print ``error: <message>`` to stderr and exit with 2.
+
+    >>> run_main(lambda argv: "ok")
+    'ok'
+    >>> def bad(argv):
+    ...     raise FileNotFoundError("no such file: data.jsonl")
+    >>> try:
+    ...     run_main(bad)
+    ... except SystemExit as stop:
+    ...     print("exit", stop.code)
+    exit 2
+    """
+    try:
+        return main(argv)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
