@@ -11,7 +11,14 @@ import torch
 
 import minirl.rollout.generate as generate_module
 from minirl.curation import curate, keep_correct, keep_format, keep_language
-from minirl.sft import make_clean, rejection_sample, run_sft, sample_candidates, to_sft_records
+from minirl.sft import (
+    make_clean,
+    rejection_keep,
+    rejection_sample,
+    run_sft,
+    sample_candidates,
+    to_sft_records,
+)
 from minirl.sft.train import _tokenize_records
 from minirl.tasks import PromptStyle, build_prompt, get_task
 
@@ -156,6 +163,9 @@ def test_rejection_sample_keeps_only_correct_clean_traces(arithmetic, tiny_token
         report.dropped["language"] == 6 and report.dropped["format"] == 3 and report.dropped["correct"] == 3
     )
     assert rejection_sample(model, tiny_tokenizer, arithmetic, examples, style, k=1, max_per_problem=1) == sft
+    kept, keep_report = rejection_keep(model, tiny_tokenizer, arithmetic, examples, style, k=5)
+    assert keep_report.to_dict() == report.to_dict()  # the counts rejection_round writes
+    assert keep_report.total == 15 and len(kept) == keep_report.kept == len(sft)
 
 
 def test_rejection_sample_with_the_tiny_model_returns_only_passing_records(

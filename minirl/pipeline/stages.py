@@ -136,13 +136,12 @@ def rejection_round(
     Returns the curation counts and the SFT metrics (also written to ``out_dir/rejection.json``). When no trace
     survives, nothing is trained and ``"sft"`` is ``None``.
     """
-    from minirl.curation import curate, default_filters
-    from minirl.sft import run_sft, sample_candidates, to_sft_records
-    from minirl.sft.train import cap_per_problem
+    from minirl.curation import default_filters
+    from minirl.sft import rejection_keep, run_sft, to_sft_records
 
     model, tokenizer, task, style = trainer.unwrapped, trainer.tokenizer, trainer.task, trainer.style
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
-    candidates = sample_candidates(
+    kept, report = rejection_keep(
         model,
         tokenizer,
         task,
@@ -152,10 +151,10 @@ def rejection_round(
         max_new_tokens=trainer.cfg.rollout.max_new_tokens,
         temperature=cfg.temperature,
         seed=seed,
+        filters=default_filters(language=language),
+        max_per_problem=cfg.max_per_problem,
     )
-    kept, report = curate(candidates, default_filters(language=language))
-    kept = cap_per_problem(kept, cfg.max_per_problem)
-    result: dict[str, Any] = {"sampled": len(candidates), "curation": report.to_dict(), "kept": len(kept)}
+    result: dict[str, Any] = {"sampled": report.total, "curation": report.to_dict(), "kept": len(kept)}
     out = Path(out_dir)
     if kept:
         records = to_sft_records(kept, tokenizer, style, task)

@@ -15,7 +15,7 @@ from minirl.sft.colddata import (
     make_record,
     to_sft_records,
 )
-from minirl.sft.train import rejection_sample, run_sft, sample_candidates
+from minirl.sft.train import rejection_keep, rejection_sample, run_sft, sample_candidates
 
 __all__ = [
     "CLEAN_ONLY",
@@ -25,6 +25,7 @@ __all__ = [
     "make_clean",
     "make_pool",
     "make_record",
+    "rejection_keep",
     "rejection_sample",
     "run_sft",
     "sample_candidates",

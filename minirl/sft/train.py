@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from minirl.curation.filters import DEFAULT_FILTERS, FilterFn, curate
+from minirl.curation.filters import DEFAULT_FILTERS, CurationReport, FilterFn, curate
 from minirl.sft.colddata import make_record, to_sft_records
 from minirl.tasks import build_prompt
 
@@ -255,6 +255,46 @@ def sample_candidates(
     return out
 
 
+def rejection_keep(
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    examples: Sequence[Any],
+    style: Any,
+    k: int = 4,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    batch_size: int = 8,
+    seed: int = 0,
+    filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
+    max_per_problem: int | None = None,
+) -> tuple[list[dict[str, Any]], CurationReport]:
+    """Sample ``k`` completions per problem and curate them: the kept pool records and the curation report.
+
+    The report counts every sampled completion (``report.total``) and what each filter dropped; the cap per
+    problem applies after curation. Arguments as :func:`rejection_sample`.
+    """
+    candidates = sample_candidates(
+        model,
+        tokenizer,
+        task,
+        examples,
+        style,
+        k,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    kept, report = curate(candidates, filters)
+    if max_per_problem is not None:
+        kept = cap_per_problem(kept, max_per_problem)
+    return kept, report
+
+
 def rejection_sample(
     model: Any,
     tokenizer: Any,
@@ -275,7 +315,7 @@ def rejection_sample(
 
     By default a kept trace is correct, well formed, single-language (code counts against), not a loop and not a
     near copy of another kept trace (:data:`minirl.curation.filters.DEFAULT_FILTERS`). For the counts per filter,
-    call :func:`sample_candidates` and :func:`minirl.curation.curate` yourself.
+    call :func:`rejection_keep`, which this wraps.
 
     Args:
         max_per_problem: keep at most this many traces per problem (None = all that pass).
@@ -285,7 +325,7 @@ def rejection_sample(
         ``{"prompt", "completion"}`` records (:func:`minirl.sft.to_sft_records`), ready for :func:`run_sft`;
         possibly empty.
     """
-    candidates = sample_candidates(
+    kept, _ = rejection_keep(
         model,
         tokenizer,
         task,
@@ -297,10 +337,9 @@ def rejection_sample(
         top_p=top_p,
         batch_size=batch_size,
         seed=seed,
+        filters=filters,
+        max_per_problem=max_per_problem,
     )
-    kept, _ = curate(candidates, filters)
-    if max_per_problem is not None:
-        kept = cap_per_problem(kept, max_per_problem)
     return to_sft_records(kept, tokenizer, style, task)
 
 
