@@ -18,7 +18,7 @@ from minirl.pipeline import (
     has_code,
     mixing_metrics,
 )
-from minirl.pipeline.mixing import arm_config
+from minirl.pipeline.mixing import _training_mix, arm_config
 from minirl.tasks import PromptStyle, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,3 +172,23 @@ def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir)
     assert (out / "cold_start" / "cold_start.json").exists() and (out / "pipeline.yaml").exists()
     result = json.loads((out / "rejection" / "rejection.json").read_text())
     assert result["sampled"] == 8 and result["kept"] <= 8  # a random 2-layer model keeps ~nothing
+
+
+def test_training_mix_skips_steps_without_words(tmp_path):
+    # A step whose samples had no word to judge logs null (NaN in older logs); it must not turn the mean into NaN.
+    rows = [
+        {"type": "train", "step": 1, "language/mixed_rate": 0.5},
+        {"type": "train", "step": 2, "language/mixed_rate": None},
+        {"type": "eval", "step": 2, "language/mixed_rate": 1.0},
+        {"type": "train", "step": 3, "language/mixed_rate": 0.0},
+    ]
+    (tmp_path / "metrics.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows)
+        + '\n{"type": "train", "step": 4, "language/mixed_rate": NaN}\n'
+    )
+    mix = _training_mix(tmp_path, window=5)
+    assert mix["first_steps"] == mix["last_steps"] == 0.25
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"type": "train", "step": 1, "language/mixed_rate": None}) + "\n"
+    )
+    assert _training_mix(tmp_path)["first_steps"] is None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,10 +150,12 @@ def _training_mix(run_dir: Path, window: int = 5) -> dict[str, float | None]:
     from minirl.plot.curves import read_metrics  # the run log's parser, with errors that name the line
 
     rows = read_metrics(run_dir / "metrics.jsonl")
-    vals = [
+    vals = [  # None (or NaN in logs of older versions): no sample of that step had a word to judge
         r["language/mixed_rate"]
         for r in rows
-        if r.get("type", "train") == "train" and "language/mixed_rate" in r
+        if r.get("type", "train") == "train"
+        and isinstance(r.get("language/mixed_rate"), (int, float))
+        and math.isfinite(r["language/mixed_rate"])
     ]
 
     def mean(xs: list[float]) -> float | None:

@@ -52,6 +52,18 @@ def _mean(values: list[float]) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def _finite_or_none(record: dict) -> dict:
+    """``record`` with NaN/inf values as None: valid JSON (``null``), read as "not measured at this step".
+
+    NaN marks a metric with nothing to average (e.g. the language share when no sample has a word), so that
+    processes can be merged with ``nanmean``; ``json.dumps`` would write it as ``NaN``, which is not JSON.
+
+    >>> _finite_or_none({"a": 1.0, "b": float("nan"), "c": "x"})
+    {'a': 1.0, 'b': None, 'c': 'x'}
+    """
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
 class GRPOTrainer:
     """Train a causal LM with GRPO on a task, with rule rewards.
 
@@ -462,7 +474,7 @@ class GRPOTrainer:
     def _write(self, name: str, record: dict) -> None:
         if self.accelerator.is_main_process:
             with open(self.out / name, "a") as f:
-                f.write(json.dumps(record, default=float) + "\n")
+                f.write(json.dumps(_finite_or_none(record), default=float) + "\n")
 
     def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
         g = roll.num_generations

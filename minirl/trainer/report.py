@@ -23,7 +23,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _fmt(v) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    return f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v)
 
 
 def write_report(run_dir: str | Path) -> Path:
