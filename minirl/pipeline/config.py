@@ -15,23 +15,27 @@ from minirl.sft.colddata import PoolConfig
 
 @dataclass
 class ColdStartConfig:
-    """Cold-start SFT (R1 stage 1): the synthetic pool it trains on and the SFT settings."""
+    """Cold-start SFT (R1 stage 1): the synthetic pool it trains on and the SFT settings.
+
+    The pool fields are :class:`minirl.sft.PoolConfig`'s, flattened into this section so that the command line
+    reaches them (``--cold_start.mixed_language 0.4``); their defaults are PoolConfig's own.
+    """
 
     num_examples: int = 400
     """Training problems in the pool (one trace each)."""
-    mixed_language: float = 0.3
+    mixed_language: float = PoolConfig.mixed_language
     """Share of traces that switch from English to Chinese (with a Russian sentence)."""
-    code_in_reasoning: float = 0.15
+    code_in_reasoning: float = PoolConfig.code_in_reasoning
     """Share of traces whose reasoning turns into Python."""
-    broken_tags: float = 0.1
+    broken_tags: float = PoolConfig.broken_tags
     """Share of traces with a missing/doubled tag or text after the answer."""
-    wrong_answer: float = 0.1
+    wrong_answer: float = PoolConfig.wrong_answer
     """Share of clean-looking traces with a wrong final answer."""
-    repetition: float = 0.05
+    repetition: float = PoolConfig.repetition
     """Share of traces with a repetition loop."""
-    duplicate: float = 0.05
+    duplicate: float = PoolConfig.duplicate
     """Share of near copies of other traces."""
-    mixed_traces_correct: bool = True
+    mixed_traces_correct: bool = PoolConfig.mixed_traces_correct
     """Mixed-language and code traces carry the right answer (so a correctness reward pays them)."""
     language_threshold: float = 0.95
     """Curation keeps a trace when at least this share of its reasoning words is in the target language."""
