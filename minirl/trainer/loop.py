@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,16 +53,22 @@ def _mean(values: list[float]) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
-def _finite_or_none(record: dict) -> dict:
-    """``record`` with NaN/inf values as None: valid JSON (``null``), read as "not measured at this step".
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN/inf float, also inside dicts and lists, as None: valid JSON (``null``).
 
     NaN marks a metric with nothing to average (e.g. the language share when no sample has a word), so that
     processes can be merged with ``nanmean``; ``json.dumps`` would write it as ``NaN``, which is not JSON.
 
-    >>> _finite_or_none({"a": 1.0, "b": float("nan"), "c": "x"})
-    {'a': 1.0, 'b': None, 'c': 'x'}
+    >>> _finite_or_none({"a": 1.0, "b": float("nan"), "c": "x", "rewards": [2.0, float("inf")]})
+    {'a': 1.0, 'b': None, 'c': 'x', 'rewards': [2.0, None]}
     """
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 class GRPOTrainer:
