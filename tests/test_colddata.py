@@ -140,6 +140,52 @@ def test_mixed_traces_can_be_made_wrong(task_and_examples):
     assert all(keep_format(r) and not keep_correct(r) for r in pool)
 
 
+def test_counting_strategy_counts_up_in_chinese_for_additions():
+    task = get_task("arithmetic")  # single-digit a + b
+    examples = task.examples("train", n=60, seed=0)
+    config = PoolConfig(
+        mixed_strategy="counting",
+        mixed_language=0.5,
+        code_in_reasoning=0,
+        broken_tags=0,
+        wrong_answer=0,
+        repetition=0,
+        duplicate=0,
+    )
+    pool = make_pool(task, examples, config, seed=0)
+    mixed = [r for r in pool if r["kind"] == "mixed_language"]
+    assert len(mixed) == 30
+    for r in mixed:
+        a, b = (int(x) for x in r["prompt_question"].removeprefix("What is ").rstrip("?").split(" + "))
+        big, small = max(a, b), min(a, b)
+        think = rewards.extract_think(r["completion"])
+        # The count runs from big + 1 to big + small with its counter, and ends on the gold answer.
+        assert all(f"{big + k} ({k})" in think for k in range(1, small + 1)), r["completion"]
+        assert f"{big + small + 1} ({small + 1})" not in think
+        assert keep_format(r) and keep_correct(r) and int(r["answer"]) == a + b
+        mix = rewards.language_mix(think)
+        assert mix.get("latin", 0) > 0 and mix.get("han", 0) > 0 and mix.get("cyrillic", 0) > 0, think
+        assert rewards.target_language_share(think) < 0.95
+    # The clean traces are unchanged by the setting: the same pool without it has the same clean records.
+    same = make_pool(task, examples, PoolConfig(**{**config.__dict__, "mixed_strategy": "same"}), seed=0)
+    assert [r for r in pool if r["kind"] == "clean"] == [r for r in same if r["kind"] == "clean"]
+    assert not any("(1)" in r["completion"] for r in same)
+    _, report = curate(pool)
+    assert report.dropped_by_kind["language"] == {"mixed_language": 30}
+
+
+def test_counting_strategy_keeps_the_same_reasoning_where_counting_does_not_apply():
+    task = get_task("arithmetic", num_terms=3, max_digits=1)  # a + b + c: no single addition to count
+    examples = task.examples("train", n=20, seed=0)
+    shares = dict(
+        mixed_language=1.0, code_in_reasoning=0, broken_tags=0, wrong_answer=0, repetition=0, duplicate=0
+    )
+    counting = make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0)
+    assert counting == make_pool(task, examples, PoolConfig(**shares), seed=0)
+    with pytest.raises(ValueError, match="mixed_strategy"):
+        PoolConfig(mixed_strategy="abacus")
+
+
 def test_to_sft_records_use_the_exact_rl_prompt(task_and_examples, tiny_tokenizer):
     task, examples = task_and_examples
     pool = make_pool(task, examples[:6], seed=0)

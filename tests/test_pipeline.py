@@ -14,6 +14,7 @@ from minirl.pipeline import (
     ColdStartConfig,
     LanguageMixingConfig,
     R1Config,
+    accuracy_by_mode,
     cold_start_records,
     has_code,
     mixing_metrics,
@@ -122,6 +123,7 @@ def test_arm_configs_differ_only_in_start_model_and_language_reward(tmp_path):
         (["--mixing.arms", "uncurated,bogus"], "unknown arm"),
         (["--cold_start.mixed_language", "0.9"], "sum to"),
         (["--cold_start.language_threshold", "0"], "language_threshold"),
+        (["--cold_start.mixed_strategy", "abacus"], "mixed_strategy"),
         (["--rejection.samples_per_prompt", "0"], "samples_per_prompt"),
     ],
 )
@@ -144,6 +146,8 @@ def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows if r.get("type", "train") == "train"] == [1, 2]
         assert set(s["after_rl"]) >= {"accuracy", "mixed_rate", "target_share", "code_rate"}
+        by_mode = s["accuracy_by_mode"]["after_rl"]
+        assert by_mode["target"]["n"] + by_mode["mixed"]["n"] <= 2 * 2  # eval_size x eval_k samples
     assert (
         "language_consistency" in summaries[1]["rewards"]
         and "language_consistency" not in summaries[0]["rewards"]
@@ -153,6 +157,7 @@ def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):
         assert info["data"]["curated"] is (kind == "curated")
     table = (out / "comparison.md").read_text()
     assert "A uncurated" in table and "B curated" in table and "C R1-Zero" in table
+    assert "| target language, before RL | mixed, before RL |" in table
     assert (out / "plots" / "curves.png").stat().st_size > 0
     # A second run reuses the finished cold starts instead of training them again.
     stamp = (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns
@@ -172,6 +177,20 @@ def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir)
     assert (out / "cold_start" / "cold_start.json").exists() and (out / "pipeline.yaml").exists()
     result = json.loads((out / "rejection" / "rejection.json").read_text())
     assert result["sampled"] == 8 and result["kept"] <= 8  # a random 2-layer model keeps ~nothing
+
+
+def test_accuracy_by_mode_splits_samples_by_language_and_skips_the_greedy_one():
+    records = [
+        # greedy first (ignored), then samples: English right, English wrong, mixed right, no words
+        {"completions": ["g", "a", "b", "c", "d"], "correct": [0.0, 1.0, 0.0, 1.0, 1.0],
+         "target_share": [0.0, 1.0, 0.96, 0.5, None]},
+        {"completions": ["g", "e"], "correct": [1.0, 0.0], "target_share": [1.0, 0.1]},
+    ]  # fmt: skip
+    assert accuracy_by_mode(records) == {
+        "target": {"n": 2, "accuracy": 0.5},
+        "mixed": {"n": 2, "accuracy": 0.5},
+    }
+    assert accuracy_by_mode([])["mixed"] == {"n": 0, "accuracy": None}
 
 
 def test_training_mix_skips_steps_without_words(tmp_path):

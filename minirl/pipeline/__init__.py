@@ -12,9 +12,11 @@ from minirl.pipeline.config import (
 from minirl.pipeline.mixing import (
     ARMS,
     Arm,
+    accuracy_by_mode,
     comparison_table,
     has_code,
     mixing_metrics,
+    mode_table,
     run_arm,
     run_comparison,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "ARMS",
     "Arm",
     "ColdStartConfig",
+    "accuracy_by_mode",
     "LanguageMixingConfig",
     "MixingConfig",
     "R1Config",
@@ -33,6 +36,7 @@ __all__ = [
     "comparison_table",
     "has_code",
     "mixing_metrics",
+    "mode_table",
     "rejection_round",
     "run_arm",
     "run_comparison",

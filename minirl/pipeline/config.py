@@ -37,6 +37,8 @@ class ColdStartConfig:
     """Share of near copies of other traces."""
     mixed_traces_correct: bool = PoolConfig.mixed_traces_correct
     """Mixed-language and code traces carry the right answer (so a correctness reward pays them)."""
+    mixed_strategy: str = PoolConfig.mixed_strategy
+    """How mixed traces reason: ``same`` (the English steps, translated) or ``counting`` (count up, in Chinese)."""
     language_threshold: float = 0.95
     """Curation keeps a trace when at least this share of its reasoning words is in the target language."""
     epochs: float = 1.0

@@ -98,6 +98,29 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
     return out
 
 
+def accuracy_by_mode(records: list[dict]) -> dict[str, dict[str, float | int | None]]:
+    """Accuracy of the sampled completions by reasoning mode: ``target`` language or ``mixed`` (does mixing pay?).
+
+    Pooled over samples (``n`` completions of a mode, ``accuracy`` their share right, ``None`` when ``n`` is 0);
+    completions with no words are left out. ``records`` are as for :func:`mixing_metrics`. The two modes may be
+    sampled on different problems, so compare them on a task whose problems are alike.
+
+    >>> rec = {"completions": ["g", "a", "b", "c"], "correct": [1.0, 1.0, 0.0, 1.0], "target_share": [1.0, 1.0, 1.0, 0.2]}
+    >>> accuracy_by_mode([rec])
+    {'target': {'n': 2, 'accuracy': 0.5}, 'mixed': {'n': 1, 'accuracy': 1.0}}
+    """
+    counts = {"target": [0, 0.0], "mixed": [0, 0.0]}
+    for rec in records:
+        sl = slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
+        for share, correct in zip(rec["target_share"][sl], rec["correct"][sl]):
+            if share is None:
+                continue
+            mode = counts["mixed" if share < MIXED_BELOW else "target"]
+            mode[0] += 1
+            mode[1] += correct
+    return {k: {"n": n, "accuracy": right / n if n else None} for k, (n, right) in counts.items()}
+
+
 def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: Path) -> TrainConfig:
     """The GRPO config of one arm: the shared sections, its start model, rewards and run directory."""
     train = cfg.train_config()
@@ -184,6 +207,10 @@ def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any
         "before_rl": before["metrics"],
         "after_rl": after["metrics"],
         "training_mixed_rate": _training_mix(run_dir),
+        "accuracy_by_mode": {
+            "before_rl": accuracy_by_mode(before["records"]),
+            "after_rl": accuracy_by_mode(after["records"]),
+        },
     }
     (run_dir / "arm.json").write_text(json.dumps(summary, indent=2))
     with open(run_dir / "eval_samples.jsonl", "w") as f:
@@ -222,6 +249,31 @@ def comparison_table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def mode_table(summaries: list[dict[str, Any]]) -> str:
+    """A markdown table of :func:`accuracy_by_mode` before and after RL per arm: ``accuracy (n)`` per mode.
+
+    >>> m = {"target": {"n": 10, "accuracy": 0.5}, "mixed": {"n": 0, "accuracy": None}}
+    >>> print(mode_table([{"label": "A", "accuracy_by_mode": {"before_rl": m, "after_rl": m}}]).splitlines()[2])
+    | A | 0.50 (10) | - (0) | 0.50 (10) | - (0) |
+    """
+    lines = [
+        "| arm | target language, before RL | mixed, before RL | target language, after RL | mixed, after RL |",
+        "|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        by_mode = s.get("accuracy_by_mode")
+        if not by_mode:
+            continue
+        cells = []
+        for when in ("before_rl", "after_rl"):
+            for mode in ("target", "mixed"):
+                m = by_mode[when][mode]
+                acc = "-" if m["accuracy"] is None else f"{m['accuracy']:.2f}"
+                cells.append(f"{acc} ({m['n']})")
+        lines.append(f"| {s['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 PLOT_METRICS = [
     "language/mixed_rate",
     "language/target_share",
@@ -257,8 +309,12 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
         )  # partial results survive a crash
     table = comparison_table(summaries)
     total = time.perf_counter() - start
+    modes = (
+        "Accuracy of the sampled held-out completions by reasoning mode (pooled over samples, count in brackets; "
+        f"mixed = under {MIXED_BELOW:.0%} target-language words):\n\n{mode_table(summaries)}"
+    )
     (out / "comparison.md").write_text(
-        f"# Language mixing: curated vs uncurated\n\n{table}\n\nWall time: {total / 60:.1f} min.\n"
+        f"# Language mixing: curated vs uncurated\n\n{table}\n\n{modes}\n\nWall time: {total / 60:.1f} min.\n"
     )
     plot_runs([out / s["arm"] for s in summaries], out / "plots", metrics=PLOT_METRICS)
     print(table)

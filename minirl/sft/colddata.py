@@ -47,6 +47,9 @@ KINDS = (
 
 TASKS = ("arithmetic", "countdown", "gsm8k")
 
+STRATEGIES = ("same", "counting")
+"""How mixed-language traces reason (``PoolConfig.mixed_strategy``)."""
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Phrase banks (our own short sentences). Keys are step types; fields in braces are filled per problem.
 
@@ -71,6 +74,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "raw": ("{text}",),
         "code_intro": ("Let me write this in Python.", "I will compute the rest with code."),
         "loop": ("Wait, let me check that again.", "Hmm, let me recompute this."),
+        "count_intro": ("Count up {small} times from {big}:",),
+        "count": ("{seq}.",),
+        "count_zero": ("Adding 0 leaves {big}.",),
+        "count_check": ("Check: {c}.",),
     },
     "zh": {
         "start": ("让我一步一步地计算。", "我来仔细想一想。", "我们一步一步来解。"),
@@ -83,6 +90,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "try_ok": ("试试 {expr} = {value}，正好！", "{expr} = {value}，正好是目标。"),
         "final_expr": ("所以表达式是 {expr}。", "表达式 {expr} 每个数都用了一次。"),
         "raw": ("然后，{text}", "接着算：{text}", "也就是说，{text}"),
+        "count_intro": ("从 {big} 往上数 {small} 次：", "从 {big} 开始数 {small} 次："),
+        "count": ("{seq}。",),
+        "count_zero": ("加 0 不变：{big}。",),
+        "count_check": ("检查：{c}。",),
     },
     "ru": {
         "start": ("Давайте решим это по шагам.", "Подумаем внимательно.", "Решим задачу шаг за шагом."),
@@ -98,6 +109,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "try_ok": ("Попробуем {expr} = {value}. Подходит!", "Тогда {expr} = {value}, ровно то, что нужно."),
         "final_expr": ("Значит, выражение: {expr}.", "Выражение {expr} использует каждое число один раз."),
         "raw": ("Далее: {text}", "Затем: {text}", "То есть {text}"),
+        "count_intro": ("От {big} считаем {small} раз:",),
+        "count": ("{seq}.",),
+        "count_zero": ("Плюс 0: {big}.",),
+        "count_check": ("Проверим: {c}.",),
     },
 }
 
@@ -139,8 +154,17 @@ class PoolConfig:
     mixed_traces_correct: bool = True
     """Mixed-language and code traces have the right answer and tags (so RL on correctness alone pays them);
     False gives them a wrong answer instead."""
+    mixed_strategy: str = "same"
+    """How mixed-language traces reason: ``"same"`` (the English steps, in other languages) or ``"counting"``
+    (two-number additions count up from the larger addend one number at a time, in Chinese; other problems
+    keep ``"same"``). Counting is slower but mechanical, so a small model gets it right more often than a
+    recalled sum: the mixed mode then *pays more* under a correctness reward for a reason the model can learn."""
 
     def __post_init__(self) -> None:
+        if self.mixed_strategy not in STRATEGIES:
+            raise ValueError(
+                f"PoolConfig.mixed_strategy must be one of {STRATEGIES}, got {self.mixed_strategy!r}"
+            )
         for name, share in self.shares().items():
             if not isinstance(share, (int, float)) or not 0 <= share <= 1:
                 raise ValueError(f"PoolConfig.{name} must be a share in [0, 1], got {share!r}")
@@ -193,7 +217,8 @@ class Plan:
     """A problem's worked solution, from which every kind of trace is rendered.
 
     ``steps`` ends with the step that states the answer; ``wrong_steps`` is the same reasoning ending in
-    ``wrong_answer``; ``code`` computes the answer in Python (it is only ever shown, never run).
+    ``wrong_answer``; ``code`` computes the answer in Python (it is only ever shown, never run); ``counting``
+    reaches the same answer by counting up (two-number additions only, else ``None``).
     """
 
     steps: list[Step]
@@ -201,6 +226,7 @@ class Plan:
     wrong_steps: list[Step]
     wrong_answer: str
     code: list[str]
+    counting: list[Step] | None = None
 
 
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -278,7 +304,21 @@ def arithmetic_plan(example: Any, rng: random.Random) -> Plan:
     steps += [("check", {"c": answer}), ("final", {"c": answer})]
     wrong_steps += [("check", {"c": wrong}), ("final", {"c": wrong})]
     code = [line for *_, line in ops] + [f"print({last})  # {answer}"]
-    return Plan(steps, answer, wrong_steps, wrong, code)
+    return Plan(steps, answer, wrong_steps, wrong, code, _counting_steps(ops, answer))
+
+
+def _counting_steps(ops: list[tuple[str, str, str, Fraction, str]], answer: str) -> list[Step] | None:
+    """Count up from the larger addend, ``9 (1), 10 (2), ...``, the counter in brackets (one addition of
+    non-negative integers only; else ``None``)."""
+    if len(ops) != 1 or ops[0][1] != "+" or not (ops[0][0].isdigit() and ops[0][2].isdigit()):
+        return None
+    big, small = sorted((int(ops[0][0]), int(ops[0][2])), reverse=True)
+    if small == 0:
+        middle: list[Step] = [("count_zero", {"big": big})]
+    else:
+        seq = ", ".join(f"{big + k} ({k})" for k in range(1, small + 1))
+        middle = [("count_intro", {"big": big, "small": small}), ("count", {"seq": seq})]
+    return [("start", {}), *middle, ("count_check", {"c": answer}), ("final", {"c": answer})]
 
 
 # Countdown: search the ways to combine the numbers (each used once), keeping a few failures for the narrative.
@@ -478,6 +518,17 @@ def mixed_languages(n: int, rng: random.Random) -> list[str]:
     return langs
 
 
+def counting_languages(n: int) -> list[str]:
+    """Languages of a counting trace's ``n`` steps: an English opening, Chinese counting, a Russian check.
+
+    >>> counting_languages(5)
+    ['en', 'zh', 'zh', 'ru', 'zh']
+    """
+    if n < 3:
+        raise ValueError(f"a counting trace needs at least 3 steps, got {n}")
+    return ["en", *["zh"] * (n - 3), "ru", "zh"]
+
+
 def _code_block(code: list[str], rng: random.Random) -> str:
     # Fenced like a chat answer, or bare lines as R1-Zero samples often had.
     return "```python\n" + "\n".join(code) + "\n```" if rng.random() < 0.5 else "\n".join(code)
@@ -495,16 +546,25 @@ def _broken(reasoning: str, answer: str, rng: random.Random) -> str:
 
 
 def render_trace(
-    kind: str, example: Any, plan: Plan, rng: random.Random, mixed_traces_correct: bool = True
+    kind: str,
+    example: Any,
+    plan: Plan,
+    rng: random.Random,
+    mixed_traces_correct: bool = True,
+    mixed_strategy: str = "same",
 ) -> str:
     """One completion of ``kind`` (any of ``KINDS`` but ``duplicate``) rendered from ``plan``.
 
-    The completion starts inside the think block (the RL prompt ends with ``<think>``).
+    The completion starts inside the think block (the RL prompt ends with ``<think>``). ``mixed_traces_correct``
+    and ``mixed_strategy`` are :class:`PoolConfig`'s.
     """
     correct = kind not in ("mixed_language", "code_in_reasoning") or mixed_traces_correct
     steps, answer = (plan.steps, plan.answer) if correct else (plan.wrong_steps, plan.wrong_answer)
     if kind == "clean":
         return render_completion(example, render_steps(steps, rng), answer)
+    if kind == "mixed_language" and correct and mixed_strategy == "counting" and plan.counting:
+        languages = counting_languages(len(plan.counting))
+        return render_completion(example, render_steps(plan.counting, rng, languages), answer)
     if kind == "mixed_language":
         return render_completion(example, render_steps(steps, rng, mixed_languages(len(steps), rng)), answer)
     if kind == "code_in_reasoning":
@@ -599,7 +659,10 @@ def make_pool(
         except ValueError as err:
             raise ValueError(f"make_pool: example #{i}: {err}") from None
         records[i] = make_record(
-            name, example, kind, render_trace(kind, example, plan, rng, config.mixed_traces_correct)
+            name,
+            example,
+            kind,
+            render_trace(kind, example, plan, rng, config.mixed_traces_correct, config.mixed_strategy),
         )
     # A duplicate copies a clean record placed before it when there is one, so that the copy, not the original,
     # is what near-duplicate filtering drops.
