@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import rewards
 from minirl.curation import curate, keep_correct, keep_format, keep_no_repetition
 from minirl.sft import CLEAN_ONLY, KINDS, PoolConfig, allocate, make_clean, make_pool, to_sft_records
-from minirl.sft.colddata import arithmetic_plan, mixed_languages
+from minirl.sft.colddata import MAX_COUNT, arithmetic_plan, mixed_languages
 from minirl.tasks import Example, PromptStyle, build_prompt, get_task
 
 TASK_SETTINGS = {
@@ -175,13 +175,23 @@ def test_counting_strategy_counts_up_in_chinese_for_additions():
 
 
 def test_counting_strategy_keeps_the_same_reasoning_where_counting_does_not_apply():
-    task = get_task("arithmetic", num_terms=3, max_digits=1)  # a + b + c: no single addition to count
-    examples = task.examples("train", n=20, seed=0)
     shares = dict(
         mixed_language=1.0, code_in_reasoning=0, broken_tags=0, wrong_answer=0, repetition=0, duplicate=0
     )
-    counting = make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0)
-    assert counting == make_pool(task, examples, PoolConfig(**shares), seed=0)
+    for task in (
+        get_task("arithmetic", num_terms=3, max_digits=1),  # a + b + c: no single addition to count
+        get_task("arithmetic", ops="*"),  # products are not counted
+        get_task("countdown"),
+    ):
+        examples = task.examples("train", n=20, seed=0)
+        counting = make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0)
+        assert counting == make_pool(task, examples, PoolConfig(**shares), seed=0)
+    # Two-digit additions count only when the smaller addend is at most MAX_COUNT.
+    task = get_task("arithmetic", max_digits=2)
+    examples = task.examples("train", n=40, seed=0)
+    for rec in make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0):
+        small = min(int(x) for x in rec["prompt_question"].removeprefix("What is ").rstrip("?").split(" + "))
+        assert ("(1)" in rec["completion"]) == (1 <= small <= MAX_COUNT), rec["completion"]
     with pytest.raises(ValueError, match="mixed_strategy"):
         PoolConfig(mixed_strategy="abacus")
 

@@ -156,8 +156,8 @@ class PoolConfig:
     False gives them a wrong answer instead."""
     mixed_strategy: str = "same"
     """How mixed-language traces reason: ``"same"`` (the English steps, in other languages) or ``"counting"``
-    (two-number additions count up from the larger addend one number at a time, in Chinese; other problems
-    keep ``"same"``). Counting is slower but mechanical, so a small model gets it right more often than a
+    (two-number additions count up from the larger addend one number at a time, in Chinese, when the smaller
+    one is at most ``MAX_COUNT``; other problems keep ``"same"``). Counting is slower but mechanical, so a small model gets it right more often than a
     recalled sum: the mixed mode then *pays more* under a correctness reward for a reason the model can learn."""
 
     def __post_init__(self) -> None:
@@ -307,12 +307,18 @@ def arithmetic_plan(example: Any, rng: random.Random) -> Plan:
     return Plan(steps, answer, wrong_steps, wrong, code, _counting_steps(ops, answer))
 
 
+MAX_COUNT = 9
+"""Counting traces count up at most this many times (a longer count would be a loop, not a strategy)."""
+
+
 def _counting_steps(ops: list[tuple[str, str, str, Fraction, str]], answer: str) -> list[Step] | None:
-    """Count up from the larger addend, ``9 (1), 10 (2), ...``, the counter in brackets (one addition of
-    non-negative integers only; else ``None``)."""
+    """Count up from the larger addend, ``9 (1), 10 (2), ...``, the counter in brackets; ``None`` unless the
+    problem is one addition of non-negative integers whose smaller addend is at most :data:`MAX_COUNT`."""
     if len(ops) != 1 or ops[0][1] != "+" or not (ops[0][0].isdigit() and ops[0][2].isdigit()):
         return None
     big, small = sorted((int(ops[0][0]), int(ops[0][2])), reverse=True)
+    if small > MAX_COUNT:
+        return None
     if small == 0:
         middle: list[Step] = [("count_zero", {"big": big})]
     else:
