@@ -32,6 +32,11 @@ def task_and_examples(request):
     return task, task.examples("train", n=100, seed=0)
 
 
+def _only(**settings) -> PoolConfig:
+    """A pool config with every non-clean share 0 except those given (other settings pass through)."""
+    return PoolConfig(**{**dict.fromkeys(KINDS[1:], 0.0), **settings})
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Configuration and allocation
 
@@ -127,15 +132,7 @@ def test_curation_drops_most_uncurated_traces(task_and_examples):
 
 def test_mixed_traces_can_be_made_wrong(task_and_examples):
     task, examples = task_and_examples
-    config = PoolConfig(
-        mixed_language=0.5,
-        code_in_reasoning=0.5,
-        broken_tags=0,
-        wrong_answer=0,
-        repetition=0,
-        duplicate=0,
-        mixed_traces_correct=False,
-    )
+    config = _only(mixed_language=0.5, code_in_reasoning=0.5, mixed_traces_correct=False)
     pool = make_pool(task, examples[:20], config, seed=0)
     assert all(keep_format(r) and not keep_correct(r) for r in pool)
 
@@ -143,15 +140,7 @@ def test_mixed_traces_can_be_made_wrong(task_and_examples):
 def test_counting_strategy_counts_up_in_chinese_for_additions():
     task = get_task("arithmetic")  # single-digit a + b
     examples = task.examples("train", n=60, seed=0)
-    config = PoolConfig(
-        mixed_strategy="counting",
-        mixed_language=0.5,
-        code_in_reasoning=0,
-        broken_tags=0,
-        wrong_answer=0,
-        repetition=0,
-        duplicate=0,
-    )
+    config = _only(mixed_language=0.5, mixed_strategy="counting")
     pool = make_pool(task, examples, config, seed=0)
     mixed = [r for r in pool if r["kind"] == "mixed_language"]
     assert len(mixed) == 30
@@ -167,7 +156,7 @@ def test_counting_strategy_counts_up_in_chinese_for_additions():
         assert mix.get("latin", 0) > 0 and mix.get("han", 0) > 0 and mix.get("cyrillic", 0) > 0, think
         assert rewards.target_language_share(think) < 0.95
     # The clean traces are unchanged by the setting: the same pool without it has the same clean records.
-    same = make_pool(task, examples, PoolConfig(**{**config.__dict__, "mixed_strategy": "same"}), seed=0)
+    same = make_pool(task, examples, _only(mixed_language=0.5), seed=0)
     assert [r for r in pool if r["kind"] == "clean"] == [r for r in same if r["kind"] == "clean"]
     assert not any("(1)" in r["completion"] for r in same)
     _, report = curate(pool)
@@ -175,21 +164,18 @@ def test_counting_strategy_counts_up_in_chinese_for_additions():
 
 
 def test_counting_strategy_keeps_the_same_reasoning_where_counting_does_not_apply():
-    shares = dict(
-        mixed_language=1.0, code_in_reasoning=0, broken_tags=0, wrong_answer=0, repetition=0, duplicate=0
-    )
     for task in (
         get_task("arithmetic", num_terms=3, max_digits=1),  # a + b + c: no single addition to count
         get_task("arithmetic", ops="*"),  # products are not counted
         get_task("countdown"),
     ):
         examples = task.examples("train", n=20, seed=0)
-        counting = make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0)
-        assert counting == make_pool(task, examples, PoolConfig(**shares), seed=0)
+        counting = make_pool(task, examples, _only(mixed_language=1.0, mixed_strategy="counting"), seed=0)
+        assert counting == make_pool(task, examples, _only(mixed_language=1.0), seed=0)
     # Two-digit additions count only when the smaller addend is at most MAX_COUNT.
     task = get_task("arithmetic", max_digits=2)
     examples = task.examples("train", n=40, seed=0)
-    for rec in make_pool(task, examples, PoolConfig(**shares, mixed_strategy="counting"), seed=0):
+    for rec in make_pool(task, examples, _only(mixed_language=1.0, mixed_strategy="counting"), seed=0):
         small = min(int(x) for x in rec["prompt_question"].removeprefix("What is ").rstrip("?").split(" + "))
         assert ("(1)" in rec["completion"]) == (1 <= small <= MAX_COUNT), rec["completion"]
     with pytest.raises(ValueError, match="mixed_strategy"):
