@@ -65,6 +65,11 @@ def has_code(text: str) -> bool:
     return rewards.language_mix(reasoning).get("code", 0.0) > 0
 
 
+def _sampled(rec: dict) -> slice:
+    """Which completions of an eval record are the samples: all but the greedy first one, or the greedy one alone."""
+    return slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
+
+
 def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estimate]:
     """Accuracy, format and language metrics over the *sampled* completions of eval records.
 
@@ -84,7 +89,7 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
         k: [] for k in ("accuracy", "format_rate", "mixed_rate", "target_share", "code_rate")
     }
     for rec in records:
-        sl = slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
+        sl = _sampled(rec)
         texts, correct, fmt = rec["completions"][sl], rec["correct"][sl], rec["format"][sl]
         shares = [s for s in rec["target_share"][sl] if s is not None]
         per_problem["accuracy"].append(sum(correct) / len(correct))
@@ -111,7 +116,7 @@ def accuracy_by_mode(records: list[dict]) -> dict[str, dict[str, float | int | N
     """
     counts = {"target": [0, 0.0], "mixed": [0, 0.0]}
     for rec in records:
-        sl = slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
+        sl = _sampled(rec)
         for share, correct in zip(rec["target_share"][sl], rec["correct"][sl]):
             if share is None:
                 continue
