@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -25,7 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
 
 
-def minirl_config(out: Path, steps: int, seed: int, temperature: float = 1.0):
+def minirl_config(
+    out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bool = False, extra: list[str] = ()
+):
+    """minirl's config for the reference work; ``extra`` are more ``--section.field value`` overrides (minirl only)."""
     from minirl.config import parse_args
 
     return parse_args(
@@ -66,18 +70,23 @@ def minirl_config(out: Path, steps: int, seed: int, temperature: float = 1.0):
             "arithmetic",
             "--rollout.temperature",
             str(temperature),
+            "--model.lora",
+            str(lora).lower(),
+            *extra,
         ]
     )
 
 
-def run_minirl(out: Path, steps: int, seed: int, temperature: float = 1.0) -> None:
+def run_minirl(
+    out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bool = False, extra: list[str] = ()
+) -> None:
     from minirl.trainer import GRPOTrainer
 
-    trainer = GRPOTrainer(minirl_config(out, steps, seed, temperature))
+    trainer = GRPOTrainer(minirl_config(out, steps, seed, temperature, lora, extra))
     trainer.train()
 
 
-def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0) -> None:
+def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bool = False) -> None:
     """TRL's GRPOTrainer on the same prompts (rendered by minirl, passed as plain text so the prefill survives)."""
     import torch
     from datasets import Dataset
@@ -155,7 +164,21 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0) -> None:
         adam_beta2=0.99,
         shuffle_dataset=True,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg, train_dataset=data, processing_class=tok)
+    peft_config = None
+    if lora:  # minirl's defaults: r 16, alpha 32, no dropout, every linear layer
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=cfg,
+        train_dataset=data,
+        processing_class=tok,
+        peft_config=peft_config,
+    )
     trainer.add_callback(Log())
     trainer.train()
 
@@ -192,13 +215,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of both trainers")
+    p.add_argument(
+        "--lora", action="store_true", help="train a LoRA adapter (r 16, alpha 32) in both trainers"
+    )
+    p.add_argument(
+        "--minirl-args",
+        default="",
+        help='more minirl overrides, e.g. "--grpo.dynamic_sampling true" (minirl only: TRL has no such setting)',
+    )
     p.add_argument("--which", choices=["both", "minirl", "trl"], default="both")
     args = p.parse_args()
     out = Path(args.out)
     if args.which in ("both", "minirl"):
-        run_minirl(out / "minirl", args.steps, args.seed, args.temperature)
+        extra = shlex.split(args.minirl_args)
+        run_minirl(out / "minirl", args.steps, args.seed, args.temperature, args.lora, extra)
     if args.which in ("both", "trl"):
-        run_trl(out / "trl", args.steps, args.seed, args.temperature)
+        run_trl(out / "trl", args.steps, args.seed, args.temperature, args.lora)
     from minirl.plot.curves import plot_runs
 
     dirs = [d for d in (out / "minirl", out / "trl") if (d / "metrics.jsonl").exists()]

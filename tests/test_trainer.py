@@ -291,3 +291,34 @@ def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert [r["step"] for r in rows] == [1, 2]  # written once, by the main process, with gathered metrics
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_step_without_signal_moves_weights_only_without_dynamic_sampling(
+    tmp_path, tiny_model, tiny_tokenizer, dynamic
+):
+    """With beta 0 a group whose rewards all agree has no gradient, yet AdamW's momentum from the step before still
+    moves the weights (what collapses runs where most groups agree); dynamic sampling drops the group: no update."""
+    signal = [True]
+
+    def signal_then_none(completions, **kwargs):
+        if signal[0]:
+            return [float(i % 2) for i in range(len(completions))]  # every group has signal
+        return [1.0] * len(completions)  # every group agrees
+
+    cfg = tiny_config(tmp_path, "--grpo.beta", "0", "--grpo.dynamic_sampling", str(dynamic).lower())
+    trainer = GRPOTrainer(
+        cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("f", signal_then_none, 1.0)]
+    )
+    before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    first = trainer.train_step()
+    after_first = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    signal[0] = False
+    second = trainer.train_step()
+    after_second = trainer.unwrapped.state_dict()
+    assert first["kept_frac"] == 1.0 and first["zero_variance_frac"] == 0.0
+    assert any(not torch.equal(before[k], after_first[k]) for k in before)  # the step with signal trains
+    assert second["zero_variance_frac"] == 1.0
+    moved = any(not torch.equal(after_first[k], after_second[k]) for k in after_first)
+    assert moved is not dynamic
+    assert second["kept_frac"] == (0.0 if dynamic else 1.0)
