@@ -183,30 +183,51 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
     trainer.train()
 
 
+def plateau(metrics_path: Path) -> dict:
+    """One run's means: format rate over steps 1-5 and 21-40, training accuracy over 1-5 and 21-40, step time."""
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("type", "train") == "train"]
+    early = [r for r in rows if r["step"] <= 5]
+    late = [r for r in rows if 21 <= r["step"] <= 40]
+
+    def mean(key, rs):
+        vals = [r[key] for r in rs if isinstance(r.get(key), (int, float))]
+        return sum(vals) / len(vals) if vals else None
+
+    return {
+        "steps": len(rows),
+        "format_rate_steps_1_5": mean("format_rate", early),
+        "format_rate_steps_21_40": mean("format_rate", late),
+        "accuracy_steps_1_5": mean("accuracy", early),
+        "accuracy_steps_21_40": mean("accuracy", late),
+        "mean_step_time_s": mean("step_time", rows[1:]),
+    }
+
+
 def summarize(out: Path) -> dict:
-    """Means over steps 21-40 (the plateau) and the mean step time of each run."""
-    summary = {}
-    for name in ("minirl", "trl"):
-        path = out / name / "metrics.jsonl"
-        if not path.exists():
-            continue
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("type", "train") == "train"]
-        late = [r for r in rows if 21 <= r["step"] <= 40]
-
-        def mean(key, rs):
-            vals = [r[key] for r in rs if isinstance(r.get(key), (int, float))]
-            return sum(vals) / len(vals) if vals else None
-
-        summary[name] = {
-            "steps": len(rows),
-            "format_rate_steps_1_5": mean("format_rate", [r for r in rows if r["step"] <= 5]),
-            "format_rate_steps_21_40": mean("format_rate", late),
-            "accuracy_steps_21_40": mean("accuracy", late),
-            "mean_step_time_s": mean("step_time", rows[1:]),
-        }
+    """``plateau`` of the minirl and TRL runs under ``out``, also written to ``out/summary.json``."""
+    summary = {
+        name: plateau(out / name / "metrics.jsonl")
+        for name in ("minirl", "trl")
+        if (out / name / "metrics.jsonl").exists()
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def plateau_table(run_dirs: list[Path]) -> str:
+    """A markdown table of ``plateau`` for run folders (each with a metrics.jsonl), e.g. the sweep in the docs."""
+    lines = [
+        "| run | steps | format 1-5 | format 21-40 | accuracy 1-5 | accuracy 21-40 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in run_dirs:
+        p = plateau(Path(d) / "metrics.jsonl")
+        cells = [p["format_rate_steps_1_5"], p["format_rate_steps_21_40"], p["accuracy_steps_1_5"]]
+        cells.append(p["accuracy_steps_21_40"])
+        shown = " | ".join("-" if v is None else f"{v:.2f}" for v in cells)
+        lines.append(f"| {Path(d).name} | {p['steps']} | {shown} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -224,7 +245,13 @@ def main() -> None:
         help='more minirl overrides, e.g. "--grpo.dynamic_sampling true" (minirl only: TRL has no such setting)',
     )
     p.add_argument("--which", choices=["both", "minirl", "trl"], default="both")
+    p.add_argument(
+        "--table", nargs="+", metavar="RUN_DIR", help="only print the plateau table of finished runs"
+    )
     args = p.parse_args()
+    if args.table:
+        print(plateau_table([Path(d) for d in args.table]))
+        return
     out = Path(args.out)
     if args.which in ("both", "minirl"):
         extra = shlex.split(args.minirl_args)

@@ -65,3 +65,14 @@ def test_summary_averages_the_plateau_window(tmp_path):
     assert got["format_rate_steps_1_5"] == 0.5
     assert got["format_rate_steps_21_40"] == 1.0 and got["accuracy_steps_21_40"] == 1.0
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+def test_plateau_table_has_a_row_per_run(tmp_path):
+    for name, acc in (("a", 1.0), ("b", 0.25)):
+        (tmp_path / name).mkdir()
+        rows = [{"step": s, "format_rate": 1.0, "accuracy": acc} for s in range(1, 41)]
+        (tmp_path / name / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    table = trl_parity.plateau_table([tmp_path / "a", tmp_path / "b"]).splitlines()
+    assert len(table) == 4
+    assert table[2] == "| a | 40 | 1.00 | 1.00 | 1.00 | 1.00 |"
+    assert table[3] == "| b | 40 | 1.00 | 1.00 | 0.25 | 0.25 |"
