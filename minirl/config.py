@@ -154,7 +154,8 @@ class GRPOConfig:
     num_minibatches: int = 1
     """Optimizer steps per pass over a rollout batch."""
     dynamic_sampling: bool = False
-    """DAPO dynamic sampling: drop zero-variance groups from the update (fraction is logged)."""
+    """DAPO dynamic sampling: drop zero-variance groups from the update (fraction is logged). A step whose groups all
+    agree then makes no optimizer step, so AdamW's momentum cannot keep moving the weights (docs/trl_parity.md)."""
 
     def __post_init__(self):
         _check(
