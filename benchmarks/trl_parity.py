@@ -2,14 +2,16 @@
 
 Work (identical for both): the embedded SmolLM2-135M-Instruct, single-digit addition, the R1 template with a one-shot
 example as system prompt and ``<think>`` prefilled, rewards tag_count (0.5) + format (1) + accuracy (1), 1 prompt x 8
-samples, 64 new tokens, temperature 1, lr 3e-5, beta 0, loss ``dapo``, fp32 on CPU, 40 steps; no stop string (TRL
-stops at EOS only, so minirl does too here).
+samples, 64 new tokens, lr 3e-5, beta 0, loss ``dapo``, fp32 on CPU, 40 steps; no stop string (TRL stops at EOS only,
+so minirl does too here). The temperature (default 1) and LoRA are set for both; ``--minirl-args`` adds minirl-only
+overrides (e.g. DAPO dynamic sampling, which TRL lacks).
 
-    python benchmarks/trl_parity.py --out docs/results/trl_parity            # both, ~25 min on 2 CPU cores
+    python benchmarks/trl_parity.py --temperature 0.5 --lora --out docs/results/trl_parity/t05_lora  # ~20 min
     python benchmarks/trl_parity.py --which minirl --steps 10
+    python benchmarks/trl_parity.py --table docs/results/trl_parity/sweep/*   # plateau table of finished runs
 
 Writes ``<out>/{minirl,trl}/metrics.jsonl`` with the same metric names, overlaid curves in ``<out>/plots`` and
-``<out>/summary.json`` with the means over steps 21-40.
+``<out>/summary.json`` with the means over steps 1-5 and 21-40 (docs/trl_parity.md).
 """
 
 from __future__ import annotations
