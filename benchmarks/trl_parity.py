@@ -167,11 +167,18 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
         shuffle_dataset=True,
     )
     peft_config = None
-    if lora:  # minirl's defaults: r 16, alpha 32, no dropout, every linear layer
+    if lora:  # the adapter minirl trains by default (r 16, alpha 32, no dropout, every linear layer)
         from peft import LoraConfig
 
+        from minirl.config import ModelConfig
+
+        m = ModelConfig()
         peft_config = LoraConfig(
-            r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+            r=m.lora_r,
+            lora_alpha=m.lora_alpha,
+            lora_dropout=m.lora_dropout,
+            target_modules=m.lora_target_modules,
+            task_type="CAUSAL_LM",
         )
     trainer = GRPOTrainer(
         model=model,
