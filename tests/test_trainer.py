@@ -306,7 +306,8 @@ def test_a_step_without_signal_moves_weights_only_without_dynamic_sampling(
             return [float(i % 2) for i in range(len(completions))]  # every group has signal
         return [1.0] * len(completions)  # every group agrees
 
-    cfg = tiny_config(tmp_path, "--grpo.beta", "0", "--grpo.dynamic_sampling", str(dynamic).lower())
+    flags = ["--grpo.beta", "0", "--optim.weight_decay", "0", "--grpo.dynamic_sampling", str(dynamic).lower()]
+    cfg = tiny_config(tmp_path, *flags)  # no weight decay: only the momentum can move the weights
     trainer = GRPOTrainer(
         cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("f", signal_then_none, 1.0)]
     )
