@@ -167,19 +167,10 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
         shuffle_dataset=True,
     )
     peft_config = None
-    if lora:  # the adapter minirl trains by default (r 16, alpha 32, no dropout, every linear layer)
-        from peft import LoraConfig
+    if lora:  # the adapter minirl's side trains (r 16, alpha 32, no dropout, every linear layer)
+        from minirl.trainer.setup import lora_config
 
-        from minirl.config import ModelConfig
-
-        m = ModelConfig()
-        peft_config = LoraConfig(
-            r=m.lora_r,
-            lora_alpha=m.lora_alpha,
-            lora_dropout=m.lora_dropout,
-            target_modules=m.lora_target_modules,
-            task_type="CAUSAL_LM",
-        )
+        peft_config = lora_config(minirl_config(out, steps, seed, temperature, lora=True).model)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,
@@ -232,8 +223,13 @@ def plateau_table(run_dirs: list[Path]) -> str:
     ]
     for d in run_dirs:
         p = plateau(Path(d) / "metrics.jsonl")
-        cells = [p["format_rate_steps_1_5"], p["format_rate_steps_21_40"], p["accuracy_steps_1_5"]]
-        cells.append(p["accuracy_steps_21_40"])
+        keys = (
+            "format_rate_steps_1_5",
+            "format_rate_steps_21_40",
+            "accuracy_steps_1_5",
+            "accuracy_steps_21_40",
+        )
+        cells = [p[k] for k in keys]
         shown = " | ".join("-" if v is None else f"{v:.2f}" for v in cells)
         lines.append(f"| {Path(d).name} | {p['steps']} | {shown} |")
     return "\n".join(lines)

@@ -177,16 +177,9 @@ def build_trl_trainer(
     args = GRPOConfig(**kwargs)
     peft_config = None
     if cfg.model.lora:
-        from peft import LoraConfig
+        from minirl.trainer.setup import lora_config
 
-        targets = cfg.model.lora_target_modules
-        peft_config = LoraConfig(
-            r=cfg.model.lora_r,
-            lora_alpha=cfg.model.lora_alpha,
-            lora_dropout=cfg.model.lora_dropout,
-            target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
-            task_type="CAUSAL_LM",
-        )
+        peft_config = lora_config(cfg.model)
     return GRPOTrainer(
         model=model,
         reward_funcs=funcs,

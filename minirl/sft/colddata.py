@@ -157,8 +157,9 @@ class PoolConfig:
     mixed_strategy: str = "same"
     """How mixed-language traces reason: ``"same"`` (the English steps, in other languages) or ``"counting"``
     (two-number additions count up from the larger addend one number at a time, in Chinese, when the smaller
-    one is at most ``MAX_COUNT``; other problems keep ``"same"``). Counting is slower but mechanical, so a small model gets it right more often than a
-    recalled sum: the mixed mode then *pays more* under a correctness reward for a reason the model can learn."""
+    one is at most ``MAX_COUNT``; other problems keep ``"same"``). Counting is slower but mechanical, so a small
+    model gets it right more often than a recalled sum: the mixed mode then *pays more* under a correctness reward
+    for a reason the model can learn."""
 
     def __post_init__(self) -> None:
         if self.mixed_strategy not in STRATEGIES:

@@ -7,7 +7,25 @@ import math
 
 import torch
 
-from minirl.config import TrainConfig
+from minirl.config import ModelConfig, TrainConfig
+
+
+def lora_config(model_cfg: ModelConfig):
+    """The peft ``LoraConfig`` of ``model.lora_*``: what minirl's trainer and its TRL backend both train.
+
+    >>> lora_config(ModelConfig(lora_r=8, lora_target_modules="q_proj, v_proj")).target_modules == {"q_proj", "v_proj"}
+    True
+    """
+    from peft import LoraConfig
+
+    targets = model_cfg.lora_target_modules
+    return LoraConfig(
+        r=model_cfg.lora_r,
+        lora_alpha=model_cfg.lora_alpha,
+        lora_dropout=model_cfg.lora_dropout,
+        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+        task_type="CAUSAL_LM",
+    )
 
 
 def prepare_policy(model, cfg: TrainConfig):
@@ -18,21 +36,9 @@ def prepare_policy(model, cfg: TrainConfig):
     fine-tuning with ``beta > 0`` keeps a frozen copy.
     """
     if cfg.model.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        targets = cfg.model.lora_target_modules
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=cfg.model.lora_r,
-                lora_alpha=cfg.model.lora_alpha,
-                lora_dropout=cfg.model.lora_dropout,
-                target_modules=targets
-                if targets == "all-linear"
-                else [t.strip() for t in targets.split(",")],
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = get_peft_model(model, lora_config(cfg.model))
     ref_model = None
     if cfg.grpo.beta > 0 and not cfg.model.lora:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
