@@ -21,7 +21,7 @@ import yaml
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 BACKENDS = ("minirl", "trl")
-ENGINES = ("minirl", "vllm")
+ENGINES = ("auto", "exact", "bf16", "vllm", "minirl")
 SCALE_REWARDS = ("group", "batch", "none")
 SCHEDULERS = ("constant", "linear", "cosine")
 
@@ -116,8 +116,11 @@ class RolloutConfig:
     """Nucleus sampling threshold (1.0 = off)."""
     stop_at_answer: bool = True
     """Stop a completion at ``</answer>`` (besides EOS)."""
-    engine: str = "minirl"
-    """``minirl`` (our KV-cached decode loop) or ``vllm`` (needs ``pip install vllm``; see minirl.backends)."""
+    engine: str = "exact"
+    """Who samples: ``exact`` (our KV-cached decode loop over the policy itself; ``minirl`` is its old name),
+    ``bf16`` (the same loop over a bf16 copy refreshed after each step; the loss corrects for the difference with
+    truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto`` (``bf16`` on a CPU with native
+    bf16 matmuls, AMX; ``exact`` elsewhere). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")
@@ -153,6 +156,9 @@ class GRPOConfig:
     """mu: optimisation passes over each rollout batch (1 = on-policy, no old-log-prob forward)."""
     num_minibatches: int = 1
     """Optimizer steps per pass over a rollout batch."""
+    tis_cap: float = 2.0
+    """Cap C of the truncated importance weights min(pi_old / pi_sampler, C) applied when the rollout engine is not
+    the trained policy (``rollout.engine bf16`` or ``vllm``; minirl.grpo.loss)."""
     dynamic_sampling: bool = False
     """DAPO dynamic sampling: drop zero-variance groups from the update (fraction is logged). A step whose groups all
     agree then makes no optimizer step, so AdamW's momentum cannot keep moving the weights (docs/trl_parity.md)."""
@@ -169,6 +175,7 @@ class GRPOConfig:
         _check(self.beta >= 0, f"grpo.beta must be >= 0, got {self.beta}")
         _check(self.epsilon_low >= 0 and self.epsilon_high >= 0, "grpo.epsilon_low/high must be >= 0")
         _check(self.num_iterations >= 1, f"grpo.num_iterations must be >= 1, got {self.num_iterations}")
+        _check(self.tis_cap > 0, f"grpo.tis_cap must be > 0, got {self.tis_cap}")
         _check(self.num_minibatches >= 1, f"grpo.num_minibatches must be >= 1, got {self.num_minibatches}")
         if self.rewards is not None:
             _check(

@@ -2,7 +2,7 @@
 
 Generation goes through :func:`minirl.rollout.generate` (the trainer's own sampling code, so evaluation sees exactly
 what training sees). pass@1 (greedy) uses one greedy completion per problem; with ``k > 1`` we also sample k
-completions at ``temperature`` and report mean pass@1 over samples, pass@k (Chen et al. 2021 unbiased estimator) and
+completions at ``temperature`` (decoded in the same batch as the greedy one, which shares their prompt's cache) and report mean pass@1 over samples, pass@k (Chen et al. 2021 unbiased estimator) and
 maj@k. Each rate comes with a 95% Wilson interval over problems (or over completions for per-completion rates), and
 length/share means with a bootstrap interval.
 
@@ -136,23 +136,17 @@ def evaluate_examples(
     gen = torch.Generator(device=device).manual_seed(seed)
     records: list[dict] = []
     bar = tqdm(total=len(examples), desc="eval", disable=not progress, dynamic_ncols=True)
-    per_batch = max(1, batch_size // max(k, 1))
+    rows = k + 1 if k > 1 else 1  # the greedy completion first, then k samples, decoded in one batch
+    per_batch = max(1, batch_size // rows)
+    temps = [0.0] + [temperature] * k if k > 1 else 0.0
     for chunk in _batched(examples, per_batch):
         prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
-        greedy = generate(model, tokenizer, prompts, 1, max_new_tokens, temperature=0.0, generator=gen)
-        sampled = (
-            generate(model, tokenizer, prompts, k, max_new_tokens, temperature=temperature, generator=gen)
-            if k > 1
-            else None
-        )
+        roll = generate(model, tokenizer, prompts, rows, max_new_tokens, temperature=temps, generator=gen)
         for i, (ex, prompt) in enumerate(zip(chunk, prompts)):
-            texts = [greedy.texts[i]]
-            lengths = [int(greedy.lengths[i])]
-            truncated = [bool(greedy.truncated[i])]
-            if sampled is not None:
-                texts += sampled.texts[i * k : (i + 1) * k]
-                lengths += [int(x) for x in sampled.lengths[i * k : (i + 1) * k]]
-                truncated += [bool(x) for x in sampled.truncated[i * k : (i + 1) * k]]
+            group = slice(i * rows, (i + 1) * rows)
+            texts = roll.texts[group]
+            lengths = [int(x) for x in roll.lengths[group]]
+            truncated = [bool(x) for x in roll.truncated[group]]
             correct = _correct(task, texts, ex)
             extracted = [rewards.extract_answer(t) for t in texts]
             records.append(

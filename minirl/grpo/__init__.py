@@ -21,6 +21,7 @@ from minirl.grpo.loss import (
     grpo_loss,
     importance_ratio,
     k3_kl,
+    tis_weights,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "k3_kl",
     "rewards_to_tensor",
     "selective_log_softmax",
+    "tis_weights",
     "zero_variance_groups",
 ]

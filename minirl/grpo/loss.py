@@ -35,6 +35,16 @@ with ``importance_sampling_level="token"``. Where we differ:
   entropy mask/bonus, off-policy masking and vLLM importance-sampling correction.
 - TRL additionally divides ``grpo``/``dr_grpo`` by the number of gradient-accumulation steps; we return the
   micro-batch value and leave accumulation to the caller.
+
+**When the sampler is not the trained policy** (a bf16 copy, vLLM in bf16: ``minirl.rollout.engines``), the
+completions come from pi_sampler, not pi_old, and the surrogate is biased. Truncated importance sampling (TIS; Yao et
+al. 2025, "Your efficient RL framework secretly brings you off-policy RL training"; TRL's
+``vllm_importance_sampling_mode="token_truncate"``, verl's rollout correction) reweights each token's surrogate by
+
+    w_it = min( pi_old(o_it | ...) / pi_sampler(o_it | ...), C ),    detached,
+
+before the KL term is added (as TRL does). ``C`` = ``tis_cap`` (2 here, TIS's choice; TRL uses 3). With the exact
+engine no sampler log-probs are passed and the loss is the one above, unchanged.
 """
 
 from __future__ import annotations
@@ -89,6 +99,18 @@ def clipped_surrogate(
     if delta is not None:
         ratio = torch.clamp(ratio, max=delta)  # [N, C]
     return -torch.min(ratio * advantages, clipped * advantages)  # [N, C]
+
+
+@torch.no_grad()
+def tis_weights(old_logps: Tensor, sampling_logps: Tensor, cap: float) -> Tensor:
+    """Truncated importance weights ``min(exp(old - sampling), cap)`` per token (module docstring). [N, C]
+
+    >>> tis_weights(torch.tensor([[0.0, 0.0, -1.0]]), torch.tensor([[0.0, -2.0, 0.0]]), 2.0).tolist()
+    [[1.0, 2.0, 0.3678794503211975]]
+    """
+    if cap <= 0:
+        raise ValueError(f"the TIS cap must be > 0, got {cap}")
+    return torch.exp(old_logps - sampling_logps).clamp(max=cap)  # [N, C]
 
 
 def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
@@ -160,6 +182,7 @@ def _check(
     logps,
     old_logps,
     ref_logps,
+    sampling_logps,
     advantages,
     completion_mask,
     loss_type,
@@ -174,7 +197,8 @@ def _check(
         raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
     if logps.dim() != 2:
         raise ValueError(f"logps must be [N, C], got shape {tuple(logps.shape)}")
-    for name, t in (("old_logps", old_logps), ("ref_logps", ref_logps), ("completion_mask", completion_mask)):
+    for name, t in (("old_logps", old_logps), ("ref_logps", ref_logps), ("completion_mask", completion_mask),
+                    ("sampling_logps", sampling_logps)):  # fmt: skip
         if t is not None and t.shape != logps.shape:
             raise ValueError(
                 f"{name} must have the shape of logps {tuple(logps.shape)}, got {tuple(t.shape)}"
@@ -212,6 +236,8 @@ def grpo_loss(
     num_items_in_batch: int | float | Tensor | None = None,
     delta: float | None = None,
     use_bias_correction_kl: bool = False,
+    sampling_logps: Tensor | None = None,
+    tis_cap: float = 2.0,
 ) -> LossOutput:
     """The GRPO loss of a batch of completions (module docstring: equations and variants).
 
@@ -228,6 +254,9 @@ def grpo_loss(
         num_items_in_batch: denominator of ``"dapo"`` (default: real tokens in this call).
         delta: optional cap on the unclipped ratio (TRL's two-sided clipping); must exceed ``1 + epsilon_high``.
         use_bias_correction_kl: multiply the KL term by the ratio (TRL 1.16's default; off here, see module doc).
+        sampling_logps: ``[N, C]`` log-probs under the engine that sampled the completions when it is not the
+            trained policy (e.g. a bf16 copy); the surrogate is then reweighted by :func:`tis_weights`.
+        tis_cap: the TIS cap ``C``.
 
     Returns:
         ``LossOutput(loss, metrics)``.
@@ -238,13 +267,20 @@ def grpo_loss(
     >>> round(out.loss.item(), 4)  # (-1 -1 -1 + 1) / 4 real tokens
     -0.5
     """
-    _check(logps, old_logps, ref_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta,
+    _check(logps, old_logps, ref_logps, sampling_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta,
            max_completion_length)  # fmt: skip
     mask = completion_mask.to(logps.dtype)  # [N, C]
     adv = advantages.to(logps.dtype).unsqueeze(1)  # [N, 1] the same advantage for every token of a completion
     ratio = importance_ratio(logps, old_logps)  # [N, C]
     per_token = clipped_surrogate(ratio, adv, epsilon_low, epsilon_high, delta)  # [N, C]
     metrics = clip_metrics(ratio, adv, mask, epsilon_low, epsilon_high)
+    if sampling_logps is not None:
+        old = logps.detach() if old_logps is None else old_logps  # [N, C]
+        w = tis_weights(old, sampling_logps, tis_cap) * mask  # [N, C] 0 at padding
+        per_token = per_token * w  # [N, C]
+        n = mask.sum().clamp(min=1)
+        metrics["tis/mean"] = float(w.sum() / n)
+        metrics["tis/capped_frac"] = float(((w >= tis_cap) * mask).sum() / n)
     if ref_logps is not None:
         kl = k3_kl(logps, ref_logps)  # [N, C]
         if use_bias_correction_kl:

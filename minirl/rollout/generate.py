@@ -10,7 +10,11 @@ loop over the model's own forward and KV cache instead of ``model.generate``:
   rows are dropped from the batch (and from the KV cache) so that late tokens cost less;
 - completions that hit ``max_new_tokens`` without stopping are flagged ``truncated``.
 
-``temperature=0`` means greedy decoding (used by evaluation).
+``temperature=0`` means greedy decoding (used by evaluation). Two costs that are easy to miss are avoided: the KV
+cache has room reserved for the completion, so a decode step writes in place instead of concatenating (copying) the
+whole cache (``minirl.rollout.kv_cache``), and stop strings are looked for only in rows whose new token can end one
+(``minirl.rollout.stops``). Each step draws one uniform per row of the whole batch, so a row's tokens do not depend
+on which other rows are still running.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from minirl.rollout.kv_cache import reserve
+from minirl.rollout.stops import StopMatcher
 
 
 @dataclass
@@ -32,6 +39,7 @@ class Rollout:
     texts: list[str]  # decoded completions (special tokens removed)
     num_generations: int
     prompts: list[str]  # the B prompt texts, one per group
+    logprobs: torch.Tensor | None = None  # [N, C] the sampler's log-prob of each token (0 at padding), if asked
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -44,12 +52,34 @@ class Rollout:
 
 
 def sample_next_token(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Draw one token per row from ``logits`` [N, V] -> [N]. ``temperature == 0`` is argmax."""
-    if temperature == 0:
-        return logits.argmax(dim=-1)  # [N]
-    probs = torch.softmax(logits.float() / temperature, dim=-1)  # [N, V]
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    top_p: float,
+    generator: torch.Generator | None,
+    *,
+    uniform: torch.Tensor | None = None,
+    return_logprobs: bool = False,
+):
+    """Draw one token per row from ``logits`` [N, V] -> [N]. A temperature of 0 (per row or for all) is argmax.
+
+    Args:
+        logits: ``[N, V]`` next-token scores.
+        temperature: one float, or ``[N]`` per row (rows at 0 are greedy).
+        top_p: nucleus threshold (1.0 = off).
+        generator: the random source (unused when every row is greedy or ``uniform`` is given).
+        uniform: ``[N]`` uniforms in [0, 1) to use instead of drawing from ``generator``.
+        return_logprobs: also return ``[N]`` the log-probability of each drawn token under the distribution it was
+            drawn from (temperature-scaled and top-p-renormalised; 0 for greedy rows).
+    """
+    per_row = isinstance(temperature, torch.Tensor)
+    if not per_row and temperature == 0:
+        tokens = logits.argmax(dim=-1)  # [N]
+        return (tokens, torch.zeros(tokens.shape, device=logits.device)) if return_logprobs else tokens
+    temp = temperature.to(logits.device).float().unsqueeze(1) if per_row else temperature  # [N, 1] or float
+    greedy = (temp == 0).squeeze(1) if per_row else None  # [N] rows decoded greedily
+    if per_row:
+        temp = temp.clamp(min=1e-6)
+    probs = torch.softmax(logits.float() / temp, dim=-1)  # [N, V]
     if top_p < 1.0:
         sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)  # [N, V]
         # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
@@ -65,17 +95,20 @@ def sample_next_token(
             "The next-token probabilities contain nan/inf (the model's weights or activations diverged): "
             "lower optim.lr, keep optim.max_grad_norm at 1.0, or train in fp32."
         )
-    u = torch.rand(total.shape, generator=generator, device=probs.device, dtype=cdf.dtype) * total  # [N, 1]
+    if uniform is None:
+        uniform = torch.rand(total.shape[0], generator=generator, device=probs.device)  # [N]
+    u = uniform.to(cdf.dtype).unsqueeze(1) * total  # [N, 1]
     u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u < total despite rounding
     # right=True: the first index whose cdf exceeds u, so a zero-probability token (flat cdf) is never picked.
-    return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [N]
-
-
-def _stop_hit(tokenizer, ids: list[int], stop_strings: tuple[str, ...], tail_tokens: int = 8) -> bool:
-    if not stop_strings:
-        return False
-    tail = tokenizer.decode(ids[-tail_tokens:], skip_special_tokens=False)
-    return any(s in tail for s in stop_strings)
+    tokens = torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [N]
+    if greedy is not None and bool(greedy.any()):
+        tokens = torch.where(greedy, logits.argmax(dim=-1), tokens)  # [N]
+    if not return_logprobs:
+        return tokens
+    logp = (probs.gather(1, tokens.unsqueeze(1)) / total).squeeze(1).log()  # [N]
+    if greedy is not None:
+        logp = logp.masked_fill(greedy, 0.0)
+    return tokens, logp
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
@@ -95,10 +128,11 @@ def generate(
     prompts: list[str],
     num_generations: int = 1,
     max_new_tokens: int = 64,
-    temperature: float = 1.0,
+    temperature: float | list[float] | torch.Tensor = 1.0,
     top_p: float = 1.0,
     stop_strings: tuple[str, ...] = ("</answer>",),
     generator: torch.Generator | None = None,
+    return_logprobs: bool = False,
 ) -> Rollout:
     """Sample ``num_generations`` completions for each prompt text.
 
@@ -108,10 +142,12 @@ def generate(
         prompts: rendered prompt texts (chat template applied by the caller).
         num_generations: G completions per prompt.
         max_new_tokens: completion cap.
-        temperature: 0 for greedy.
+        temperature: 0 for greedy; or G values, one per completion of each group (evaluation decodes its greedy
+            answer and its samples in one batch with ``[0, T, T, ...]``).
         top_p: nucleus threshold.
         stop_strings: a row stops once its text contains one of these.
         generator: the random source for sampling (device must match the model's).
+        return_logprobs: also fill ``Rollout.logprobs`` with the sampler's own log-probability of each token.
 
     Returns:
         A :class:`Rollout` with N = len(prompts) * num_generations rows.
@@ -120,7 +156,8 @@ def generate(
         raise ValueError("generate() needs at least one prompt")
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = torch.tensor(sorted(_eos_ids(model, tokenizer)), device=device)  # [E]
+    row_temp = _row_temperatures(temperature, num_generations, len(prompts), device)  # float or [N]
     was_training = model.training
     model.eval()
 
@@ -135,11 +172,14 @@ def generate(
     n = prompt_ids.shape[0]
 
     out = torch.full((n, max_new_tokens), pad_id, dtype=torch.long, device=device)  # [N, C]
+    out_logps = torch.zeros((n, max_new_tokens), dtype=torch.float32, device=device)  # [N, C]
     lengths = torch.zeros(n, dtype=torch.long, device=device)  # [N]
     stopped = torch.zeros(n, dtype=torch.bool, device=device)  # [N]
     active = torch.arange(n, device=device)  # rows still being decoded, indices into [N]
+    stops = StopMatcher(tokenizer, stop_strings, device)
 
-    # Prefill each distinct prompt once, then give each of its G completions a copy of its KV cache.
+    # Prefill each distinct prompt once, then give each of its G completions a copy of its KV cache, with room
+    # reserved for the completion so that decode steps write in place (minirl.rollout.kv_cache).
     positions = (unique_mask.cumsum(dim=1) - 1).clamp(min=0)  # [B, P]
     first = model(
         input_ids=unique_ids,
@@ -148,35 +188,43 @@ def generate(
         use_cache=True,
         logits_to_keep=1,
     )
-    cache = first.past_key_values
+    cache = reserve(first.past_key_values, max_new_tokens)
     cache.batch_repeat_interleave(num_generations)
     logits = first.logits[:, -1, :].repeat_interleave(num_generations, dim=0)  # [N, V]
-    attn = prompt_mask  # [n_active, P + t]
+    attn = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)  # [N, P + C]
+    width = prompt_mask.shape[1]  # attention columns filled so far
     position_ids = positions[:, -1:].repeat_interleave(num_generations, dim=0)  # [N, 1] last prompt position
     step_input = None  # [n_active, 1] the token sampled at the previous step
     for t in range(max_new_tokens):
         if t > 0:
             step_out = model(
                 input_ids=step_input,
-                attention_mask=attn,
+                attention_mask=attn[:, : width + t],
                 position_ids=position_ids,
                 past_key_values=cache,
                 use_cache=True,
             )
             cache = step_out.past_key_values
             logits = step_out.logits[:, -1, :]  # [n_active, V]
-        next_tok = sample_next_token(logits, temperature, top_p, generator)  # [n_active]
+        # One uniform per row of the whole batch at every step, so a row's tokens do not depend on which other rows
+        # are still running.
+        uniform = None if isinstance(row_temp, float) and row_temp == 0 else _uniforms(n, generator, device)
+        temp = row_temp[active] if isinstance(row_temp, torch.Tensor) else row_temp
+        next_tok, logp = sample_next_token(
+            logits,
+            temp,
+            top_p,
+            generator,
+            uniform=None if uniform is None else uniform[active],
+            return_logprobs=True,
+        )
         out[active, t] = next_tok
+        out_logps[active, t] = logp
         lengths[active] = t + 1
 
-        done_now = torch.zeros_like(next_tok, dtype=torch.bool)  # [n_active]
-        for eid in eos_ids:
-            done_now |= next_tok == eid
-        if stop_strings:
-            rows = out[active, : t + 1].tolist()
-            for j, row in enumerate(rows):
-                if not done_now[j] and _stop_hit(tokenizer, row, stop_strings):
-                    done_now[j] = True
+        done_now = torch.isin(next_tok, eos_ids)  # [n_active]
+        hits = stops.hits(out[active, : t + 1], next_tok)
+        done_now |= torch.tensor(hits, dtype=torch.bool, device=device)
         stopped[active[done_now]] = True
         if bool(done_now.all()) or t == max_new_tokens - 1:
             break
@@ -187,7 +235,6 @@ def generate(
             attn = attn[keep]
             next_tok = next_tok[keep]
             position_ids = position_ids[keep]
-        attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)  # [n_active, P + t + 1]
         position_ids = position_ids + 1  # [n_active, 1]
         step_input = next_tok.unsqueeze(1)  # [n_active, 1]
 
@@ -211,4 +258,24 @@ def generate(
         texts=texts,
         num_generations=num_generations,
         prompts=list(prompts),
+        logprobs=out_logps[:, :width] * completion_mask if return_logprobs else None,
     )
+
+
+def _row_temperatures(temperature, num_generations: int, num_prompts: int, device) -> float | torch.Tensor:
+    """One float for every row, or ``[N]`` from G per-completion temperatures repeated for each prompt."""
+    if isinstance(temperature, (int, float)):
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        return float(temperature)
+    temps = torch.as_tensor(temperature, dtype=torch.float32).flatten()  # [G]
+    if temps.numel() != num_generations or bool((temps < 0).any()):
+        raise ValueError(
+            f"per-completion temperatures need {num_generations} values >= 0 (one per completion of a group), "
+            f"got {temps.tolist()}"
+        )
+    return temps.repeat(num_prompts).to(device)  # [N]
+
+
+def _uniforms(n: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    return torch.rand(n, generator=generator, device=device)  # [N]

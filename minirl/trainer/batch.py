@@ -21,6 +21,7 @@ class PolicyBatch:
     advantages: torch.Tensor  # [N]
     old_logps: torch.Tensor | None = None  # [N, C] when mu > 1 or several minibatches
     ref_logps: torch.Tensor | None = None  # [N, C] when beta > 0
+    sampling_logps: torch.Tensor | None = None  # [N, C] the sampler's, when it is not the trained policy
 
     @property
     def size(self) -> int:
@@ -37,6 +38,7 @@ class PolicyBatch:
             completion_mask=roll.completion_mask,
             group_index=torch.arange(n, device=roll.completion_ids.device) // g,
             advantages=advantages,
+            sampling_logps=roll.logprobs,
         )
 
     def select(self, rows: torch.Tensor) -> PolicyBatch:
@@ -56,4 +58,5 @@ class PolicyBatch:
             advantages=self.advantages[rows],
             old_logps=None if self.old_logps is None else self.old_logps[rows, :width],
             ref_logps=None if self.ref_logps is None else self.ref_logps[rows, :width],
+            sampling_logps=None if self.sampling_logps is None else self.sampling_logps[rows, :width],
         )

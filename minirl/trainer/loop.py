@@ -35,7 +35,7 @@ from minirl.grpo import (
     rewards_to_tensor,
     zero_variance_groups,
 )
-from minirl.rollout.generate import Rollout, generate
+from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
@@ -163,6 +163,11 @@ class GRPOTrainer:
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
         self.model, self.optimizer = acc.prepare(model, optimizer)
+        from minirl.rollout.engines import make_engine
+
+        # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
+        engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
+        self.engine = make_engine(engine, self.unwrapped, acc.device)
         self.generator = torch.Generator(device=acc.device).manual_seed(
             cfg.run.seed * 1000 + acc.process_index
         )
@@ -223,8 +228,7 @@ class GRPOTrainer:
         """Sample completions for ``examples`` with the run's settings (or the given overrides)."""
         r = self.cfg.rollout
         with self.accelerator.autocast():
-            return generate(
-                self.unwrapped,
+            return self.engine.generate(
                 self.tokenizer,
                 self.prompts_for(examples),
                 num_generations=num_generations or r.num_generations,
@@ -382,6 +386,8 @@ class GRPOTrainer:
                 beta=cfg.grpo.beta,
                 max_completion_length=cfg.rollout.max_new_tokens,
                 num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
+                sampling_logps=part.sampling_logps,
+                tis_cap=cfg.grpo.tis_cap,
             )
             # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
             loss = out.loss if cfg.grpo.loss_type == "dapo" else out.loss * (len(idx) / n)
@@ -402,6 +408,7 @@ class GRPOTrainer:
             grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm))
         self.optimizer.step()
         self.scheduler.step()
+        self.engine.sync_weights()
         merged = {k: _mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
         return total_loss, merged, grad_norm
 
