@@ -26,7 +26,7 @@ TASK_SETTINGS = {
 def task_and_examples(request):
     name = request.param
     if name == "gsm8k":
-        task = get_task("gsm8k", path=str(request.getfixturevalue("gsm8k_dir")))  # skips without the data
+        task = get_task("gsm8k", path=str(request.getfixturevalue("gsm8k_fixture_dir")))  # our 20 train rows
     else:
         task = get_task(name, **TASK_SETTINGS[name])
     return task, task.examples("train", n=100, seed=0)

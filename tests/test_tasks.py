@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
+import re
 from fractions import Fraction
 
 import pytest
@@ -192,6 +193,7 @@ def test_render_completion_text():
 
 
 def test_gsm8k_loads_shared_folder(gsm8k_dir):
+    """The real shared copy is complete and parses (skips on a clone without ../shared)."""
     task = GSM8KTask(gsm8k_dir)
     train, test = task.examples("train"), task.examples("test")
     assert (len(train), len(test)) == (7473, 1319)
@@ -204,8 +206,37 @@ def test_gsm8k_loads_shared_folder(gsm8k_dir):
         task.examples("dev")
 
 
-def test_gsm8k_path_alias_and_file(gsm8k_dir, tmp_path):
-    assert get_task("gsm8k", path=str(gsm8k_dir)).source == gsm8k_dir.resolve()
+def test_gsm8k_loads_a_folder_in_its_format(gsm8k_fixture_dir):
+    """The loader on the tests' own GSM8K-format rows: the checks above, on any clone."""
+    task = GSM8KTask(gsm8k_fixture_dir)
+    train, test = task.examples("train"), task.examples("test")
+    assert (len(train), len(test)) == (20, 6)
+    first = train[0]
+    assert first.question.startswith("Tom has 15 marbles") and first.answer == "39"
+    assert first.extra["solution"].endswith("#### 39") and first.reward_kwargs()["answer"] == "39"
+    assert [ex.answer for ex in train if ex.extra["solution"].endswith(",500")] == [
+        "3500"
+    ]  # separator dropped
+    assert all(ex.answer.lstrip("-").isdigit() for ex in train + test)
+    assert not {ex.question for ex in train} & {ex.question for ex in test}
+    assert task.examples("test", n=5) == test[:5] and task.examples("train", n=3, seed=9) == train[:3]
+    with pytest.raises(ValueError, match="Unknown split"):
+        task.examples("dev")
+
+
+def test_gsm8k_fixture_solutions_are_right(gsm8k_fixture_dir):
+    """Each ``<<expr=value>>`` note of the fixture evaluates to its value; the last one is the gold answer."""
+    for split in ("train", "test"):
+        for ex in GSM8KTask(gsm8k_fixture_dir).examples(split):
+            notes = re.findall(r"<<([^<>=]*)=([^<>]*)>>", ex.extra["solution"])
+            assert notes, ex.question
+            for expr, value in notes:
+                assert _value(ast.parse(expr, mode="eval")) == int(value), (ex.question, expr)
+            assert notes[-1][1] == ex.answer, ex.question
+
+
+def test_gsm8k_path_alias_and_file(gsm8k_fixture_dir, tmp_path):
+    assert get_task("gsm8k", path=str(gsm8k_fixture_dir)).source == gsm8k_fixture_dir.resolve()
     one = tmp_path / "mine.jsonl"
     one.write_text(json.dumps({"question": "1 + 1?", "answer": "1 + 1 = 2\n#### 2"}) + "\n\n")
     task = GSM8KTask(str(one))
