@@ -17,6 +17,7 @@ from minirl.tasks import (
     Example,
     GSM8KTask,
     PromptStyle,
+    Task,
     build_prompt,
     get_task,
     render_completion,
@@ -254,6 +255,25 @@ def test_gsm8k_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv("MINIRL_GSM8K", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="MINIRL_GSM8K.*not found"):
         GSM8KTask()
+
+
+def test_correctness_is_the_accuracy_reward_at_full_marks():
+    """One definition of a right answer: the task's accuracy reward gives exactly 1.0 (None: cannot judge)."""
+    from minirl.tasks import correctness, task_class
+
+    texts = ["<answer>(6 - 2) * 5</answer>", "<answer>6 * 5 - 2</answer>", "<answer>20</answer>"]
+    nums, target = [[2, 5, 6]] * 3, [20] * 3
+    countdown = get_task("countdown")
+    assert countdown.correct(texts, nums=nums, target=target, answer=["20"] * 3) == [1.0, 0.0, 0.0]
+    assert correctness("countdown", texts, nums=nums, target=target) == [1.0, 0.0, 0.0]
+    arithmetic = get_task("arithmetic")
+    assert arithmetic.correct(["<answer>19</answer>", texts[2]], answer=["20", "20"]) == [0.0, 1.0]
+    assert correctness("accuracy", texts[:1], answer=[None]) == [None]
+    assert task_class("countdown") is CountdownTask and task_class("countdown").gold_columns == (
+        "nums",
+        "target",
+    )
+    assert task_class("gsm8k").accuracy_reward == "accuracy" and task_class("unknown") is Task
 
 
 def test_parse_gold():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, fields
 
+import rewards
 from minirl.config import ConfigError, TrainConfig, _check
 from minirl.sft.colddata import PoolConfig
 
@@ -39,7 +40,7 @@ class ColdStartConfig:
     """Mixed-language and code traces carry the right answer (so a correctness reward pays them)."""
     mixed_strategy: str = PoolConfig.mixed_strategy
     """How mixed traces reason: ``same`` (the English steps, translated) or ``counting`` (count up, in Chinese)."""
-    language_threshold: float = 0.95
+    language_threshold: float = rewards.MIXED_BELOW
     """Curation keeps a trace when at least this share of its reasoning words is in the target language."""
     epochs: float = 1.0
     """SFT epochs over the (curated or raw) pool."""

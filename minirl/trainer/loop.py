@@ -253,8 +253,7 @@ class GRPOTrainer:
         """Accuracy, format and language metrics that are logged whether or not they are trained on."""
         import rewards
 
-        acc_fn = rewards.get(self.task.accuracy_reward)
-        acc = acc_fn(roll.texts, **kwargs)
+        acc = self.task.correct(roll.texts, **kwargs)
         fmt = rewards.format_reward(roll.texts)
         lang = rewards.language_consistency_reward(roll.texts, language=self.cfg.data.language)
         lengths = roll.lengths.float()
@@ -262,7 +261,7 @@ class GRPOTrainer:
             "accuracy": _mean(acc),
             "format_rate": _mean(fmt),
             "language/target_share": _mean(lang),
-            "language/mixed_rate": _mean([float(v < 0.95) for v in lang if v is not None]),
+            "language/mixed_rate": _mean([float(v < rewards.MIXED_BELOW) for v in lang if v is not None]),
             "completion_length/mean": float(lengths.mean()),
             "completion_length/max": float(lengths.max()),
             "truncated_rate": float(roll.truncated.float().mean()),
