@@ -34,7 +34,7 @@ TINY = [
     "1",
     "--run.preflight",
     "false",
-    "--run.save_model",
+    "--checkpoint.save_model",
     "false",
     "--cold_start.num_examples",
     "16",
@@ -169,7 +169,7 @@ def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir)
     recipe = _import_recipe("r1")
     out = tmp_path / "r1"
     argv = ["--model.name", str(tiny_model_dir), "--run.output_dir", str(out), *TINY]
-    argv += ["--data.eval_size", "2", "--run.eval_k", "1", "--rejection.enabled", "true"]
+    argv += ["--data.eval_size", "2", "--eval.k", "1", "--rejection.enabled", "true"]
     argv += ["--rejection.num_prompts", "4", "--rejection.samples_per_prompt", "2"]
     trainer = recipe.main(argv)
     assert trainer.step == 2

@@ -1,6 +1,6 @@
 """Config sections of the R1 pipeline: cold-start SFT, rejection sampling and the language-mixing comparison.
 
-The GRPO sections (model, data, rollout, grpo, optim, run) are :class:`minirl.config.TrainConfig`'s; the classes
+The GRPO sections (model, data, rollout, grpo, optim, run, eval, checkpoint) are :class:`minirl.config.TrainConfig`'s; the classes
 here add sections to it, so one YAML file describes a whole pipeline and ``--section.field`` overrides any field.
 """
 

@@ -141,7 +141,7 @@ def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: 
     train.grpo.rewards = weights
     train.run.output_dir = str(out_dir / arm.name)
     train.run.run_name = arm.label
-    train.run.eval_at_start = train.run.eval_at_end = False  # measured by the comparison, with samples
+    train.eval.at_start = train.eval.at_end = False  # measured by the comparison, with samples
     return train
 
 
