@@ -142,6 +142,21 @@ def test_arithmetic_answers_are_correct():
     assert ArithmeticTask().examples("test", n=1)[0].question.count("+") == 1
 
 
+def test_operations_are_the_tasks_evaluation_in_order():
+    from minirl.tasks.arithmetic import Operation, operations
+
+    assert operations([2, 3, 4], ["+", "*"]) == [Operation(3, "*", 4, 12), Operation(2, "+", 12, 14, None, 1)]
+    assert operations([2, 3, 4, 5], ["*", "*", "-"]) == [
+        Operation(2, "*", 3, 6),
+        Operation(6, "*", 4, 24, 1),
+        Operation(24, "-", 5, 19, 2),
+    ]
+    ex = ArithmeticTask(num_terms=4, max_digits=2, ops="+-*").examples("train", n=30)
+    assert all(e.worked_steps and str(e.worked_steps[-1].value) == e.answer for e in ex)
+    with pytest.raises(ValueError, match="unknown operator"):
+        operations([1, 2], ["/"])
+
+
 def test_evaluate_terms_precedence():
     assert evaluate_terms([2, 3, 4], ["+", "*"])[0] == 14
     assert evaluate_terms([2, 3, 4], ["-", "-"])[0] == -5

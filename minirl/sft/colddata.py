@@ -23,7 +23,6 @@ curation removes it.
 
 from __future__ import annotations
 
-import ast
 import random
 import re
 from collections.abc import Sequence
@@ -230,8 +229,6 @@ class Plan:
     counting: list[Step] | None = None
 
 
-_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-_EXPR_IN_TEXT = re.compile(r"[-(]*\d+(?:\s*[-+*/×÷xX]\s*[-(]*\d+[)]*)+[)]*")
 _GSM8K_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 
 
@@ -241,70 +238,42 @@ def _wrong_value(value: Fraction, rng: random.Random) -> Fraction:
     return value + delta
 
 
-def _arith_expression(example: Any) -> str:
-    extra = getattr(example, "extra", None) or {}
-    for key in ("expression", "expr"):
-        if isinstance(extra.get(key), str):
-            return extra[key]
-    found = _EXPR_IN_TEXT.findall(str(example.question))
-    if not found:
-        raise ValueError(
-            f"colddata: no arithmetic expression found in question {example.question!r}; put it in "
-            "example.extra['expression']."
-        )
-    return max(found, key=len).replace("×", "*").replace("÷", "/").replace("x", "*").replace("X", "*")
-
-
-def _arith_ops(node: ast.expr, ops: list[tuple[str, str, str, Fraction, str]]) -> tuple[str, Fraction, str]:
-    """Post-order walk: append ``(a, op, b, value, code)`` per binary operation, where ``code`` is its Python line.
-
-    Returns ``(text, value, name)`` of ``node``; ``name`` is how code refers to it (a literal or ``step_k``).
-    """
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return str(node.value), Fraction(node.value), str(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        text, value, name = _arith_ops(node.operand, ops)
-        return f"-{text}", -value, f"-{name}"
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        (a, va, na), (b, vb, nb) = _arith_ops(node.left, ops), _arith_ops(node.right, ops)
-        op = _OPS[type(node.op)]
-        if op == "/" and vb == 0:
-            raise ValueError("division by zero")
-        value = {"+": va + vb, "-": va - vb, "*": va * vb}[op] if op != "/" else va / vb
-        name = f"step_{len(ops) + 1}"
-        ops.append((a, op, b, value, f"{name} = {na} {op} {nb}"))
-        return format_number(value), value, name
-    raise ValueError(f"unsupported syntax {type(node).__name__}")
-
-
 def arithmetic_plan(example: Any, rng: random.Random) -> Plan:
-    """Step-by-step evaluation of the problem's expression (operations in evaluation order).
-
-    The expression comes from ``example.extra["expression"]`` or else the longest arithmetic expression in the
-    question; it is parsed with ``ast`` and walked by hand, never evaluated by Python.
+    """Step-by-step evaluation of the problem, from the operations its task computed (``example.worked_steps``,
+    see :func:`minirl.tasks.arithmetic.operations`); the question text is not read.
     """
-    expr = _arith_expression(example)
+    ops = getattr(example, "worked_steps", None)
+    if not ops:
+        raise ValueError(
+            f"colddata: arithmetic example {str(example.question)[:60]!r} has no worked_steps; make it with "
+            "ArithmeticTask (task.examples(...) or task.example(terms, operators))."
+        )
     gold_text = parse_gold(example.answer)
     gold = parse_number(gold_text) if gold_text is not None else None
-    ops: list[tuple[str, str, str, Fraction, str]] = []
-    try:
-        _, value, last = _arith_ops(ast.parse(expr.strip(), mode="eval").body, ops)
-    except (SyntaxError, ValueError, RecursionError) as err:
-        raise ValueError(f"colddata: cannot reason about expression {expr!r} ({err})") from None
-    if gold is None or value != gold or not ops:
+    value = Fraction(ops[-1].value)
+    if gold is None or value != gold:
         raise ValueError(
-            f"colddata: expression {expr!r} of question {example.question!r} evaluates to {format_number(value)}, "
+            f"colddata: the worked steps of question {example.question!r} end at {format_number(value)}, "
             f"but the gold answer is {example.answer!r}; check the task's answers."
         )
     answer, wrong = gold_text, format_number(_wrong_value(value, rng))
     steps: list[Step] = [("start", {})]
-    for i, (a, op, b, c, _) in enumerate(ops):
-        steps.append(("first_op" if i == 0 else "next_op", {"a": a, "op": op, "b": b, "c": format_number(c)}))
+    code: list[str] = []
+    for i, op in enumerate(ops):
+        steps.append(
+            (
+                "first_op" if i == 0 else "next_op",
+                {"a": str(op.a), "op": op.op, "b": str(op.b), "c": str(op.value)},
+            )
+        )
+        left = f"step_{op.a_step}" if op.a_step else str(op.a)
+        right = f"step_{op.b_step}" if op.b_step else str(op.b)
+        code.append(f"step_{i + 1} = {left} {op.op} {right}")
     # The wrong trace slips on the last operation.
     wrong_steps = [*steps[:-1], (steps[-1][0], {**steps[-1][1], "c": wrong})]
     steps += [("check", {"c": answer}), ("final", {"c": answer})]
     wrong_steps += [("check", {"c": wrong}), ("final", {"c": wrong})]
-    code = [line for *_, line in ops] + [f"print({last})  # {answer}"]
+    code.append(f"print(step_{len(ops)})  # {answer}")
     return Plan(steps, answer, wrong_steps, wrong, code, _counting_steps(ops, answer))
 
 
@@ -312,12 +281,12 @@ MAX_COUNT = 9
 """Counting traces count up at most this many times (a longer count would be a loop, not a strategy)."""
 
 
-def _counting_steps(ops: list[tuple[str, str, str, Fraction, str]], answer: str) -> list[Step] | None:
+def _counting_steps(ops: Sequence[Any], answer: str) -> list[Step] | None:
     """Count up from the larger addend, ``9 (1), 10 (2), ...``, the counter in brackets; ``None`` unless the
     problem is one addition of non-negative integers whose smaller addend is at most :data:`MAX_COUNT`."""
-    if len(ops) != 1 or ops[0][1] != "+" or not (ops[0][0].isdigit() and ops[0][2].isdigit()):
+    if len(ops) != 1 or ops[0].op != "+" or ops[0].a < 0 or ops[0].b < 0:
         return None
-    big, small = sorted((int(ops[0][0]), int(ops[0][2])), reverse=True)
+    big, small = sorted((ops[0].a, ops[0].b), reverse=True)
     if small > MAX_COUNT:
         return None
     if small == 0:

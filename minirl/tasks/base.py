@@ -42,6 +42,9 @@ class Example:
             worked ``solution`` here. Rewards ignore columns they do not use.
         worked_reasoning: a short reference reasoning, set on a task's ``few_shot`` example (one-shot
             prompts) and on generated problems (SFT data); ``None`` when unknown. Not a gold column.
+        worked_steps: the task's own solution as data, for tasks that compute one (arithmetic: its
+            :class:`~minirl.tasks.arithmetic.Operation` steps in evaluation order); cold-start traces are
+            rendered from it. ``None`` when unknown. Not a gold column.
 
     >>> Example("What is 3 + 5?", "8").reward_kwargs()
     {'answer': '8'}
@@ -53,6 +56,7 @@ class Example:
     answer: str
     extra: dict[str, Any] = field(default_factory=dict)
     worked_reasoning: str | None = None
+    worked_steps: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.question, str) or not self.question.strip():
