@@ -208,36 +208,34 @@ def test_render_completion_text():
 # --- GSM8K --------------------------------------------------------------------------------------------------------
 
 
-def test_gsm8k_loads_shared_folder(gsm8k_dir):
-    """The real shared copy is complete and parses (skips on a clone without ../shared)."""
-    task = GSM8KTask(gsm8k_dir)
+def _check_gsm8k_folder(folder, sizes, first_question, first_answer):
+    """Loader checks shared by the real copy and the tests' fixture; returns the train and test examples."""
+    task = GSM8KTask(folder)
     train, test = task.examples("train"), task.examples("test")
-    assert (len(train), len(test)) == (7473, 1319)
+    assert (len(train), len(test)) == sizes
     first = train[0]
-    assert first.question.startswith("Natalia sold clips") and first.answer == "72"
-    assert first.extra["solution"].endswith("#### 72") and first.reward_kwargs()["answer"] == "72"
+    assert first.question.startswith(first_question) and first.answer == first_answer
+    assert first.extra["solution"].endswith(f"#### {first_answer}")
+    assert first.reward_kwargs()["answer"] == first_answer
     assert all(ex.answer.lstrip("-").isdigit() for ex in train + test)  # commas gone, bare integers
     assert task.examples("test", n=5) == test[:5]
     with pytest.raises(ValueError, match="Unknown split"):
         task.examples("dev")
+    return train, test
+
+
+def test_gsm8k_loads_shared_folder(gsm8k_dir):
+    """The real shared copy is complete and parses (skips on a clone without ../shared)."""
+    _check_gsm8k_folder(gsm8k_dir, (7473, 1319), "Natalia sold clips", "72")
 
 
 def test_gsm8k_loads_a_folder_in_its_format(gsm8k_fixture_dir):
     """The loader on the tests' own GSM8K-format rows: the checks above, on any clone."""
-    task = GSM8KTask(gsm8k_fixture_dir)
-    train, test = task.examples("train"), task.examples("test")
-    assert (len(train), len(test)) == (20, 6)
-    first = train[0]
-    assert first.question.startswith("Tom has 15 marbles") and first.answer == "39"
-    assert first.extra["solution"].endswith("#### 39") and first.reward_kwargs()["answer"] == "39"
-    assert [ex.answer for ex in train if ex.extra["solution"].endswith(",500")] == [
-        "3500"
-    ]  # separator dropped
-    assert all(ex.answer.lstrip("-").isdigit() for ex in train + test)
+    train, test = _check_gsm8k_folder(gsm8k_fixture_dir, (20, 6), "Tom has 15 marbles", "39")
+    separated = [ex.answer for ex in train if ex.extra["solution"].endswith(",500")]
+    assert separated == ["3500"]  # the thousands separator is dropped
     assert not {ex.question for ex in train} & {ex.question for ex in test}
-    assert task.examples("test", n=5) == test[:5] and task.examples("train", n=3, seed=9) == train[:3]
-    with pytest.raises(ValueError, match="Unknown split"):
-        task.examples("dev")
+    assert GSM8KTask(gsm8k_fixture_dir).examples("train", n=3, seed=9) == train[:3]
 
 
 def test_gsm8k_fixture_solutions_are_right(gsm8k_fixture_dir):
