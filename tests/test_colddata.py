@@ -11,9 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewards
+from minirl.colddata import (
+    CLEAN_ONLY,
+    KINDS,
+    MAX_COUNT,
+    PoolConfig,
+    allocate,
+    arithmetic_plan,
+    make_clean,
+    make_pool,
+    mixed_languages,
+)
 from minirl.curation import curate, keep_correct, keep_format, keep_no_repetition
-from minirl.sft import CLEAN_ONLY, KINDS, PoolConfig, allocate, make_clean, make_pool, to_sft_records
-from minirl.sft.colddata import MAX_COUNT, arithmetic_plan, mixed_languages
+from minirl.sft import to_sft_records
 from minirl.tasks import Example, PromptStyle, build_prompt, get_task
 
 TASK_SETTINGS = {

@@ -15,7 +15,7 @@ from minirl.pipeline import (
     LanguageMixingConfig,
     R1Config,
     accuracy_by_mode,
-    cold_start_records,
+    cold_start_data,
     has_code,
     mixing_metrics,
 )
@@ -57,8 +57,12 @@ def test_curated_records_drop_every_defect_and_raw_records_keep_them(tiny_tokeni
     task = get_task("arithmetic", num_terms=2, max_digits=2, ops="+-")
     cfg = ColdStartConfig(num_examples=40)
     style = PromptStyle()
-    raw, raw_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=False)
-    cur, cur_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=True)
+    raw_data = cold_start_data(cfg, task, tiny_tokenizer, style, curated=False)
+    cur_data = cold_start_data(cfg, task, tiny_tokenizer, style, curated=True)
+    (raw, raw_info), (cur, cur_info) = (
+        (raw_data.records, raw_data.info()),
+        (cur_data.records, cur_data.info()),
+    )
     assert len(raw) == 40 and raw_info["pool_kinds"]["mixed_language"] == 12  # 0.3 * 40
     assert "curation" not in raw_info
     report = cur_info["curation"]

@@ -16,7 +16,8 @@ code; here each criterion is one small, testable filter, applied in order by :fu
 ========================  ======================================================================================
 
 A record is a dict with at least ``"completion"`` (text after the prompt's ``<think>``) and its gold columns
-(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``; :mod:`minirl.sft.colddata` makes such records.
+(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``: a :class:`minirl.records.Trace`, as
+:mod:`minirl.colddata` and :mod:`minirl.rejection` make them.
 Every filter is ``f(record) -> bool`` (True = keep); settings are keyword arguments, bound with
 ``functools.partial`` or the small classes below.
 
@@ -47,7 +48,7 @@ def _completion(record: Record) -> str:
     if not isinstance(text, str):
         raise ValueError(
             f"curation: a record needs a string 'completion', got {type(text).__name__} in record "
-            f"{_describe(record)}; build records with minirl.sft.colddata or give each one a completion."
+            f"{_describe(record)}; build records with minirl.colddata or give each one a completion."
         )
     return text
 
