@@ -205,9 +205,9 @@ def run_config(args, out_dir: str, steps: int, generations: int | None = None, m
             "0",
             "--run.preflight",
             "false",
-            "--run.save_model",
+            "--checkpoint.save_model",
             "false",
-            "--run.eval_at_end",
+            "--eval.at_end",
             "false",
         ]
     )

@@ -1,16 +1,24 @@
-"""Run configuration: grouped dataclasses, loaded from YAML and overridden from the command line.
+"""Run configuration: grouped dataclasses, read from YAML and the command line by jsonargparse.
 
-Every field has a docstring-style comment and is validated in ``__post_init__``, so a bad value fails before any model
-is loaded, with a message that names the field. ``load_config`` reads ``--config FILE.yaml`` and then applies
-``--section.field value`` (or ``section.field=value``) overrides, e.g.::
+Each section is a dataclass; the string under a field is its documentation (``--help`` shows it, through
+jsonargparse's attribute-docstring support) and ``__post_init__`` validates it, so a bad value fails before any
+model is loaded, with a message that names the field and the value. :func:`parse_args` reads ``--config
+FILE.yaml`` and then ``--section.field value`` (or ``section.field=value``) overrides, e.g.::
 
-    accelerate launch recipes/r1_zero.py --config recipes/configs/smollm2_cpu.yaml --rollout.max_new_tokens 96
+    accelerate launch recipes/r1_zero.py --config recipes/configs/r1_zero_smollm2_cpu.yaml --rollout.max_new_tokens 96
+
+Parsing and type checking are `jsonargparse <https://jsonargparse.readthedocs.io>`_'s (the library litgpt parses its
+dataclass configs with); this module adds the sections, their checks, and messages that name the field in one line
+(:class:`ConfigError`, printed as ``error: ...`` by :func:`minirl.cli.run_main`). Two command-line conveniences
+stay: a bare boolean flag means true (``--model.lora``), and a list may be written with commas
+(``--mixing.arms uncurated,curated``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -218,7 +226,7 @@ class OptimConfig:
 
 @dataclass
 class RunConfig:
-    """Length of the run, outputs, checkpoints and evaluation."""
+    """Length of the run, its outputs and its process settings."""
 
     output_dir: str = "runs/r1_zero"
     """Run directory: config.yaml, metrics.jsonl, samples.jsonl, checkpoints/, final model."""
@@ -232,30 +240,8 @@ class RunConfig:
     """Write metrics every N steps."""
     sample_every: int = 10
     """Write a few sample completions every N steps (0 = off)."""
-    save_every: int = 0
-    """Checkpoint every N steps (0 = only at the end and on Ctrl-C)."""
-    keep_last: int = 2
-    """Checkpoints kept."""
-    resume: str | None = None
-    """``latest`` or a checkpoint path to continue from."""
     overwrite: bool = False
     """Start afresh in an ``output_dir`` that already holds a run (its metrics and samples are replaced)."""
-    eval_every: int = 0
-    """Evaluate on the held-out split every N steps (0 = off)."""
-    eval_at_start: bool = False
-    """Evaluate before the first step (baseline for the report)."""
-    eval_at_end: bool = True
-    """Evaluate after the last step."""
-    eval_max_new_tokens: int | None = None
-    """Completion cap during evaluation (None = rollout.max_new_tokens)."""
-    eval_k: int = 1
-    """Samples per held-out problem besides the greedy one (pass@k, maj@k and sampled pass@1 when > 1)."""
-    eval_temperature: float = 1.0
-    """Sampling temperature of those samples (the training temperature shows what RL sharpened)."""
-    save_model: bool = True
-    """Save the final model (HF format, safetensors) in ``output_dir/model``."""
-    merge_lora: bool = False
-    """With LoRA, save the merged full model instead of the adapter."""
     report_to: list[str] = field(default_factory=list)
     """Extra trackers through accelerate: ``tensorboard``, ``wandb``, ``trackio`` (when installed)."""
     threads: int | None = None
@@ -270,10 +256,55 @@ class RunConfig:
     def __post_init__(self):
         _check(self.backend in BACKENDS, f"run.backend must be one of {BACKENDS}, got '{self.backend}'")
         _check(self.max_steps >= 1, f"run.max_steps must be >= 1, got {self.max_steps}")
-        _check(self.keep_last >= 1, f"run.keep_last must be >= 1, got {self.keep_last}")
-        for name in ("log_every", "sample_every", "save_every", "eval_every"):
-            _check(getattr(self, name) >= 0, f"run.{name} must be >= 0, got {getattr(self, name)}")
+        _check(self.sample_every >= 0, f"run.sample_every must be >= 0, got {self.sample_every}")
         _check(self.log_every >= 1, f"run.log_every must be >= 1, got {self.log_every}")
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation during the run (``data.eval_size`` problems; see docs/evaluation.md)."""
+
+    every: int = 0
+    """Evaluate on the held-out split every N steps (0 = off)."""
+    at_start: bool = False
+    """Evaluate before the first step (baseline for the report)."""
+    at_end: bool = True
+    """Evaluate after the last step."""
+    max_new_tokens: int | None = None
+    """Completion cap during evaluation (None = rollout.max_new_tokens)."""
+    k: int = 1
+    """Samples per held-out problem besides the greedy one (pass@k, maj@k and sampled pass@1 when > 1)."""
+    temperature: float = 1.0
+    """Sampling temperature of those samples (the training temperature shows what RL sharpened)."""
+
+    def __post_init__(self):
+        _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
+        _check(self.k >= 1, f"eval.k must be >= 1, got {self.k}")
+        _check(
+            self.max_new_tokens is None or self.max_new_tokens >= 1,
+            f"eval.max_new_tokens must be >= 1 or null, got {self.max_new_tokens}",
+        )
+        _check(self.temperature > 0, f"eval.temperature must be > 0, got {self.temperature}")
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoints to resume from, and the final model."""
+
+    every: int = 0
+    """Checkpoint every N steps (0 = only at the end and on Ctrl-C)."""
+    keep_last: int = 2
+    """Checkpoints kept."""
+    resume: str | None = None
+    """``latest`` or a checkpoint path to continue from."""
+    save_model: bool = True
+    """Save the final model (HF format, safetensors) in ``output_dir/model``."""
+    merge_lora: bool = False
+    """With LoRA, save the merged full model instead of the adapter."""
+
+    def __post_init__(self):
+        _check(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")
+        _check(self.keep_last >= 1, f"checkpoint.keep_last must be >= 1, got {self.keep_last}")
 
 
 @dataclass
@@ -286,6 +317,8 @@ class TrainConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     def to_dict(self) -> dict:
         """A plain nested dict (for YAML/JSON)."""
@@ -299,111 +332,179 @@ class TrainConfig:
 C = typing.TypeVar("C", bound=TrainConfig)
 """A config class: :class:`TrainConfig` or a subclass that adds sections (the R1 pipeline's)."""
 
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Convert a YAML/CLI value to the field's annotated type, with an error naming the field."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        if isinstance(value, str) and value.lower() in {"none", "null"} and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
-            return value.lower() in {"true", "1", "yes", "on"}
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if annotation in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            num = float(value) if annotation is float else value
-            if annotation is int:
-                num = int(value) if not isinstance(value, float) or value.is_integer() else None
-                if num is None:
-                    raise ValueError
-            return num
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}") from None
-    if annotation is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
-    if origin is dict or annotation is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping like {{a: 1}}, got {value!r}")
-        return dict(value)
-    if origin is list or annotation is list:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v] if not value.startswith("[") else yaml.safe_load(value)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return list(value)
-    return value
+MOVED = {
+    **{f"run.eval_{name}": f"eval.{name}" for name in ("every", "at_start", "at_end", "max_new_tokens", "k")},
+    "run.eval_temperature": "eval.temperature",
+    "run.save_every": "checkpoint.every",
+    **{f"run.{name}": f"checkpoint.{name}" for name in ("keep_last", "resume", "save_model", "merge_lora")},
+}
+"""Fields that left ``run`` when it was split into ``run``, ``eval`` and ``checkpoint``: old name -> new name."""
 
 
-def _apply(section_obj: Any, key: str, value: Any, where: str) -> None:
-    hints = typing.get_type_hints(type(section_obj))
-    names = [f.name for f in fields(section_obj)]
-    if key not in names:
-        raise ConfigError(f"Unknown config field '{where}'. Valid fields here: {', '.join(names)}")
-    setattr(section_obj, key, _coerce(value, hints[key], where))
+# ---------------------------------------------------------------------------------------------------------------------
+# Parsing (jsonargparse) and one-line errors
+
+
+def _field_types(cls: type) -> dict[str, dict[str, Any]]:
+    """``{section: {field: annotation}}`` of a config class."""
+    return {sec.name: typing.get_type_hints(sec.default_factory) for sec in fields(cls)}
+
+
+def _is(annotation: Any, kind: type) -> bool:
+    """Whether ``annotation`` is ``kind``, ``kind[...]`` or ``kind | None``."""
+    options = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else ()
+    )
+    return any(a is kind or typing.get_origin(a) is kind for a in (annotation, *options))
+
+
+def _normalise(argv: list[str], types: dict[str, dict[str, Any]]) -> list[str]:
+    """jsonargparse's argv, from ours: ``a.b=v`` -> ``--a.b=v``, a bare boolean flag -> ``true``, ``x,y`` -> ``[x,y]``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") and "=" in arg and "." in arg.split("=", 1)[0]:
+            arg = "--" + arg
+        key, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        section, _, name = key.partition(".")
+        annotation = types.get(section, {}).get(name)
+        if annotation is None:
+            out.append(arg)
+        elif not eq:
+            has_value = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+            if not has_value and _is(annotation, bool):
+                out.append(f"--{key}=true")
+            else:
+                out.append(f"--{key}")
+                if has_value:
+                    i += 1
+                    out.append(_as_list(argv[i]) if _is(annotation, list) else argv[i])
+        else:
+            out.append(f"--{key}={_as_list(value) if _is(annotation, list) else value}")
+        i += 1
+    return out
+
+
+def _as_list(value: str) -> str:
+    return value if value.lstrip().startswith("[") or value in ("null", "none", "None") else f"[{value}]"
+
+
+_EXPECTED = re.compile(r"Expected a <class '(\w+)'>")
+_GOT = re.compile(r"(?:Got|Given) value: (.*?)(?:\n|$)")
+_WANTED = {"bool": "true/false", "dict": "a mapping like {a: 1}", "list": "a list like [a, b]"}
+
+
+def _unknown(key: str, types: dict[str, dict[str, Any]], where: str = "") -> ConfigError:
+    """The message for a key that is not a field: moved, unknown field, unknown section, or no field named."""
+    if key in MOVED:
+        new = MOVED[key]
+        return ConfigError(f"{key} moved to {new}{where}: use --{new} (in YAML, `{new.replace('.', ': ')}`)")
+    section, _, name = key.partition(".")
+    if section not in types:
+        return ConfigError(
+            f"Unknown config section '{section}'{where}. Valid sections: {', '.join(sorted(types))}"
+        )
+    if not name:
+        return ConfigError(f"Override '--{key}' must be section.field, e.g. --run.max_steps 10")
+    return ConfigError(f"Unknown config field '{key}'{where}. Valid fields here: {', '.join(types[section])}")
+
+
+def _config_error(err: Exception, types: dict[str, dict[str, Any]], where: str = "") -> ConfigError:
+    """jsonargparse's error as one line that names the field (and, with ``where``, the file)."""
+    text = str(err).strip()
+    if text.startswith("unrecognized arguments:"):
+        first = text.split(":", 1)[1].split()[0]
+        if not first.startswith("--"):
+            return ConfigError(
+                f"Unexpected argument '{first}'. Use --section.field value, e.g. --run.max_steps 10"
+            )
+        return _unknown(first[2:].split("=", 1)[0], types)
+    m = re.search(r"Group '(\w+)' does not accept option '(\w+)'", text)
+    if m:
+        return _unknown(f"{m[1]}.{m[2]}", types, where)
+    m = re.search(r"Option '([\w.]+)' is not accepted", text)
+    if m:
+        return _unknown(m[1], types, where)
+    m = re.search(r'Parser key "([\w.]+)"', text)
+    if m:
+        wanted = [w for w in _EXPECTED.findall(text) if w != "NoneType"]
+        got = _GOT.search(text)
+        if wanted and got:
+            nullable = " (or null)" if "NoneType" in text else ""
+            what = _WANTED.get(wanted[0], wanted[0])
+            return ConfigError(f"{m[1]}{where}: expected {what}{nullable}, got {got[1].strip()!r}")
+        return ConfigError(f"{m[1]}{where}: {' '.join(text.split(':', 1)[1].split())}")
+    m = re.match(r"argument --([\w.]+): expected one argument", text)
+    if m:
+        return ConfigError(f"--{m[1]} needs a value" if "." in m[1] else _unknown(m[1], types).args[0])
+    return ConfigError(" ".join(text.split()) + where)
+
+
+@functools.cache
+def _parser(cls: type):
+    """The jsonargparse parser of ``cls``: one ``--section.field`` option per field, help from the docstrings.
+
+    Built once per class (reading the docstrings is most of the cost) and reused: parsing does not change it.
+    """
+    from jsonargparse import ArgumentParser, set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    parser = ArgumentParser(
+        prog=None,
+        description=f"{cls.__doc__} Usage: [--config FILE.yaml] [--section.field VALUE ...]",
+        exit_on_error=False,
+        default_env=False,
+    )
+    # Listed for --help; parse_args reads the file itself (load_yaml) so that YAML errors name it.
+    parser.add_argument("--config", type=str, help="YAML file with some or all of the sections below")
+    parser.add_class_arguments(cls, fail_untyped=True)
+    return parser
+
+
+def _build(cls: type[C], data: Any, argv: list[str], source: str = "") -> C:
+    """``cls`` from a YAML-like mapping of sections (``source`` names it in errors), then ``argv`` overrides."""
+    from jsonargparse import ArgumentError
+
+    types = _field_types(cls)
+    where = f" (in {source})" if source else ""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"A config{where} must be a mapping of sections ({', '.join(sorted(types))}), got {data!r}"
+        )
+    for section, values in data.items():
+        if section in types and values is not None and not isinstance(values, dict):
+            raise ConfigError(
+                f"Config section '{section}'{where} must be a mapping of fields, got {values!r}"
+            )
+    parser = _parser(cls)
+    sections = {k: v for k, v in data.items() if v is not None}
+    try:
+        base = parser.parse_object(sections) if sections else None
+    except ArgumentError as err:
+        raise _config_error(err, types, where) from None
+    try:
+        if argv or base is None:
+            base = parser.parse_args(_normalise(argv, types), **({} if base is None else {"namespace": base}))
+        built = parser.instantiate(base)
+    except ArgumentError as err:
+        raise _config_error(err, types) from None
+    return cls(**{name: built[name] for name in types})
 
 
 def config_from_dict(
     data: dict, overrides: list[tuple[str, str]] | None = None, cls: type[C] = TrainConfig
 ) -> C:
     """Build a validated config of class ``cls`` (:class:`TrainConfig` or a subclass with more sections) from a
-    nested dict and ``(dotted.key, value)`` overrides."""
-    cfg = cls()
-    sections = {f.name for f in fields(cfg)}
-    data = data or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"A config file must be a mapping of sections ({', '.join(sorted(sections))}).")
-    for section, values in data.items():
-        if section not in sections:
-            raise ConfigError(
-                f"Unknown config section '{section}'. Valid sections: {', '.join(sorted(sections))}"
-            )
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError(f"Config section '{section}' must be a mapping, got {values!r}")
-        for key, value in values.items():
-            _apply(getattr(cfg, section), key, value, f"{section}.{key}")
-    for dotted, raw in overrides or []:
-        if "." not in dotted:
-            raise ConfigError(f"Override '{dotted}' must be section.field, e.g. --run.max_steps 10")
-        section, key = dotted.split(".", 1)
-        if section not in sections:
-            raise ConfigError(
-                f"Unknown config section '{section}' in '--{dotted}'. Valid: {', '.join(sorted(sections))}"
-            )
-        value = yaml.safe_load(raw) if isinstance(raw, str) else raw
-        _apply(
-            getattr(cfg, section),
-            key,
-            value if value is not None or raw.lower() in {"null", "none", "~"} else raw,
-            dotted,
-        )
-    # Re-run validation now that every field is set.
-    for section in sections:
-        obj = getattr(cfg, section)
-        obj.__post_init__()
-    return cfg
+    nested dict (a YAML file's content) and ``(section.field, value)`` overrides.
+
+    >>> config_from_dict({"run": {"max_steps": 3}}, [("eval.k", "4")]).eval.k
+    4
+    """
+    return _build(cls, data, [f"--{key}={value}" for key, value in overrides or []])
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -414,86 +515,37 @@ def load_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return data or {}
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+    return {} if data is None else data
 
 
 def parse_args(argv: list[str], default_config: str | Path | None = None, cls: type[C] = TrainConfig) -> C:
     """Parse ``[--config FILE] [--section.field VALUE | section.field=VALUE ...]`` into a ``cls`` config.
 
-    >>> cfg = parse_args(["--run.max_steps", "3", "rollout.num_generations=4"])
-    >>> cfg.run.max_steps, cfg.rollout.num_generations
-    (3, 4)
+    ``default_config`` is read when ``argv`` names no ``--config``. ``--help`` prints every field and exits.
+
+    >>> cfg = parse_args(["--run.max_steps", "3", "rollout.num_generations=4", "--eval.k", "2"])
+    >>> cfg.run.max_steps, cfg.rollout.num_generations, cfg.eval.k
+    (3, 4, 2)
     """
-    config_path = default_config
-    overrides: list[tuple[str, str]] = []
+    config_path, rest = default_config, []
+    argv = list(argv)
     i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help"):
-            raise SystemExit(help_text(cls))
-        if arg == "--config" or arg.startswith("--config="):
-            if "=" in arg:
-                config_path = arg.split("=", 1)[1]
-            else:
-                if i + 1 >= len(argv):
-                    raise ConfigError("--config needs a file path")
-                config_path = argv[i + 1]
-                i += 1
-        elif arg.startswith("--"):
-            key = arg[2:]
-            if "=" in key:
-                key, value = key.split("=", 1)
-            else:
-                if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                    value = "true"  # a bare flag, e.g. --model.lora
-                else:
-                    value = argv[i + 1]
-                    i += 1
-            overrides.append((key.replace("-", "_"), value))
-        elif "=" in arg:
-            key, value = arg.split("=", 1)
-            overrides.append((key, value))
+    while i < len(argv):  # --config is the one option that is not a field
+        if argv[i] == "--config":
+            if i + 1 >= len(argv):
+                raise ConfigError("--config needs a file path")
+            config_path, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith("--config="):
+            config_path = argv[i].split("=", 1)[1]
         else:
-            raise ConfigError(
-                f"Unexpected argument '{arg}'. Use --section.field value, e.g. --run.max_steps 10"
-            )
+            rest.append(argv[i])
         i += 1
     data = load_yaml(config_path) if config_path else {}
-    return config_from_dict(data, overrides, cls)
+    return _build(cls, data, rest, str(config_path or ""))
 
 
 def help_text(cls: type | None = None) -> str:
-    """Every config field of ``cls`` (default :class:`TrainConfig`) with its default and description, for ``--help``."""
-    lines = ["Usage: [--config FILE.yaml] [--section.field VALUE ...]", ""]
-    for sec in fields(cls or TrainConfig):
-        obj = sec.default_factory()
-        lines.append(f"{sec.name}:")
-        docs = _field_docs(type(obj))
-        for f in fields(obj):
-            lines.append(
-                f"  --{sec.name}.{f.name} (default {json.dumps(getattr(obj, f.name))}): {docs.get(f.name, '')}"
-            )
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _field_docs(cls: type) -> dict[str, str]:
-    """Read the docstring placed under each field in the class source."""
-    import ast
-    import inspect
-
-    try:
-        tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    docs: dict[str, str] = {}
-    body = tree.body[0].body
-    for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-        ):
-            docs[node.target.id] = " ".join(str(nxt.value.value).split())
-    return docs
+    """The ``--help`` text of ``cls`` (default :class:`TrainConfig`): every field, its default and docstring."""
+    return _parser(cls or TrainConfig).format_help()

@@ -1,4 +1,5 @@
-"""DeepSeek-R1's pipeline at small scale: curated cold start -> GRPO with a language reward -> rejection sampling.
+"""DeepSeek-R1's pipeline at small scale, in stage order: cold-start data -> curation -> SFT -> GRPO with a language
+reward -> rejection sampling (each stage is a function of ``minirl.pipeline.stages``).
 
     python recipes/r1.py                                            # embedded SmolLM2-135M, CPU
     python recipes/r1.py --rejection.enabled true                   # + the rejection-sampling SFT round
@@ -27,9 +28,10 @@ def main(argv: list[str] | None = None):
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "pipeline.yaml")  # every section; the GRPO run writes its own config.yaml
     train = cfg.train_config()
+    # Stages 1-3: cold-start data -> curation -> SFT (minirl.pipeline.stages); the GRPO run starts from the SFT model.
     train.model.name = str(cold_start_sft(cfg.cold_start, train, out / "cold_start", curated=True))
-    trainer, _, _ = run_grpo(train)
-    if cfg.rejection.enabled:
+    trainer, _, _ = run_grpo(train)  # stage 4: RL with the language reward
+    if cfg.rejection.enabled:  # stage 5: rejection sampling -> curation -> SFT
         rejection_round(
             cfg.rejection, trainer, out / "rejection", language=cfg.data.language, seed=cfg.run.seed
         )

@@ -21,6 +21,7 @@ from rewards.countdown import countdown_reward
 from rewards.formatting import format_reward, tag_count_reward
 from rewards.language import (
     LANGUAGE_SCRIPTS,
+    MIXED_BELOW,
     LanguageConsistencyReward,
     language_consistency_reward,
     language_mix,
@@ -31,6 +32,7 @@ from rewards.registry import CombinedReward, UnknownRewardError, combine, get, n
 
 __all__ = [
     "LANGUAGE_SCRIPTS",
+    "MIXED_BELOW",
     "AccuracyReward",
     "CombinedReward",
     "LanguageConsistencyReward",

@@ -33,6 +33,13 @@ from typing import Any
 
 from rewards._text import column, completion_texts, extract_think, strip_tags
 
+MIXED_BELOW = 0.95
+"""A reasoning whose target-language share (:func:`target_language_share`) is below this counts as mixed-language.
+
+The one threshold for the whole project: the curation ``language`` filter keeps traces at or above it, and the
+mixed-language rates of training logs, evaluation and the language-mixing report count samples below it
+(R1 gives no number)."""
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Scripts
 

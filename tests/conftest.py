@@ -17,6 +17,7 @@ from minirl.testing import make_tiny_model, make_tiny_tokenizer, save_tiny_check
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K_DIR = ROOT.parent / "shared" / "data" / "gsm8k"
+GSM8K_FIXTURE_DIR = ROOT / "tests" / "data" / "gsm8k"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,8 +49,14 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def gsm8k_fixture_dir():
+    """Our own GSM8K-format rows (20 train, 6 test) inside tests/: for tests that need the format, not the data."""
+    return GSM8K_FIXTURE_DIR
+
+
+@pytest.fixture(scope="session")
 def gsm8k_dir():
-    """The shared GSM8K jsonl folder beside the project root; tests needing it skip without it."""
+    """The real shared GSM8K jsonl folder beside the project root; tests needing it skip without it."""
     if not (GSM8K_DIR / "train.jsonl").exists():
         pytest.skip(f"GSM8K not found at {GSM8K_DIR}")
     return GSM8K_DIR

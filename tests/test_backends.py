@@ -122,7 +122,7 @@ def test_recipe_runs_one_step_through_trl(tmp_path, tiny_model_dir):
             *_cfg_args(tmp_path, tiny_model_dir),
             "--run.backend",
             "trl",
-            "--run.save_model",
+            "--checkpoint.save_model",
             "false",
             "--grpo.rewards",
             '{"format": 1.0, "accuracy": 1.0}',

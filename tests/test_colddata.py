@@ -11,9 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewards
+from minirl.colddata import (
+    CLEAN_ONLY,
+    KINDS,
+    MAX_COUNT,
+    PoolConfig,
+    allocate,
+    arithmetic_plan,
+    make_clean,
+    make_pool,
+    mixed_languages,
+)
 from minirl.curation import curate, keep_correct, keep_format, keep_no_repetition
-from minirl.sft import CLEAN_ONLY, KINDS, PoolConfig, allocate, make_clean, make_pool, to_sft_records
-from minirl.sft.colddata import MAX_COUNT, arithmetic_plan, mixed_languages
+from minirl.sft import to_sft_records
 from minirl.tasks import Example, PromptStyle, build_prompt, get_task
 
 TASK_SETTINGS = {
@@ -26,7 +36,7 @@ TASK_SETTINGS = {
 def task_and_examples(request):
     name = request.param
     if name == "gsm8k":
-        task = get_task("gsm8k", path=str(request.getfixturevalue("gsm8k_dir")))  # skips without the data
+        task = get_task("gsm8k", path=str(request.getfixturevalue("gsm8k_fixture_dir")))  # our 20 train rows
     else:
         task = get_task(name, **TASK_SETTINGS[name])
     return task, task.examples("train", n=100, seed=0)
@@ -209,10 +219,22 @@ def test_to_sft_records_use_the_exact_rl_prompt(task_and_examples, tiny_tokenize
 
 
 def test_arithmetic_steps_follow_precedence():
-    plan = arithmetic_plan(Example("What is 5 + 3 * 4 - 2?", "15"), random.Random(0))
+    plan = arithmetic_plan(get_task("arithmetic").example([5, 3, 4, 2], ["+", "*", "-"]), random.Random(0))
     ops = [(s[1]["a"], s[1]["op"], s[1]["b"], s[1]["c"]) for s in plan.steps if s[0].endswith("_op")]
     assert ops == [("3", "*", "4", "12"), ("5", "+", "12", "17"), ("17", "-", "2", "15")]
     assert plan.code[-1].startswith("print(step_3)") and plan.wrong_answer != "15"
+
+
+def test_arithmetic_traces_come_from_the_tasks_own_steps():
+    """The plan reads the operations the task computed (Example.worked_steps), never the question text."""
+    task = get_task("arithmetic")
+    ex = task.example([2, 2, 6, 4], ["-", "-", "*"])
+    plan = arithmetic_plan(ex, random.Random(0))
+    assert plan.code[:3] == ["step_1 = 2 - 2", "step_2 = 6 * 4", "step_3 = step_1 - step_2"]
+    relabelled = Example("a question in other words", ex.answer, worked_steps=ex.worked_steps)
+    assert arithmetic_plan(relabelled, random.Random(0)) == plan
+    with pytest.raises(ValueError, match="no worked_steps.*ArithmeticTask"):
+        arithmetic_plan(Example("What is 5 + 3 * 4 - 2?", "15"), random.Random(0))
 
 
 def test_mixed_languages_always_has_english_chinese_and_russian():
@@ -226,7 +248,16 @@ def test_bad_inputs_fail_clearly(tiny_tokenizer):
     with pytest.raises(ValueError, match="supported"):
         make_pool("math", [Example("What is 1 + 1?", "2")])
     with pytest.raises(ValueError, match="example #0.*gold answer"):
-        make_pool("arithmetic", [Example("What is 1 + 1?", "3")])
+        make_pool(
+            "arithmetic",
+            [
+                Example(
+                    "What is 1 + 1?",
+                    "3",
+                    worked_steps=get_task("arithmetic").example([1, 1], ["+"]).worked_steps,
+                )
+            ],
+        )
     with pytest.raises(ValueError, match="no examples"):
         make_pool("arithmetic", [])
     with pytest.raises(ValueError, match="record #0 lacks"):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
-from minirl.config import ConfigError, TrainConfig, config_from_dict, help_text, load_yaml, parse_args
+from minirl.config import (
+    MOVED,
+    ConfigError,
+    TrainConfig,
+    config_from_dict,
+    help_text,
+    load_yaml,
+    parse_args,
+)
 from minirl.pipeline import LanguageMixingConfig, R1Config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -85,7 +95,7 @@ def test_bad_yaml_names_the_file(tmp_path):
 def test_help_lists_every_field_with_its_doc():
     text = help_text()
     assert "--rollout.num_generations" in text and "G: completions per prompt" in text
-    assert "--run.resume" in text
+    assert "--checkpoint.resume" in text
 
 
 def test_roundtrip_save(tmp_path):
@@ -93,3 +103,116 @@ def test_roundtrip_save(tmp_path):
     cfg.save(tmp_path / "c.yaml")
     again = config_from_dict(load_yaml(tmp_path / "c.yaml"))
     assert again == cfg
+
+
+def test_run_is_split_into_run_eval_and_checkpoint():
+    cfg = parse_args(
+        ["--eval.every", "5", "--eval.k", "4", "--checkpoint.every", "10", "checkpoint.resume=latest"]
+    )
+    assert (cfg.eval.every, cfg.eval.k, cfg.checkpoint.every, cfg.checkpoint.resume) == (5, 4, 10, "latest")
+    assert not {f.name for f in fields(cfg.run)} & {"eval_k", "save_every", "resume", "save_model"}
+    assert len(fields(cfg.run)) == 12 and len(fields(cfg.eval)) == 6 and len(fields(cfg.checkpoint)) == 5
+
+
+NEW_VALUES = {
+    "eval.every": "2",
+    "eval.at_start": "true",
+    "eval.at_end": "false",
+    "eval.max_new_tokens": "8",
+    "eval.k": "2",
+    "eval.temperature": "0.5",
+    "checkpoint.every": "5",
+    "checkpoint.keep_last": "3",
+    "checkpoint.resume": "latest",
+    "checkpoint.save_model": "false",
+    "checkpoint.merge_lora": "true",
+}
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
+def test_moved_flags_name_their_new_place(old, new, tmp_path):
+    with pytest.raises(
+        ConfigError, match=f"^{re.escape(old)} moved to {re.escape(new)}: use --{re.escape(new)}"
+    ):
+        parse_args([f"--{old}", "1"])
+    with pytest.raises(ConfigError, match=f"{re.escape(old)} moved to {re.escape(new)}"):
+        parse_args([f"{old}=1"])
+    section, name = old.split(".")
+    old_yaml = tmp_path / "old.yaml"
+    old_yaml.write_text(f"{section}:\n  {name}: 1\n")
+    with pytest.raises(ConfigError, match=f"{re.escape(old)} moved to {re.escape(new)} \\(in .*old.yaml\\)"):
+        parse_args(["--config", str(old_yaml)])
+    # The new name takes the value.
+    value = NEW_VALUES[new]
+    sec, field_name = new.split(".")
+    assert getattr(getattr(parse_args([f"--{new}", value]), sec), field_name) == yaml.safe_load(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("run:\n  max_stepz: 3\n", r"Unknown config field 'run.max_stepz' \(in .*cfg.yaml\)"),
+        (
+            "trainer:\n  lr: 1\n",
+            r"Unknown config section 'trainer' \(in .*cfg.yaml\). Valid sections: checkpoint",
+        ),
+        ("run: 5\n", r"Config section 'run' \(in .*cfg.yaml\) must be a mapping of fields, got 5"),
+        ("- a\n- b\n", r"A config \(in .*cfg.yaml\) must be a mapping of sections"),
+        ("run:\n  max_steps: many\n", r"run.max_steps \(in .*cfg.yaml\): expected int, got 'many'"),
+        ("rollout:\n  num_generations: 1\n", "rollout.num_generations must be >= 2"),
+        ("eval:\n  k: 0\n", "eval.k must be >= 1, got 0"),
+        ("checkpoint:\n  keep_last: 0\n", "checkpoint.keep_last must be >= 1, got 0"),
+    ],
+)
+def test_bad_yaml_fields_sections_and_values_get_one_line(tmp_path, text, message):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_args(["--config", str(path)])
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data.train_size", "abc"], "data.train_size: expected int (or null), got 'abc'"),
+        (["--grpo.rewards", "[1, 2]"], "grpo.rewards: expected a mapping like {a: 1}"),
+        (["--eval.k"], "--eval.k needs a value"),
+        (["--run"], "Override '--run' must be section.field"),
+        (["--config"], "--config needs a file path"),
+        (["--eval.max_new_tokens", "0"], "eval.max_new_tokens must be >= 1 or null, got 0"),
+    ],
+)
+def test_more_bad_command_lines_get_one_line(argv, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        parse_args(argv)
+    assert "\n" not in str(err.value)
+
+
+def test_default_config_is_replaced_by_an_explicit_one(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("run:\n  max_steps: 3\n")
+    default = RECIPES / "configs" / "r1_zero_smollm2_cpu.yaml"
+    assert parse_args([], default_config=default).eval.k == load_yaml(default)["eval"]["k"]
+    cfg = parse_args(["--config", str(mine), "--eval.k", "2"], default_config=default)
+    assert (cfg.run.max_steps, cfg.eval.k, cfg.eval.at_start) == (3, 2, False)  # nothing from the default
+
+
+def test_lists_take_commas_and_booleans_stand_alone():
+    cfg = parse_args(["--run.report_to", "tensorboard,wandb", "--model.lora", "--run.overwrite"])
+    assert cfg.run.report_to == ["tensorboard", "wandb"] and cfg.model.lora and cfg.run.overwrite
+    assert parse_args(["run.report_to=[wandb]"]).run.report_to == ["wandb"]
+    cfg = parse_args(["--mixing.arms", "curated,r1_zero", "--mixing.eval_k", "2"], cls=LanguageMixingConfig)
+    assert cfg.mixing.arms == ["curated", "r1_zero"] and cfg.mixing.eval_k == 2
+
+
+def test_help_is_built_from_the_field_docstrings(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--help"], cls=R1Config)
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    for section in fields(R1Config):
+        for f in fields(section.default_factory):
+            assert f"--{section.name}.{f.name}" in out, f"{section.name}.{f.name}"
+    assert "Checkpoint every N steps" in out and "Samples per held-out problem" in out
+    assert "--config" in out

@@ -212,3 +212,34 @@ def test_curate_report_adds_up(records):
     assert report.total == len(records) == report.kept + sum(report.dropped.values())
     assert len(kept) == report.kept <= 1  # only CLEAN passes, and only its first copy
     assert all(keep_language(r) and keep_format(r) and keep_correct(r) for r in kept)
+
+
+def test_one_mixed_language_threshold_everywhere():
+    """Curation, evaluation and the language-mixing report split mixed from target at ``rewards.MIXED_BELOW``."""
+    import inspect
+
+    import rewards
+    from minirl.eval.runner import summarize
+    from minirl.pipeline.config import LanguageMixingConfig
+    from minirl.pipeline.mixing import accuracy_by_mode, mixing_metrics
+
+    t = rewards.MIXED_BELOW
+    assert inspect.signature(keep_language).parameters["threshold"].default == t
+    assert inspect.signature(default_filters).parameters["language_threshold"].default == t
+    assert LanguageMixingConfig().cold_start.language_threshold == t
+    shares = [t, t - 1e-3]  # at the threshold: target language; just below: mixed
+    record = {
+        "completions": ["g", "a", "b"],
+        "correct": [1.0, 1.0, 0.0],
+        "format": [1.0, 1.0, 1.0],
+        "target_share": [t - 1e-3, *shares],
+        "truncated": [False] * 3,
+        "lengths": [5] * 3,
+        "extracted": ["7"] * 3,
+    }
+    assert summarize([record]).metrics["mixed_rate"].value == 1.0  # greedy share just below
+    assert mixing_metrics([record])["mixed_rate"].value == 0.5
+    assert accuracy_by_mode([record]) == {
+        "target": {"n": 1, "accuracy": 1.0},
+        "mixed": {"n": 1, "accuracy": 0.0},
+    }

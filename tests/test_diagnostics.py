@@ -286,3 +286,14 @@ def test_live_rejects_bad_arguments():
         "grad_norm_spike",
         "reward_hacking",
     }
+
+
+def test_group_zero_variance_compares_scored_values_only():
+    """Preflight's per-reward share uses minirl.grpo's zero-variance test; None/NaN values are left out."""
+    from minirl.diagnostics.preflight import _group_zero_variance
+
+    nan = float("nan")
+    values = [1.0, 1.0, None, 0.0, None, None, nan, 0.5, 0.5 + 1e-7, 0.2, None, 0.3]  # G = 3: four groups
+    # groups: {1, 1} constant; {0} one scored value: constant; {0.5, 0.5+1e-7} within tol; {0.2, 0.3} differ
+    assert _group_zero_variance(values, 3) == 0.75
+    assert _group_zero_variance([None] * 4, 2) == 1.0 and _group_zero_variance([], 2) == 0.0

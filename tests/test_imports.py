@@ -25,3 +25,35 @@ def test_training_path_needs_no_trl_or_datasets():
         "print(sorted(m for m in ('trl', 'datasets') if m in sys.modules))"
     )
     assert _loaded(code) == "[]"
+
+
+STAGES = {  # an R1 stage imports earlier stages only (and never the orchestration in minirl.pipeline)
+    "minirl.colddata": (
+        "minirl.curation",
+        "minirl.sft",
+        "minirl.trainer",
+        "minirl.rejection",
+        "minirl.pipeline",
+    ),
+    "minirl.curation": (
+        "minirl.colddata",
+        "minirl.sft",
+        "minirl.trainer",
+        "minirl.rejection",
+        "minirl.pipeline",
+    ),
+    "minirl.sft": (
+        "minirl.colddata",
+        "minirl.curation",
+        "minirl.trainer",
+        "minirl.rejection",
+        "minirl.pipeline",
+    ),
+    "minirl.rejection": ("minirl.colddata", "minirl.trainer", "minirl.pipeline"),
+}
+
+
+def test_r1_stages_import_only_what_comes_before_them():
+    for module, later in STAGES.items():
+        code = f"import sys, {module}; print(sorted(m for m in {later!r} if m in sys.modules))"
+        assert _loaded(code) == "[]", module

@@ -17,10 +17,10 @@ import perf  # noqa: E402
 
 
 @pytest.fixture
-def gsm8k_env(gsm8k_dir, monkeypatch):
-    """The benchmark's prompts are GSM8K questions: point every worker process at the shared copy."""
-    monkeypatch.setenv("MINIRL_GSM8K", str(gsm8k_dir))
-    return gsm8k_dir
+def gsm8k_env(gsm8k_fixture_dir, monkeypatch):
+    """The benchmark's prompts are GSM8K questions: point every worker process at the tests' GSM8K-format rows."""
+    monkeypatch.setenv("MINIRL_GSM8K", str(gsm8k_fixture_dir))
+    return gsm8k_fixture_dir
 
 
 def test_peak_rss_is_reset_between_steps():

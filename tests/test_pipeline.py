@@ -15,7 +15,7 @@ from minirl.pipeline import (
     LanguageMixingConfig,
     R1Config,
     accuracy_by_mode,
-    cold_start_records,
+    cold_start_data,
     has_code,
     mixing_metrics,
 )
@@ -34,7 +34,7 @@ TINY = [
     "1",
     "--run.preflight",
     "false",
-    "--run.save_model",
+    "--checkpoint.save_model",
     "false",
     "--cold_start.num_examples",
     "16",
@@ -57,8 +57,12 @@ def test_curated_records_drop_every_defect_and_raw_records_keep_them(tiny_tokeni
     task = get_task("arithmetic", num_terms=2, max_digits=2, ops="+-")
     cfg = ColdStartConfig(num_examples=40)
     style = PromptStyle()
-    raw, raw_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=False)
-    cur, cur_info = cold_start_records(cfg, task, tiny_tokenizer, style, curated=True)
+    raw_data = cold_start_data(cfg, task, tiny_tokenizer, style, curated=False)
+    cur_data = cold_start_data(cfg, task, tiny_tokenizer, style, curated=True)
+    (raw, raw_info), (cur, cur_info) = (
+        (raw_data.records, raw_data.info()),
+        (cur_data.records, cur_data.info()),
+    )
     assert len(raw) == 40 and raw_info["pool_kinds"]["mixed_language"] == 12  # 0.3 * 40
     assert "curation" not in raw_info
     report = cur_info["curation"]
@@ -169,7 +173,7 @@ def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir)
     recipe = _import_recipe("r1")
     out = tmp_path / "r1"
     argv = ["--model.name", str(tiny_model_dir), "--run.output_dir", str(out), *TINY]
-    argv += ["--data.eval_size", "2", "--run.eval_k", "1", "--rejection.enabled", "true"]
+    argv += ["--data.eval_size", "2", "--eval.k", "1", "--rejection.enabled", "true"]
     argv += ["--rejection.num_prompts", "4", "--rejection.samples_per_prompt", "2"]
     trainer = recipe.main(argv)
     assert trainer.step == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
+import re
 from fractions import Fraction
 
 import pytest
@@ -16,6 +17,7 @@ from minirl.tasks import (
     Example,
     GSM8KTask,
     PromptStyle,
+    Task,
     build_prompt,
     get_task,
     render_completion,
@@ -140,6 +142,21 @@ def test_arithmetic_answers_are_correct():
     assert ArithmeticTask().examples("test", n=1)[0].question.count("+") == 1
 
 
+def test_operations_are_the_tasks_evaluation_in_order():
+    from minirl.tasks.arithmetic import Operation, operations
+
+    assert operations([2, 3, 4], ["+", "*"]) == [Operation(3, "*", 4, 12), Operation(2, "+", 12, 14, None, 1)]
+    assert operations([2, 3, 4, 5], ["*", "*", "-"]) == [
+        Operation(2, "*", 3, 6),
+        Operation(6, "*", 4, 24, 1),
+        Operation(24, "-", 5, 19, 2),
+    ]
+    ex = ArithmeticTask(num_terms=4, max_digits=2, ops="+-*").examples("train", n=30)
+    assert all(e.worked_steps and str(e.worked_steps[-1].value) == e.answer for e in ex)
+    with pytest.raises(ValueError, match="unknown operator"):
+        operations([1, 2], ["/"])
+
+
 def test_evaluate_terms_precedence():
     assert evaluate_terms([2, 3, 4], ["+", "*"])[0] == 14
     assert evaluate_terms([2, 3, 4], ["-", "-"])[0] == -5
@@ -191,21 +208,49 @@ def test_render_completion_text():
 # --- GSM8K --------------------------------------------------------------------------------------------------------
 
 
-def test_gsm8k_loads_shared_folder(gsm8k_dir):
-    task = GSM8KTask(gsm8k_dir)
+def _check_gsm8k_folder(folder, sizes, first_question, first_answer):
+    """Loader checks shared by the real copy and the tests' fixture; returns the train and test examples."""
+    task = GSM8KTask(folder)
     train, test = task.examples("train"), task.examples("test")
-    assert (len(train), len(test)) == (7473, 1319)
+    assert (len(train), len(test)) == sizes
     first = train[0]
-    assert first.question.startswith("Natalia sold clips") and first.answer == "72"
-    assert first.extra["solution"].endswith("#### 72") and first.reward_kwargs()["answer"] == "72"
+    assert first.question.startswith(first_question) and first.answer == first_answer
+    assert first.extra["solution"].endswith(f"#### {first_answer}")
+    assert first.reward_kwargs()["answer"] == first_answer
     assert all(ex.answer.lstrip("-").isdigit() for ex in train + test)  # commas gone, bare integers
     assert task.examples("test", n=5) == test[:5]
     with pytest.raises(ValueError, match="Unknown split"):
         task.examples("dev")
+    return train, test
 
 
-def test_gsm8k_path_alias_and_file(gsm8k_dir, tmp_path):
-    assert get_task("gsm8k", path=str(gsm8k_dir)).source == gsm8k_dir.resolve()
+def test_gsm8k_loads_shared_folder(gsm8k_dir):
+    """The real shared copy is complete and parses (skips on a clone without ../shared)."""
+    _check_gsm8k_folder(gsm8k_dir, (7473, 1319), "Natalia sold clips", "72")
+
+
+def test_gsm8k_loads_a_folder_in_its_format(gsm8k_fixture_dir):
+    """The loader on the tests' own GSM8K-format rows: the checks above, on any clone."""
+    train, test = _check_gsm8k_folder(gsm8k_fixture_dir, (20, 6), "Tom has 15 marbles", "39")
+    separated = [ex.answer for ex in train if ex.extra["solution"].endswith(",500")]
+    assert separated == ["3500"]  # the thousands separator is dropped
+    assert not {ex.question for ex in train} & {ex.question for ex in test}
+    assert GSM8KTask(gsm8k_fixture_dir).examples("train", n=3, seed=9) == train[:3]
+
+
+def test_gsm8k_fixture_solutions_are_right(gsm8k_fixture_dir):
+    """Each ``<<expr=value>>`` note of the fixture evaluates to its value; the last one is the gold answer."""
+    for split in ("train", "test"):
+        for ex in GSM8KTask(gsm8k_fixture_dir).examples(split):
+            notes = re.findall(r"<<([^<>=]*)=([^<>]*)>>", ex.extra["solution"])
+            assert notes, ex.question
+            for expr, value in notes:
+                assert _value(ast.parse(expr, mode="eval")) == int(value), (ex.question, expr)
+            assert notes[-1][1] == ex.answer, ex.question
+
+
+def test_gsm8k_path_alias_and_file(gsm8k_fixture_dir, tmp_path):
+    assert get_task("gsm8k", path=str(gsm8k_fixture_dir)).source == gsm8k_fixture_dir.resolve()
     one = tmp_path / "mine.jsonl"
     one.write_text(json.dumps({"question": "1 + 1?", "answer": "1 + 1 = 2\n#### 2"}) + "\n\n")
     task = GSM8KTask(str(one))
@@ -223,6 +268,25 @@ def test_gsm8k_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv("MINIRL_GSM8K", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="MINIRL_GSM8K.*not found"):
         GSM8KTask()
+
+
+def test_correctness_is_the_accuracy_reward_at_full_marks():
+    """One definition of a right answer: the task's accuracy reward gives exactly 1.0 (None: cannot judge)."""
+    from minirl.tasks import correctness, task_class
+
+    texts = ["<answer>(6 - 2) * 5</answer>", "<answer>6 * 5 - 2</answer>", "<answer>20</answer>"]
+    nums, target = [[2, 5, 6]] * 3, [20] * 3
+    countdown = get_task("countdown")
+    assert countdown.correct(texts, nums=nums, target=target, answer=["20"] * 3) == [1.0, 0.0, 0.0]
+    assert correctness("countdown", texts, nums=nums, target=target) == [1.0, 0.0, 0.0]
+    arithmetic = get_task("arithmetic")
+    assert arithmetic.correct(["<answer>19</answer>", texts[2]], answer=["20", "20"]) == [0.0, 1.0]
+    assert correctness("accuracy", texts[:1], answer=[None]) == [None]
+    assert task_class("countdown") is CountdownTask and task_class("countdown").gold_columns == (
+        "nums",
+        "target",
+    )
+    assert task_class("gsm8k").accuracy_reward == "accuracy" and task_class("unknown") is Task
 
 
 def test_parse_gold():

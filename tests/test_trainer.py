@@ -28,11 +28,11 @@ def tiny_config(tmp_path, *extra: str):
             "4",
             "--run.seed",
             "0",
-            "--run.eval_at_end",
+            "--eval.at_end",
             "false",
             "--run.preflight",
             "false",
-            "--run.save_model",
+            "--checkpoint.save_model",
             "false",
             "--rollout.num_generations",
             "4",
@@ -104,7 +104,7 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
         tiny_tokenizer,
         "--run.max_steps",
         "2",
-        "--run.save_every",
+        "--checkpoint.every",
         "2",
     )
     assert [p.name for p in list_checkpoints(resumed)] == ["step-000002"]
@@ -114,7 +114,7 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
         tiny_tokenizer,
         "--run.max_steps",
         "4",
-        "--run.resume",
+        "--checkpoint.resume",
         "latest",
     )
     a = [r for r in read_metrics(straight) if r["type"] == "train"]
@@ -134,9 +134,9 @@ def test_checkpoints_rotate_and_are_complete(tmp_path, tiny_model, tiny_tokenize
         tiny_tokenizer,
         "--run.max_steps",
         "3",
-        "--run.save_every",
+        "--checkpoint.every",
         "1",
-        "--run.keep_last",
+        "--checkpoint.keep_last",
         "2",
     )
     ckpts = list_checkpoints(tmp_path)
@@ -160,7 +160,7 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_toke
         "0.1",
         "--run.max_steps",
         "2",
-        "--run.save_model",
+        "--checkpoint.save_model",
         "true",
     )
     assert trainer.ref_model is None  # no copy: the adapter is disabled instead
@@ -239,7 +239,7 @@ def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
             "4",
             "--data.eval_size",
             "3",
-            "--run.eval_at_start",
+            "--eval.at_start",
             "true",
             "--run.preflight",
             "false",
@@ -284,7 +284,7 @@ def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
         "0",
         "--run.preflight",
         "false",
-        "--run.save_model",
+        "--checkpoint.save_model",
         "false",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)

@@ -20,6 +20,7 @@ optim.*                       learning_rate, adam_beta1/2, weight_decay, warmup_
                               lr_scheduler_type, max_grad_norm
 run.max_steps, seed           max_steps, seed
 run.output_dir                output_dir (TRL writes its own logs and checkpoints there)
+checkpoint.every, keep_last   save_steps, save_total_limit
 model.lora*                   peft_config
 ============================  ==========================================================
 
@@ -62,7 +63,7 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
     >>> kw["num_generations"], kw["per_device_train_batch_size"], kw["loss_type"], kw["bf16"]
     (4, 4, 'grpo', False)
     """
-    r, g, o, run = cfg.rollout, cfg.grpo, cfg.optim, cfg.run
+    r, g, o, run, checkpoint = cfg.rollout, cfg.grpo, cfg.optim, cfg.run, cfg.checkpoint
     on_cpu = device.startswith("cpu")
     return {
         "output_dir": run.output_dir,
@@ -92,9 +93,9 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
         "shuffle_dataset": False,  # the dataset is already in minirl's schedule order
         "logging_steps": run.log_every,
         "report_to": list(run.report_to) or "none",
-        "save_strategy": "steps" if run.save_every else "no",
-        "save_steps": run.save_every or 500,
-        "save_total_limit": run.keep_last,
+        "save_strategy": "steps" if checkpoint.every else "no",
+        "save_steps": checkpoint.every or 500,
+        "save_total_limit": checkpoint.keep_last,
         # only when on: transformers 5 deprecates the key in favour of activation_checkpointing
         **({"gradient_checkpointing": True} if cfg.model.gradient_checkpointing else {}),
     }
@@ -191,9 +192,9 @@ def build_trl_trainer(
 
 
 def train_with_trl(cfg: TrainConfig, model=None, tokenizer=None, task=None):
-    """Run ``cfg`` to ``run.max_steps`` with TRL's trainer and save the model (``run.save_model``); returns it."""
+    """Run ``cfg`` to ``run.max_steps`` with TRL's trainer and save the model (``checkpoint.save_model``); returns it."""
     trainer = build_trl_trainer(cfg, model, tokenizer, task)
     trainer.train()
-    if cfg.run.save_model:
+    if cfg.checkpoint.save_model:
         trainer.save_model(f"{cfg.run.output_dir}/model")
     return trainer

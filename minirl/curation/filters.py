@@ -5,17 +5,19 @@ out chain-of-thought with mixed languages, long paragraphs, and code blocks". Th
 code; here each criterion is one small, testable filter, applied in order by :func:`curate`:
 
 ========================  ======================================================================================
-``language``              ``rewards.language_consistency_reward`` of the think block >= ``threshold`` (0.95);
-                          Python in the reasoning counts as non-target words, so code traces drop here too
+``language``              ``rewards.language_consistency_reward`` of the think block >= ``threshold``
+                          (``rewards.MIXED_BELOW``, 0.95); Python in the reasoning counts as non-target
+                          words, so code traces drop here too
 ``format``                ``rewards.format_reward == 1`` on the completion as RL samples it (after ``<think>``)
-``correct``               the task's rule reward is 1 (``countdown_reward`` for countdown, else ``accuracy``)
+``correct``               the task's accuracy reward is 1 (``minirl.tasks.correctness``; countdown's for countdown)
 ``length``                whitespace words and characters of the completion within bounds
 ``repetition``            share of repeated word n-grams below ``max_repeated`` (``rewards.RepetitionPenalty``)
 ``near_duplicate``        MinHash/LSH over character 5-grams, verified by exact Jaccard against kept records
 ========================  ======================================================================================
 
 A record is a dict with at least ``"completion"`` (text after the prompt's ``<think>``) and its gold columns
-(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``; :mod:`minirl.sft.colddata` makes such records.
+(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``: a :class:`minirl.records.Trace`, as
+:mod:`minirl.colddata` and :mod:`minirl.rejection` make them.
 Every filter is ``f(record) -> bool`` (True = keep); settings are keyword arguments, bound with
 ``functools.partial`` or the small classes below.
 
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 import rewards
+from minirl.tasks import correctness, task_class
 
 Record = Mapping[str, Any]
 FilterFn = Callable[[Record], bool]
@@ -45,7 +48,7 @@ def _completion(record: Record) -> str:
     if not isinstance(text, str):
         raise ValueError(
             f"curation: a record needs a string 'completion', got {type(text).__name__} in record "
-            f"{_describe(record)}; build records with minirl.sft.colddata or give each one a completion."
+            f"{_describe(record)}; build records with minirl.colddata or give each one a completion."
         )
     return text
 
@@ -62,7 +65,11 @@ def _describe(record: Any) -> str:
 
 
 def keep_language(
-    record: Record, *, threshold: float = 0.95, language: str = "en", keep_wordless: bool = True
+    record: Record,
+    *,
+    threshold: float = rewards.MIXED_BELOW,
+    language: str = "en",
+    keep_wordless: bool = True,
 ) -> bool:
     """Keep when at least ``threshold`` of the reasoning's words are in ``language`` (code counts against).
 
@@ -89,7 +96,7 @@ def keep_format(record: Record) -> bool:
 
 
 def keep_correct(record: Record) -> bool:
-    """Keep when the task's rule reward is 1: ``countdown_reward`` for countdown records, else ``accuracy_reward``.
+    """Keep when the record's answer is right (:func:`minirl.tasks.correctness` under its task's accuracy reward).
 
     Raises ``ValueError`` when the record's gold columns are missing or unusable (a data bug, not a bad trace).
 
@@ -99,16 +106,13 @@ def keep_correct(record: Record) -> bool:
     False
     """
     text = _completion(record)
-    if record.get("task") == "countdown":
-        if "nums" not in record or "target" not in record:
-            raise ValueError(
-                f"curation: countdown record {_describe(record)} needs gold 'nums' and 'target'."
-            )
-        value = rewards.countdown_reward([text], nums=[record["nums"]], target=[record["target"]])[0]
-    else:
-        if "answer" not in record:
-            raise ValueError(f"curation: record {_describe(record)} needs the gold 'answer'.")
-        value = rewards.accuracy_reward([text], answer=[record["answer"]])[0]
+    task = task_class(record.get("task"))
+    missing = [c for c in task.gold_columns if c not in record]
+    if missing:
+        raise ValueError(
+            f"curation: record {_describe(record)} needs the gold {' and '.join(map(repr, task.gold_columns))}."
+        )
+    value = correctness(task.accuracy_reward, [text], **{c: [record[c]] for c in task.gold_columns})[0]
     if value is None:
         raise ValueError(f"curation: the gold columns of record {_describe(record)} cannot be parsed.")
     return value == 1.0
@@ -350,7 +354,7 @@ def _filter_name(f: Any) -> str:
 def default_filters(
     *,
     language: str = "en",
-    language_threshold: float = 0.95,
+    language_threshold: float = rewards.MIXED_BELOW,
     min_words: int = 3,
     max_words: int = 400,
     max_chars: int = 4000,

@@ -30,6 +30,7 @@ from minirl.diagnostics.advice import (
     no_tag_advice,
     truncation_advice,
 )
+from minirl.grpo import zero_variance_groups
 
 _SEED_OFFSET = 7919  # preflight picks its prompts from its own stream, never the training schedule's
 
@@ -196,13 +197,22 @@ class PreflightFailed(RuntimeError):
         )
 
 
-def _group_zero_variance(values: list[float | None], g: int, tol: float = 1e-6) -> float:
-    """Share of groups whose scored (non-None) values span at most ``tol``; an unscored group counts as constant."""
-    flags = []
+def _group_zero_variance(values: list[float | None], g: int) -> float:
+    """Share of groups of one reward's values that :func:`minirl.grpo.zero_variance_groups` finds constant.
+
+    An unscored value (None, NaN) takes the first scored value of its group, which changes neither the group's
+    maximum nor its minimum; so only scored values are compared, and a group with fewer than two counts as constant.
+    """
+    filled: list[float] = []
     for start in range(0, len(values), g):
-        scored = [v for v in values[start : start + g] if v is not None and not math.isnan(v)]
-        flags.append(len(scored) < 2 or max(scored) - min(scored) <= tol)
-    return sum(flags) / max(1, len(flags))
+        group = values[start : start + g]
+        scored = [v for v in group if v is not None and not math.isnan(v)]
+        filled += [
+            v if v is not None and not math.isnan(v) else (scored[0] if scored else 0.0) for v in group
+        ]
+    if not filled:
+        return 0.0
+    return float(zero_variance_groups(torch.tensor(filled, dtype=torch.float64), g).float().mean())
 
 
 def _summarise(name: str, weight: float, values: list[float | None], g: int) -> RewardSummary:
@@ -235,8 +245,6 @@ def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) ->
         raise ValueError(f"preflight: num_prompts must be an integer >= 1, got {num_prompts!r}")
     if not 0 <= threshold <= 1:
         raise ValueError(f"preflight: threshold must be in [0, 1], got {threshold!r}")
-    from minirl.grpo import zero_variance_groups
-
     cfg = trainer.cfg
     pool = trainer.train_examples
     examples = random.Random(cfg.run.seed + _SEED_OFFSET).sample(pool, min(num_prompts, len(pool)))

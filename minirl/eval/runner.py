@@ -29,7 +29,6 @@ from minirl.eval.metrics import Estimate, majority_is_correct, mean_estimate, me
 from minirl.rollout.generate import generate
 from minirl.tasks import Example, PromptStyle, Task, build_prompt
 
-MIXED_THRESHOLD = 0.95
 VALID_SOLUTION = "<valid solution>"
 """The maj@k vote of every correct countdown answer: different expressions reaching the target agree."""
 _NOTHING = Estimate(float("nan"), float("nan"), float("nan"), 0)  # n == 0: prints "-", saves null
@@ -77,9 +76,9 @@ class EvalResult:
 
 
 def _correct(task: Task, texts: list[str], example: Example) -> list[float]:
-    fn = rewards.get(task.accuracy_reward)
+    """:meth:`Task.correct` of each text against ``example``; an unjudgeable gold counts as wrong (0.0)."""
     kwargs = {k: [v] * len(texts) for k, v in example.reward_kwargs().items()}
-    return [1.0 if v == 1.0 else 0.0 for v in fn(texts, **kwargs)]
+    return [c or 0.0 for c in task.correct(texts, **kwargs)]
 
 
 def vote_key(task: Task, extracted: str | None, correct: float) -> str | None:
@@ -196,7 +195,7 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         "format_rate": proportion(greedy_fmt, n),
         "truncated_rate": proportion(sum(int(r["truncated"][0]) for r in records), n),
         "completion_length": mean_estimate([float(r["lengths"][0]) for r in records]),
-        "mixed_rate": proportion(sum(int(s < MIXED_THRESHOLD) for s in shares), len(shares))
+        "mixed_rate": proportion(sum(int(s < rewards.MIXED_BELOW) for s in shares), len(shares))
         if shares
         else _NOTHING,
         "target_share": mean_estimate(shares) if shares else _NOTHING,

@@ -1,6 +1,6 @@
-"""DeepSeek-R1's multi-stage pipeline at small scale: cold-start SFT -> GRPO (+ language reward) -> rejection
-sampling, and the curated-vs-uncurated language-mixing comparison. Recipes: ``recipes/r1.py``,
-``recipes/language_mixing.py``."""
+"""DeepSeek-R1's multi-stage pipeline at small scale, in stage order: cold-start data -> curation -> SFT -> GRPO
+(+ language reward) -> rejection sampling (:mod:`minirl.pipeline.stages`), and the curated-vs-uncurated
+language-mixing comparison (:mod:`minirl.pipeline.mixing`). Recipes: ``recipes/r1.py``, ``recipes/language_mixing.py``."""
 
 from minirl.pipeline.config import (
     ColdStartConfig,
@@ -20,18 +20,27 @@ from minirl.pipeline.mixing import (
     run_arm,
     run_comparison,
 )
-from minirl.pipeline.stages import cold_start_records, cold_start_sft, rejection_round, run_grpo
+from minirl.pipeline.stages import (
+    ColdStartData,
+    RejectionResult,
+    cold_start_data,
+    cold_start_sft,
+    rejection_round,
+    run_grpo,
+)
 
 __all__ = [
     "ARMS",
     "Arm",
     "ColdStartConfig",
+    "ColdStartData",
     "accuracy_by_mode",
     "LanguageMixingConfig",
     "MixingConfig",
     "R1Config",
     "RejectionConfig",
-    "cold_start_records",
+    "RejectionResult",
+    "cold_start_data",
     "cold_start_sft",
     "comparison_table",
     "has_code",

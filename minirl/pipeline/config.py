@@ -1,6 +1,6 @@
 """Config sections of the R1 pipeline: cold-start SFT, rejection sampling and the language-mixing comparison.
 
-The GRPO sections (model, data, rollout, grpo, optim, run) are :class:`minirl.config.TrainConfig`'s; the classes
+The GRPO sections (model, data, rollout, grpo, optim, run, eval, checkpoint) are :class:`minirl.config.TrainConfig`'s; the classes
 here add sections to it, so one YAML file describes a whole pipeline and ``--section.field`` overrides any field.
 """
 
@@ -9,15 +9,16 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, fields
 
+import rewards
+from minirl.colddata import PoolConfig
 from minirl.config import ConfigError, TrainConfig, _check
-from minirl.sft.colddata import PoolConfig
 
 
 @dataclass
 class ColdStartConfig:
     """Cold-start SFT (R1 stage 1): the synthetic pool it trains on and the SFT settings.
 
-    The pool fields are :class:`minirl.sft.PoolConfig`'s, flattened into this section so that the command line
+    The pool fields are :class:`minirl.colddata.PoolConfig`'s, flattened into this section so that the command line
     reaches them (``--cold_start.mixed_language 0.4``); their defaults are PoolConfig's own.
     """
 
@@ -39,7 +40,7 @@ class ColdStartConfig:
     """Mixed-language and code traces carry the right answer (so a correctness reward pays them)."""
     mixed_strategy: str = PoolConfig.mixed_strategy
     """How mixed traces reason: ``same`` (the English steps, translated) or ``counting`` (count up, in Chinese)."""
-    language_threshold: float = 0.95
+    language_threshold: float = rewards.MIXED_BELOW
     """Curation keeps a trace when at least this share of its reasoning words is in the target language."""
     epochs: float = 1.0
     """SFT epochs over the (curated or raw) pool."""
@@ -70,7 +71,7 @@ class ColdStartConfig:
             raise ConfigError(f"cold_start: {err}") from None
 
     def pool(self) -> PoolConfig:
-        """The uncurated pool's shares as a :class:`minirl.sft.PoolConfig`."""
+        """The uncurated pool's shares as a :class:`minirl.colddata.PoolConfig`."""
         names = {f.name for f in fields(PoolConfig)}
         return PoolConfig(**{f.name: getattr(self, f.name) for f in fields(self) if f.name in names})
 

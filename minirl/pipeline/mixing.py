@@ -31,9 +31,6 @@ from minirl.eval.metrics import Estimate, mean_estimate
 from minirl.pipeline.config import LanguageMixingConfig
 from minirl.pipeline.stages import cold_start_sft, run_grpo
 
-MIXED_BELOW = 0.95
-"""A completion is mixed-language when less than this share of its reasoning words is in the target language."""
-
 
 @dataclass(frozen=True)
 class Arm:
@@ -96,7 +93,7 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
         per_problem["format_rate"].append(sum(v == 1.0 for v in fmt) / len(fmt))
         per_problem["code_rate"].append(sum(has_code(t) for t in texts) / len(texts))
         if shares:  # completions with no words say nothing about language
-            per_problem["mixed_rate"].append(sum(s < MIXED_BELOW for s in shares) / len(shares))
+            per_problem["mixed_rate"].append(sum(s < rewards.MIXED_BELOW for s in shares) / len(shares))
             per_problem["target_share"].append(sum(shares) / len(shares))
     out = {k: mean_estimate(v) if v else Estimate(0.0, 0.0, 1.0, 0) for k, v in per_problem.items()}
     out["greedy_accuracy"] = mean_estimate([float(rec["correct"][0]) for rec in records])
@@ -120,7 +117,7 @@ def accuracy_by_mode(records: list[dict]) -> dict[str, dict[str, float | int | N
         for share, correct in zip(rec["target_share"][sl], rec["correct"][sl]):
             if share is None:
                 continue
-            mode = counts["mixed" if share < MIXED_BELOW else "target"]
+            mode = counts["mixed" if share < rewards.MIXED_BELOW else "target"]
             mode[0] += 1
             mode[1] += correct
     return {k: {"n": n, "accuracy": right / n if n else None} for k, (n, right) in counts.items()}
@@ -144,7 +141,7 @@ def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: 
     train.grpo.rewards = weights
     train.run.output_dir = str(out_dir / arm.name)
     train.run.run_name = arm.label
-    train.run.eval_at_start = train.run.eval_at_end = False  # measured by the comparison, with samples
+    train.eval.at_start = train.eval.at_end = False  # measured by the comparison, with samples
     return train
 
 
@@ -316,7 +313,7 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
     total = time.perf_counter() - start
     modes = (
         "Accuracy of the sampled held-out completions by reasoning mode (pooled over samples, count in brackets; "
-        f"mixed = under {MIXED_BELOW:.0%} target-language words):\n\n{mode_table(summaries)}"
+        f"mixed = under {rewards.MIXED_BELOW:.0%} target-language words):\n\n{mode_table(summaries)}"
     )
     (out / "comparison.md").write_text(
         f"# Language mixing: curated vs uncurated\n\n{table}\n\n{modes}\n\nWall time: {total / 60:.1f} min.\n"

@@ -1,10 +1,21 @@
-"""The stages of DeepSeek-R1's pipeline (R1 paper, sec. 2.3) as functions a recipe strings together.
+"""The stages of DeepSeek-R1's pipeline (R1 paper, sec. 2.3), in order, as functions a recipe strings together.
 
-1. :func:`cold_start_sft` — SFT on a small set of readable chain-of-thought traces (sec. 2.3.1). Ours are
-   synthetic (:mod:`minirl.sft.colddata`), curated with :mod:`minirl.curation` or left raw for the comparison.
-2. :func:`run_grpo` — reasoning-oriented RL with GRPO; R1 adds the language-consistency reward (sec. 2.3.2).
-3. :func:`rejection_round` — sample from the RL model, keep correct, well-formed, single-language traces, SFT on
-   them (sec. 2.3.3). R1 then runs a second RL stage for all scenarios (sec. 2.3.4); we stop after the SFT.
+==========================  ==============================  ====================================================
+stage                       here                            module, and what it passes on
+==========================  ==============================  ====================================================
+1. cold-start data          :func:`cold_start_data`         :mod:`minirl.colddata` pool of :class:`Trace` records
+2. curation                 (inside ``cold_start_data``)    :mod:`minirl.curation` -> :class:`ColdStartData`
+3. cold-start SFT           :func:`cold_start_sft`          :mod:`minirl.sft` -> the SFT model's directory
+4. RL (GRPO)                :func:`run_grpo`                :mod:`minirl.trainer` -> the trained policy
+5. rejection sampling       :func:`rejection_round`         :mod:`minirl.rejection`, curation, SFT ->
+                                                            :class:`RejectionResult`
+==========================  ==============================  ====================================================
+
+Stage 1 is synthetic (:mod:`minirl.colddata`), curated with :mod:`minirl.curation` (sec. 2.3.1: R1 "filters out
+responses that are not reader-friendly") or left raw for the comparison; stage 4 is reasoning-oriented RL, where R1
+adds the language-consistency reward (sec. 2.3.2); stage 5 samples from the RL model, keeps correct, well-formed,
+single-language traces and fine-tunes on them (sec. 2.3.3). R1 then runs a second RL stage for all scenarios
+(sec. 2.3.4); we stop after the SFT.
 
 Departure: R1's cold start is "thousands" of long traces and its rejection round ~600k; at our scale the
 numbers are hundreds, and every stage uses the same task, prompt template and target language.
@@ -14,16 +25,44 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from minirl.config import TrainConfig
+from minirl.curation import CurationReport
 from minirl.pipeline.config import ColdStartConfig, RejectionConfig
+from minirl.records import SFTRecord
 from minirl.tasks import PromptStyle, Task, get_task
 
 
-def cold_start_records(
+@dataclass
+class ColdStartData:
+    """What stages 1-2 hand to the cold-start SFT: its records and how they were made."""
+
+    records: list[SFTRecord]
+    """The SFT records (exact RL prompt, completion + EOS), one per kept trace."""
+    pool_kinds: dict[str, int]
+    """How many traces of each kind the synthetic pool had."""
+    curated: bool
+    """Whether the pool went through curation (R1) or stayed raw (an unfiltered crawl)."""
+    curation: CurationReport | None = None
+    """What each curation filter kept and dropped (``None`` for a raw pool)."""
+
+    def info(self) -> dict[str, Any]:
+        """The JSON summary saved in ``cold_start.json``: pool size and kinds, the curation report, record count."""
+        out: dict[str, Any] = {
+            "pool_size": sum(self.pool_kinds.values()),
+            "pool_kinds": self.pool_kinds,
+            "curated": self.curated,
+        }
+        if self.curation is not None:
+            out["curation"] = self.curation.to_dict()
+        out["num_records"] = len(self.records)
+        return out
+
+
+def cold_start_data(
     cfg: ColdStartConfig,
     task: Task,
     tokenizer: Any,
@@ -31,39 +70,34 @@ def cold_start_records(
     *,
     curated: bool,
     language: str = "en",
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """The cold-start SFT records: the synthetic pool of ``cfg``, curated (R1) or raw (an unfiltered crawl).
-
-    Returns ``(records, info)``: ``{"prompt", "completion"}`` pairs and a dict with the pool's kind counts and,
-    when curated, the curation report (kept and dropped per filter).
-    """
+) -> ColdStartData:
+    """Stages 1-2: the synthetic pool of ``cfg``, curated (R1) or raw, as SFT records for ``task``'s RL prompt."""
+    from minirl.colddata import make_pool
     from minirl.curation import curate, default_filters
-    from minirl.sft import make_pool, to_sft_records
+    from minirl.sft import to_sft_records
 
     examples = task.examples("train", n=cfg.num_examples, seed=cfg.seed)
     pool = make_pool(task, examples, cfg.pool(), seed=cfg.seed)
     kinds: dict[str, int] = {}
     for record in pool:
         kinds[record["kind"]] = kinds.get(record["kind"], 0) + 1
-    info: dict[str, Any] = {"pool_size": len(pool), "pool_kinds": kinds, "curated": curated}
+    report = None
     if curated:
         pool, report = curate(
             pool, default_filters(language=language, language_threshold=cfg.language_threshold)
         )
-        info["curation"] = report.to_dict()
         if not pool:
             raise ValueError(
                 "cold start: curation kept no trace of the pool; lower the defect shares in `cold_start` or "
-                f"cold_start.language_threshold (now {cfg.language_threshold}). Report: {info['curation']}"
+                f"cold_start.language_threshold (now {cfg.language_threshold}). Report: {report.to_dict()}"
             )
-    info["num_records"] = len(pool)
-    return to_sft_records(pool, tokenizer, style, task), info
+    return ColdStartData(to_sft_records(pool, tokenizer, style, task), kinds, curated, report)
 
 
 def cold_start_sft(
     cfg: ColdStartConfig, train_cfg: TrainConfig, out_dir: str | Path, *, curated: bool, device: str = "auto"
 ) -> Path:
-    """Fine-tune ``train_cfg.model.name`` on the cold-start pool and save it to ``out_dir``; returns ``out_dir``.
+    """Stage 3: fine-tune ``train_cfg.model.name`` on :func:`cold_start_data` and save it to ``out_dir``; returns it.
 
     The SFT prompts are the exact RL prompts of ``train_cfg.data``. The curated and raw pools get the same
     number of optimizer steps (``ceil(num_examples * epochs / batch_size)``), so only the data differs. A
@@ -90,16 +124,14 @@ def cold_start_sft(
         train_cfg.model.name, device=device, dtype="fp32", trust_remote_code=train_cfg.model.trust_remote_code
     )
     style = PromptStyle.from_config(train_cfg.data)
-    records, info = cold_start_records(
-        cfg, task, tokenizer, style, curated=curated, language=train_cfg.data.language
-    )
+    data = cold_start_data(cfg, task, tokenizer, style, curated=curated, language=train_cfg.data.language)
     steps = math.ceil(cfg.num_examples * cfg.epochs / cfg.batch_size)
     label = "curated" if curated else "raw"
-    print(f"[minirl] cold start ({label}): {len(records)} traces, {steps} SFT steps -> {out}")
+    print(f"[minirl] cold start ({label}): {len(data.records)} traces, {steps} SFT steps -> {out}")
     metrics = run_sft(
         model,
         tokenizer,
-        records,
+        data.records,
         out,
         lr=cfg.lr,
         batch_size=cfg.batch_size,
@@ -108,12 +140,12 @@ def cold_start_sft(
         lora=cfg.lora,
         seed=cfg.seed,
     )
-    marker.write_text(json.dumps({"settings": settings, "data": info, "sft": metrics}, indent=2))
+    marker.write_text(json.dumps({"settings": settings, "data": data.info(), "sft": metrics}, indent=2))
     return out
 
 
 def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any, Any]:
-    """Run GRPO with ``train_cfg`` and write its report; ``evaluate(trainer)`` runs before and after training.
+    """Stage 4: GRPO with ``train_cfg``, and its report; ``evaluate(trainer)`` runs before and after training.
 
     Returns ``(trainer, before, after)`` where ``before``/``after`` are what ``evaluate`` returned (``None``
     without it).
@@ -128,16 +160,40 @@ def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any,
     return trainer, before, after
 
 
+@dataclass
+class RejectionResult:
+    """What stage 5 did: how many completions it sampled, what curation kept, and the SFT round on them."""
+
+    sampled: int
+    """Completions sampled (problems x samples per problem)."""
+    curation: CurationReport
+    """What each filter kept and dropped."""
+    kept: int
+    """Traces kept after curation and the cap per problem (the SFT records)."""
+    sft: dict[str, Any] | None
+    """:func:`minirl.sft.run_sft`'s metrics, ``None`` when nothing was kept (and nothing trained)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON saved as ``rejection.json``."""
+        return {
+            "sampled": self.sampled,
+            "curation": self.curation.to_dict(),
+            "kept": self.kept,
+            "sft": self.sft,
+        }
+
+
 def rejection_round(
     cfg: RejectionConfig, trainer: Any, out_dir: str | Path, *, language: str = "en", seed: int = 0
-) -> dict[str, Any]:
-    """R1 stage 3 on a trained policy: sample, keep correct single-language traces, SFT on them, save.
+) -> RejectionResult:
+    """Stage 5 on a trained policy: sample, keep correct single-language traces, SFT on them, save.
 
-    Returns the curation counts and the SFT metrics (also written to ``out_dir/rejection.json``). When no trace
-    survives, nothing is trained and ``"sft"`` is ``None``.
+    Writes ``out_dir/rejection.json`` (:meth:`RejectionResult.to_dict`) and, when a trace survives, the fine-tuned
+    model; when none does, nothing is trained.
     """
     from minirl.curation import default_filters
-    from minirl.sft import rejection_keep, run_sft, to_sft_records
+    from minirl.rejection import rejection_keep
+    from minirl.sft import run_sft, to_sft_records
 
     model, tokenizer, task, style = trainer.unwrapped, trainer.tokenizer, trainer.task, trainer.style
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
@@ -154,14 +210,14 @@ def rejection_round(
         filters=default_filters(language=language),
         max_per_problem=cfg.max_per_problem,
     )
-    result: dict[str, Any] = {"sampled": report.total, "curation": report.to_dict(), "kept": len(kept)}
     out = Path(out_dir)
+    sft = None
     if kept:
         records = to_sft_records(kept, tokenizer, style, task)
-        result["sft"] = run_sft(model, tokenizer, records, out, epochs=cfg.epochs, lr=cfg.lr, seed=seed)
+        sft = run_sft(model, tokenizer, records, out, epochs=cfg.epochs, lr=cfg.lr, seed=seed)
     else:
-        result["sft"] = None
         print("[minirl] rejection sampling kept no trace: nothing to fine-tune on (see the curation report)")
+    result = RejectionResult(report.total, report, len(kept), sft)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rejection.json").write_text(json.dumps(result, indent=2))
+    (out / "rejection.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result

@@ -1,9 +1,8 @@
-"""Cold-start SFT on TRL's ``SFTTrainer`` (DeepSeek-R1 stage 1) and rejection sampling for SFT data (stage 3).
+"""SFT on TRL's ``SFTTrainer``: the cold start before RL (DeepSeek-R1 stage 1) and the round after rejection sampling.
 
-Stage 1 fine-tunes the base model on a few thousand curated long-CoT examples before RL; stage 3 samples from the
-RL checkpoint, keeps "only the correct responses" after filtering out "chain-of-thought with mixed languages, long
-paragraphs, and code blocks", and fine-tunes again (R1, sec. 2.3.1 and 2.3.3). The loss is the usual next-token
-negative log-likelihood on the completion tokens only:
+Stage 1 fine-tunes the base model on a few thousand curated long-CoT examples before RL; after RL, rejection
+sampling (:mod:`minirl.rejection`) makes SFT data from the model's own correct samples and it is fine-tuned again
+(R1, sec. 2.3.1 and 2.3.3). The loss is the usual next-token negative log-likelihood on the completion tokens only:
 
     L(theta) = - sum_t log p_theta(o_t | q, o_<t) / |o|   over completion tokens o (prompt tokens masked),
 
@@ -21,19 +20,17 @@ it ``input_ids`` and ``completion_mask`` instead; TRL then builds the labels, tr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from minirl.curation.filters import DEFAULT_FILTERS, CurationReport, FilterFn, curate
-from minirl.sft.colddata import make_record, to_sft_records
-from minirl.tasks import build_prompt
+from minirl.records import SFTRecord
 
 
 def _tokenize_records(
-    records: Sequence[dict[str, str]], tokenizer: Any, max_length: int | None, what: str
+    records: Sequence[SFTRecord], tokenizer: Any, max_length: int | None, what: str
 ) -> tuple[list[dict[str, list[int]]], int]:
     """``input_ids`` + ``completion_mask`` per record, and how many were cut at ``max_length``."""
     eos_id = tokenizer.eos_token_id
@@ -71,7 +68,7 @@ def _tokenize_records(
 def run_sft(
     model: Any,
     tokenizer: Any,
-    records: Sequence[dict[str, str]],
+    records: Sequence[SFTRecord],
     output_dir: str | Path,
     *,
     epochs: float = 1.0,
@@ -201,161 +198,3 @@ def run_sft(
         tokenizer.save_pretrained(output_dir)
         (output_dir / "sft_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Rejection sampling (R1 stage 3)
-
-
-def sample_candidates(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
-    examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
-    *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """Sample ``k`` completions per problem; each becomes a record (``kind="sampled"``) for :func:`curate`.
-
-    Records carry the problem's gold columns, so the curation filters can judge them. Sampling uses
-    ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``seed``.
-    """
-    from minirl.rollout.generate import generate  # looked up per call, so tests can stub the sampler
-
-    if k < 1:
-        raise ValueError(f"sample_candidates: k must be >= 1, got {k}")
-    if batch_size < 1:
-        raise ValueError(f"sample_candidates: batch_size must be >= 1, got {batch_size}")
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    task_name = task if isinstance(task, str) else task.name
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(examples), batch_size):
-        chunk = list(examples[start : start + batch_size])
-        prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
-        rollout = generate(
-            model,
-            tokenizer,
-            prompts,
-            num_generations=k,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop_strings=("</answer>",),
-            generator=generator,
-        )
-        for row, text in enumerate(rollout.texts):  # rows are grouped by prompt, k per prompt
-            out.append(make_record(task_name, chunk[row // k], "sampled", text))
-    return out
-
-
-def rejection_keep(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
-    examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
-    *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
-    filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
-    max_per_problem: int | None = None,
-) -> tuple[list[dict[str, Any]], CurationReport]:
-    """Sample ``k`` completions per problem and curate them: the kept pool records and the curation report.
-
-    The report counts every sampled completion (``report.total``) and what each filter dropped; the cap per
-    problem applies after curation. Arguments as :func:`rejection_sample`.
-    """
-    candidates = sample_candidates(
-        model,
-        tokenizer,
-        task,
-        examples,
-        style,
-        k,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        batch_size=batch_size,
-        seed=seed,
-    )
-    kept, report = curate(candidates, filters)
-    if max_per_problem is not None:
-        kept = cap_per_problem(kept, max_per_problem)
-    return kept, report
-
-
-def rejection_sample(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
-    examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
-    *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
-    filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
-    max_per_problem: int | None = None,
-) -> list[dict[str, str]]:
-    """R1's rejection sampling: sample ``k`` completions per problem, keep those every filter keeps, as SFT records.
-
-    By default a kept trace is correct, well formed, single-language (code counts against), not a loop and not a
-    near copy of another kept trace (:data:`minirl.curation.filters.DEFAULT_FILTERS`). For the counts per filter,
-    call :func:`rejection_keep`, which this wraps.
-
-    Args:
-        max_per_problem: keep at most this many traces per problem (None = all that pass).
-        Others: as :func:`sample_candidates`.
-
-    Returns:
-        ``{"prompt", "completion"}`` records (:func:`minirl.sft.to_sft_records`), ready for :func:`run_sft`;
-        possibly empty.
-    """
-    kept, _ = rejection_keep(
-        model,
-        tokenizer,
-        task,
-        examples,
-        style,
-        k,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        batch_size=batch_size,
-        seed=seed,
-        filters=filters,
-        max_per_problem=max_per_problem,
-    )
-    return to_sft_records(kept, tokenizer, style, task)
-
-
-def cap_per_problem(records: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
-    """The first ``cap`` records of each problem (``prompt_question``), in input order.
-
-    >>> [r["i"] for r in cap_per_problem([{"prompt_question": "q", "i": i} for i in range(3)], 2)]
-    [0, 1]
-    """
-    if cap < 1:
-        raise ValueError(f"max_per_problem must be >= 1, got {cap}")
-    counts: dict[str, int] = {}
-    out = []
-    for rec in records:
-        n = counts.get(rec["prompt_question"], 0)
-        if n < cap:
-            out.append(rec)
-            counts[rec["prompt_question"]] = n + 1
-    return out

@@ -17,7 +17,7 @@ import inspect
 from typing import Any
 
 from minirl.tasks.arithmetic import ArithmeticTask
-from minirl.tasks.base import Example, ProceduralTask, Task
+from minirl.tasks.base import Example, ProceduralTask, Task, correctness
 from minirl.tasks.countdown import CountdownTask
 from minirl.tasks.gsm8k import GSM8KTask
 from minirl.tasks.templates import R1_ZERO_TEMPLATE, PromptStyle, build_prompt, render_completion
@@ -30,6 +30,18 @@ _ALIASES = {"gsm8k": {"path": "path_or_name"}}
 def task_names() -> list[str]:
     """Names accepted by :func:`get_task`, sorted."""
     return sorted(_TASKS)
+
+
+def task_class(name: str | None) -> type[Task]:
+    """The task class called ``name``; for an unknown name (a record from elsewhere) the :class:`Task` defaults.
+
+    Records (cold-start, rejection-sampled) carry only the task's name; this gives its ``accuracy_reward`` and
+    ``gold_columns`` without building the task.
+
+    >>> task_class("countdown").gold_columns, task_class(None).accuracy_reward
+    (('nums', 'target'), 'accuracy')
+    """
+    return _TASKS.get(name, Task) if isinstance(name, str) else Task
 
 
 def get_task(name: str, **settings: Any) -> Task:
@@ -63,7 +75,9 @@ __all__ = [
     "PromptStyle",
     "Task",
     "build_prompt",
+    "correctness",
     "get_task",
     "render_completion",
+    "task_class",
     "task_names",
 ]

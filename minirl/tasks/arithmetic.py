@@ -11,38 +11,76 @@ question, so ``3 + 5`` and ``5 + 3`` are distinct problems.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from minirl.tasks.base import Example, ProceduralTask
 
 ARITHMETIC_OPS = "+-*"
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One step of a problem's evaluation, ``a op b = value``.
+
+    ``a_step`` / ``b_step``: the 1-based number of the earlier operation whose result the operand is, ``None`` for
+    a number of the question. So ``5 + 3 * 4`` is ``3 * 4 = 12`` then ``5 + 12 = 17`` with ``b_step=1``.
+    """
+
+    a: int
+    op: str
+    b: int
+    value: int
+    a_step: int | None = None
+    b_step: int | None = None
+
+    def sentence(self) -> str:
+        """``"a op b = value."``"""
+        return f"{self.a} {self.op} {self.b} = {self.value}."
+
+
+def operations(terms: list[int], operators: list[str]) -> list[Operation]:
+    """How ``terms[0] op terms[1] op ...`` is evaluated (``*`` binds tighter): one :class:`Operation` per operator,
+    left to right, each product done when the sum needs it (the order of Python's own evaluation).
+
+    >>> [op.sentence() for op in operations([2, 2, 6, 4], ["-", "-", "*"])]
+    ['2 - 2 = 0.', '6 * 4 = 24.', '0 - 24 = -24.']
+    >>> operations([2, 2, 6, 4], ["-", "-", "*"])[2]  # step 1 minus step 2
+    Operation(a=0, op='-', b=24, value=-24, a_step=1, b_step=2)
+    """
+    if len(operators) != len(terms) - 1:
+        raise ValueError(f"need {len(terms) - 1} operators for {len(terms)} terms, got {operators!r}")
+    done: list[Operation] = []
+    total: tuple[int, int | None] | None = None  # the running sum and the step it comes from
+    sign = ""
+    term, step = terms[0], None  # the current product chain and the step it comes from
+    for op, nxt in [*zip(operators, terms[1:]), ("", 0)]:  # a final "" closes the last chain
+        if op == "*":
+            done.append(Operation(term, "*", nxt, term * nxt, step))
+            term, step = term * nxt, len(done)
+            continue
+        if op not in ("+", "-", ""):
+            raise ValueError(f"unknown operator {op!r}: use one of {list(ARITHMETIC_OPS)}")
+        if total is not None:  # the chain is complete: add it to (or subtract it from) the sum
+            value = total[0] + term if sign == "+" else total[0] - term
+            done.append(Operation(total[0], sign, term, value, total[1], step))
+            term, step = value, len(done)
+        total, sign = (term, step), op
+        term, step = nxt, None
+    return done
+
+
 def evaluate_terms(terms: list[int], operators: list[str]) -> tuple[int, list[str]]:
-    """Exact value of ``terms[0] op terms[1] op ...`` with ``*`` first, and the steps as sentences.
+    """Exact value of ``terms[0] op terms[1] op ...`` and its :func:`operations` as sentences, products first.
 
     >>> evaluate_terms([5, 3, 4, 2], ["+", "*", "-"])
     (15, ['3 * 4 = 12.', '5 + 12 = 17.', '17 - 2 = 15.'])
     """
-    if len(operators) != len(terms) - 1:
-        raise ValueError(f"need {len(terms) - 1} operators for {len(terms)} terms, got {operators!r}")
-    steps: list[str] = []
-    # First fold every run of '*' into one value, then add and subtract left to right.
-    values, signs = [terms[0]], []
-    for op, term in zip(operators, terms[1:]):
-        if op == "*":
-            steps.append(f"{values[-1]} * {term} = {values[-1] * term}.")
-            values[-1] *= term
-        elif op in "+-":
-            signs.append(op)
-            values.append(term)
-        else:
-            raise ValueError(f"unknown operator {op!r}: use one of {list(ARITHMETIC_OPS)}")
-    total = values[0]
-    for op, value in zip(signs, values[1:]):
-        new = total + value if op == "+" else total - value
-        steps.append(f"{total} {op} {value} = {new}.")
-        total = new
-    return total, steps
+    return _value_and_sentences(terms[0], operations(terms, operators))
+
+
+def _value_and_sentences(first: int, done: list[Operation]) -> tuple[int, list[str]]:
+    ordered = sorted(done, key=lambda op: op.op != "*")  # stable: products, then sums, each left to right
+    return (done[-1].value if done else first), [op.sentence() for op in ordered]
 
 
 class ArithmeticTask(ProceduralTask):
@@ -75,13 +113,28 @@ class ArithmeticTask(ProceduralTask):
         self.few_shot = self._pick_few_shot()
 
     def sample(self, rng: random.Random) -> Example:
-        """One random problem, with its step-by-step ``worked_reasoning``."""
+        """One random problem, with its :func:`operations` as ``worked_steps`` and as ``worked_reasoning`` text."""
         top = 10**self.max_digits - 1
         terms = [rng.randint(0, top) for _ in range(self.num_terms)]
         operators = [rng.choice(self.ops) for _ in range(self.num_terms - 1)]
-        value, steps = evaluate_terms(terms, operators)
+        return self.example(terms, operators)
+
+    def example(self, terms: list[int], operators: list[str]) -> Example:
+        """The problem ``terms[0] op terms[1] ...`` with its gold answer and worked solution.
+
+        >>> ex = ArithmeticTask().example([5, 3, 4, 2], ["+", "*", "-"])
+        >>> ex.question, ex.answer, ex.worked_reasoning
+        ('What is 5 + 3 * 4 - 2?', '15', '3 * 4 = 12. 5 + 12 = 17. 17 - 2 = 15.')
+        """
+        done = operations(terms, operators)
+        value, steps = _value_and_sentences(terms[0], done)
         expr = " ".join([str(terms[0])] + [f"{op} {t}" for op, t in zip(operators, terms[1:])])
-        return Example(f"What is {expr}?", str(value), worked_reasoning=" ".join(steps))
+        return Example(
+            f"What is {expr}?",
+            str(value),
+            worked_reasoning=" ".join(steps),
+            worked_steps=tuple(done),
+        )
 
     def key(self, example: Example) -> str:
         """The question itself."""

@@ -21,8 +21,11 @@ from __future__ import annotations
 import hashlib
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import rewards
 
 SPLITS = ("train", "test")
 _RESERVED_COLUMNS = frozenset({"answer", "completions", "prompts", "completion_ids"})
@@ -39,6 +42,9 @@ class Example:
             worked ``solution`` here. Rewards ignore columns they do not use.
         worked_reasoning: a short reference reasoning, set on a task's ``few_shot`` example (one-shot
             prompts) and on generated problems (SFT data); ``None`` when unknown. Not a gold column.
+        worked_steps: the task's own solution as data, for tasks that compute one (arithmetic: its
+            :class:`~minirl.tasks.arithmetic.Operation` steps in evaluation order); cold-start traces are
+            rendered from it. ``None`` when unknown. Not a gold column.
 
     >>> Example("What is 3 + 5?", "8").reward_kwargs()
     {'answer': '8'}
@@ -50,6 +56,7 @@ class Example:
     answer: str
     extra: dict[str, Any] = field(default_factory=dict)
     worked_reasoning: str | None = None
+    worked_steps: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.question, str) or not self.question.strip():
@@ -66,6 +73,23 @@ class Example:
     def reward_kwargs(self) -> dict[str, Any]:
         """The gold columns rewards receive for this problem: ``{"answer": ..., **extra}``."""
         return {"answer": self.answer, **self.extra}
+
+
+def correctness(reward_name: str, completions: Sequence[Any], **gold: Any) -> list[float | None]:
+    """Whether each completion's answer is right: the one definition used by the training log's ``accuracy``,
+    evaluation (pass@k, maj@k), the curation ``correct`` filter and rejection sampling.
+
+    Right means the accuracy reward ``reward_name`` (a task's ``accuracy_reward``, from the ``rewards``
+    registry) gives exactly 1.0. ``gold`` holds the reward's gold columns, one value per completion.
+
+    Returns 1.0 or 0.0 per completion, ``None`` where the reward cannot judge (its gold columns are unusable).
+
+    >>> correctness("accuracy", ["<answer>7</answer>", "<answer>8</answer>", "7"], answer=["7", "7", None])
+    [1.0, 0.0, None]
+    """
+    return [
+        None if v is None else float(v == 1.0) for v in rewards.get(reward_name)(list(completions), **gold)
+    ]
 
 
 def check_split(split: str) -> str:
@@ -99,7 +123,9 @@ class Task(ABC):
     few_shot: Example
     procedural: ClassVar[bool] = False
     accuracy_reward: ClassVar[str] = "accuracy"
-    """Registry name of the reward that says whether an answer is right (logged as accuracy, used by eval)."""
+    """Registry name of the reward that says whether an answer is right (see :func:`correctness`)."""
+    gold_columns: ClassVar[tuple[str, ...]] = ("answer",)
+    """The gold columns :attr:`accuracy_reward` reads."""
 
     @abstractmethod
     def examples(self, split: str, n: int | None = None, seed: int = 0) -> list[Example]:
@@ -107,6 +133,10 @@ class Task(ABC):
 
         ``n=None`` returns the task's natural size for that split (the whole file for data sets).
         """
+
+    def correct(self, completions: Sequence[Any], **gold: Any) -> list[float | None]:
+        """:func:`correctness` under this task's accuracy reward; ``gold`` as the reward's keyword columns."""
+        return correctness(self.accuracy_reward, completions, **gold)
 
     def answer_text(self, example: Example) -> str:
         """What an ideal completion puts inside ``<answer></answer>`` (the gold answer unless overridden)."""

@@ -43,6 +43,7 @@ class CountdownTask(ProceduralTask):
 
     name = "countdown"
     accuracy_reward = "countdown"
+    gold_columns = ("nums", "target")
 
     def __init__(
         self,

@@ -92,13 +92,15 @@ def find_checkpoint(resume: str, output_dir: str | Path) -> Path:
         found = list_checkpoints(output_dir)
         if not found:
             raise FileNotFoundError(
-                f"--run.resume latest: no checkpoint in {checkpoint_root(output_dir)}. Start without --run.resume, "
+                f"--checkpoint.resume latest: no checkpoint in {checkpoint_root(output_dir)}. Start without --checkpoint.resume, "
                 "or pass the path of a checkpoint directory."
             )
         return found[-1]
     path = Path(resume)
     if not (path / "state.json").exists():
-        raise FileNotFoundError(f"--run.resume {resume}: not a checkpoint directory (no state.json inside).")
+        raise FileNotFoundError(
+            f"--checkpoint.resume {resume}: not a checkpoint directory (no state.json inside)."
+        )
     return path
 
 

@@ -257,8 +257,7 @@ class GRPOTrainer:
         """Accuracy, format and language metrics that are logged whether or not they are trained on."""
         import rewards
 
-        acc_fn = rewards.get(self.task.accuracy_reward)
-        acc = acc_fn(roll.texts, **kwargs)
+        acc = self.task.correct(roll.texts, **kwargs)
         fmt = rewards.format_reward(roll.texts)
         lang = rewards.language_consistency_reward(roll.texts, language=self.cfg.data.language)
         lengths = roll.lengths.float()
@@ -266,7 +265,7 @@ class GRPOTrainer:
             "accuracy": _mean(acc),
             "format_rate": _mean(fmt),
             "language/target_share": _mean(lang),
-            "language/mixed_rate": _mean([float(v < 0.95) for v in lang if v is not None]),
+            "language/mixed_rate": _mean([float(v < rewards.MIXED_BELOW) for v in lang if v is not None]),
             "completion_length/mean": float(lengths.mean()),
             "completion_length/max": float(lengths.max()),
             "truncated_rate": float(roll.truncated.float().mean()),
@@ -436,7 +435,7 @@ class GRPOTrainer:
             self.scheduler,
             self.generator,
             {"config": self.cfg.to_dict()},
-            keep_last=self.cfg.run.keep_last,
+            keep_last=self.cfg.checkpoint.keep_last,
         )
 
     def _prepare_run_dir(self) -> None:
@@ -448,7 +447,7 @@ class GRPOTrainer:
         if self.step == 0 and any(p.exists() for p in logs):
             if not self.cfg.run.overwrite:
                 raise FileExistsError(
-                    f"{self.out} already holds a run (metrics.jsonl). Continue it with --run.resume latest, pick "
+                    f"{self.out} already holds a run (metrics.jsonl). Continue it with --checkpoint.resume latest, pick "
                     f"another --run.output_dir, or replace it with --run.overwrite true."
                 )
             for p in logs:
@@ -472,12 +471,12 @@ class GRPOTrainer:
         self.accelerator.print(f"[minirl] resumed from {path} at step {self.step}")
 
     def save_model(self, path: Path | None = None) -> Path:
-        """Save the final model in HF format (safetensors); LoRA is merged when ``run.merge_lora``."""
+        """Save the final model in HF format (safetensors); LoRA is merged when ``checkpoint.merge_lora``."""
         path = path or self.out / "model"
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             model = self.unwrapped
-            if self.cfg.model.lora and self.cfg.run.merge_lora:
+            if self.cfg.model.lora and self.cfg.checkpoint.merge_lora:
                 import copy
 
                 model = copy.deepcopy(model).merge_and_unload()
@@ -524,8 +523,8 @@ class GRPOTrainer:
         from tqdm.auto import tqdm
 
         cfg, acc = self.cfg, self.accelerator
-        if cfg.run.resume:
-            self.resume(cfg.run.resume)
+        if cfg.checkpoint.resume:
+            self.resume(cfg.checkpoint.resume)
         self._prepare_run_dir()
         if cfg.run.preflight and self.step == 0:
             from minirl.diagnostics import check_preflight
@@ -533,7 +532,7 @@ class GRPOTrainer:
             check_preflight(self, force=cfg.run.preflight_force)
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
-        if cfg.run.eval_at_start and self.step == 0:
+        if cfg.eval.at_start and self.step == 0:
             self._evaluate("start")
         previous = self._install_sigint()
         bar = tqdm(
@@ -559,30 +558,26 @@ class GRPOTrainer:
                         acc.log(last, step=self.step)
                 bar.set_postfix_str(self.progress_line(last), refresh=False)
                 bar.update(1)
-                if (
-                    cfg.run.eval_every
-                    and self.step % cfg.run.eval_every == 0
-                    and self.step < cfg.run.max_steps
-                ):
+                if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.run.max_steps:
                     self._evaluate("train")
-                if cfg.run.save_every and self.step % cfg.run.save_every == 0:
+                if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                     self.save_checkpoint()
                 if self._stop_requested:
                     path = self.save_checkpoint()
                     acc.print(
                         f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
-                        f"Continue with --run.resume latest --run.output_dir {self.out}"
+                        f"Continue with --checkpoint.resume latest --run.output_dir {self.out}"
                     )
                     return last
         finally:
             bar.close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        if cfg.run.eval_at_end and self.eval_examples:
+        if cfg.eval.at_end and self.eval_examples:
             self._evaluate("end")
-        if cfg.run.save_model:
+        if cfg.checkpoint.save_model:
             self.save_model()
-        if cfg.run.save_every:
+        if cfg.checkpoint.every:
             self.save_checkpoint()
         if cfg.run.report_to:
             acc.end_training()
@@ -641,9 +636,9 @@ class GRPOTrainer:
                 self.task,
                 self.eval_examples,
                 self.style,
-                k=self.cfg.run.eval_k,
-                temperature=self.cfg.run.eval_temperature,
-                max_new_tokens=self.cfg.run.eval_max_new_tokens or self.cfg.rollout.max_new_tokens,
+                k=self.cfg.eval.k,
+                temperature=self.cfg.eval.temperature,
+                max_new_tokens=self.cfg.eval.max_new_tokens or self.cfg.rollout.max_new_tokens,
                 language=self.cfg.data.language,
                 progress=False,
             )

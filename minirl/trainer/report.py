@@ -81,7 +81,7 @@ def write_report(run_dir: str | Path) -> Path:
         lines.append("")
     if evals:
         lines += [
-            "## Held-out evaluation (95% intervals; sampled = the eval_k samples per problem)",
+            "## Held-out evaluation (95% intervals; sampled = the eval.k samples per problem)",
             "",
             "| when | step | pass@1 (greedy) | pass@1 (sampled) | format rate (greedy) | mean length (greedy) "
             "| mixed-language rate | problems |",

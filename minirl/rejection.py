@@ -1,0 +1,176 @@
+"""Rejection sampling (DeepSeek-R1, sec. 2.3.3): SFT data from the RL model's own correct, readable samples.
+
+R1 samples from the RL checkpoint, keeps "only the correct responses" after filtering out "chain-of-thought with
+mixed languages, long paragraphs, and code blocks", and fine-tunes again on them. Here: :func:`sample_candidates`
+samples ``k`` completions per problem as :class:`~minirl.records.Trace` records (``kind="sampled"``), the curation
+filters of :mod:`minirl.curation` keep the good ones (:func:`rejection_keep`), and :func:`rejection_sample` returns
+them as SFT records for :func:`minirl.sft.run_sft`.
+
+Departure: R1 keeps ~600k samples; at our scale it is hundreds, from the same task and prompt template as RL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from minirl.curation.filters import DEFAULT_FILTERS, CurationReport, FilterFn, curate
+from minirl.records import SFTRecord, Trace, make_record
+from minirl.sft.records import to_sft_records
+from minirl.tasks import build_prompt
+
+
+def sample_candidates(
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    examples: Sequence[Any],
+    style: Any,
+    k: int = 4,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> list[Trace]:
+    """Sample ``k`` completions per problem; each becomes a record (``kind="sampled"``) for :func:`curate`.
+
+    Records carry the problem's gold columns, so the curation filters can judge them. Sampling uses
+    ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``seed``.
+    """
+    from minirl.rollout.generate import generate  # looked up per call, so tests can stub the sampler
+
+    if k < 1:
+        raise ValueError(f"sample_candidates: k must be >= 1, got {k}")
+    if batch_size < 1:
+        raise ValueError(f"sample_candidates: batch_size must be >= 1, got {batch_size}")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    task_name = task if isinstance(task, str) else task.name
+    out: list[Trace] = []
+    for start in range(0, len(examples), batch_size):
+        chunk = list(examples[start : start + batch_size])
+        prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
+        rollout = generate(
+            model,
+            tokenizer,
+            prompts,
+            num_generations=k,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop_strings=("</answer>",),
+            generator=generator,
+        )
+        for row, text in enumerate(rollout.texts):  # rows are grouped by prompt, k per prompt
+            out.append(make_record(task_name, chunk[row // k], "sampled", text))
+    return out
+
+
+def rejection_keep(
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    examples: Sequence[Any],
+    style: Any,
+    k: int = 4,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    batch_size: int = 8,
+    seed: int = 0,
+    filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
+    max_per_problem: int | None = None,
+) -> tuple[list[Trace], CurationReport]:
+    """Sample ``k`` completions per problem and curate them: the kept pool records and the curation report.
+
+    The report counts every sampled completion (``report.total``) and what each filter dropped; the cap per
+    problem applies after curation. Arguments as :func:`rejection_sample`.
+    """
+    candidates = sample_candidates(
+        model,
+        tokenizer,
+        task,
+        examples,
+        style,
+        k,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    kept, report = curate(candidates, filters)
+    if max_per_problem is not None:
+        kept = cap_per_problem(kept, max_per_problem)
+    return kept, report
+
+
+def rejection_sample(
+    model: Any,
+    tokenizer: Any,
+    task: Any,
+    examples: Sequence[Any],
+    style: Any,
+    k: int = 4,
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    batch_size: int = 8,
+    seed: int = 0,
+    filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
+    max_per_problem: int | None = None,
+) -> list[SFTRecord]:
+    """R1's rejection sampling: sample ``k`` completions per problem, keep those every filter keeps, as SFT records.
+
+    By default a kept trace is correct, well formed, single-language (code counts against), not a loop and not a
+    near copy of another kept trace (:data:`minirl.curation.filters.DEFAULT_FILTERS`). For the counts per filter,
+    call :func:`rejection_keep`, which this wraps.
+
+    Args:
+        max_per_problem: keep at most this many traces per problem (None = all that pass).
+        Others: as :func:`sample_candidates`.
+
+    Returns:
+        ``{"prompt", "completion"}`` records (:func:`minirl.sft.to_sft_records`), ready for :func:`run_sft`;
+        possibly empty.
+    """
+    kept, _ = rejection_keep(
+        model,
+        tokenizer,
+        task,
+        examples,
+        style,
+        k,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed,
+        filters=filters,
+        max_per_problem=max_per_problem,
+    )
+    return to_sft_records(kept, tokenizer, style, task)
+
+
+def cap_per_problem(records: list[Trace], cap: int) -> list[Trace]:
+    """The first ``cap`` records of each problem (``prompt_question``), in input order.
+
+    >>> [r["i"] for r in cap_per_problem([{"prompt_question": "q", "i": i} for i in range(3)], 2)]
+    [0, 1]
+    """
+    if cap < 1:
+        raise ValueError(f"max_per_problem must be >= 1, got {cap}")
+    counts: dict[str, int] = {}
+    out = []
+    for rec in records:
+        n = counts.get(rec["prompt_question"], 0)
+        if n < cap:
+            out.append(rec)
+            counts[rec["prompt_question"]] = n + 1
+    return out
