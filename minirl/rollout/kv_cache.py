@@ -7,7 +7,7 @@ the whole cache of every layer. At 64 rows x a 150-token prompt that copy was 60
 :func:`reserve` turns a filled ``DynamicCache`` (after the prefill) into one whose layers own a buffer of
 ``[B, H, T + extra, D]``: ``update`` writes the new token's keys and values into the next free column and returns
 views of the filled part, so attention sees exactly the tensors ``DynamicCache`` would have built, with the same
-values. Dropping finished rows (``batch_select_indices``) copies only the filled part of the rows kept.
+values. Dropping finished rows (``batch_select_indices``) gathers the kept rows of the whole buffer.
 """
 
 from __future__ import annotations
@@ -51,17 +51,15 @@ class ReservedLayer(DynamicLayer):
         return self.keys, self.values
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Keep the rows ``indices``; only their filled columns are copied (the free ones stay uninitialised)."""
-        free = self._kbuf.shape[-2] - self._length
-        self._kbuf = self._grow(self.keys.index_select(0, indices), free)
-        self._vbuf = self._grow(self.values.index_select(0, indices), free)
+        """Keep the rows ``indices`` (the whole contiguous buffer is gathered)."""
+        self._kbuf = self._kbuf[indices]  # advanced indexing: torch.index_select is ~30x slower on 2 busy threads
+        self._vbuf = self._vbuf[indices]
         self._views()
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Repeat every row ``repeats`` times (rows ``i*repeats .. i*repeats+repeats-1`` copy row i)."""
-        free = self._kbuf.shape[-2] - self._length
-        self._kbuf = self._grow(self.keys.repeat_interleave(repeats, dim=0), free)
-        self._vbuf = self._grow(self.values.repeat_interleave(repeats, dim=0), free)
+        self._kbuf = self._kbuf.repeat_interleave(repeats, dim=0)
+        self._vbuf = self._vbuf.repeat_interleave(repeats, dim=0)
         self._views()
 
 
