@@ -88,7 +88,8 @@ def test_trl_config_kwargs_map_every_grpo_setting(tmp_path):
     assert kw["max_completion_length"] == 6 and kw["temperature"] == 0.7
     assert (kw["loss_type"], kw["beta"], kw["epsilon"], kw["epsilon_high"]) == ("dr_grpo", 0.04, 0.1, 0.28)
     assert (kw["num_iterations"], kw["learning_rate"], kw["lr_scheduler_type"]) == (2, 1e-5, "cosine")
-    assert (kw["max_steps"], kw["seed"], kw["output_dir"]) == (1, 3, str(tmp_path / "run"))
+    # max_steps counts updates in TRL: 1 rollout step x num_iterations 2
+    assert (kw["max_steps"], kw["seed"], kw["output_dir"]) == (2, 3, str(tmp_path / "run"))
     assert kw["bf16"] is False and kw["use_cpu"] is True and kw["shuffle_dataset"] is False
     assert trl_config_kwargs(cfg, "cuda")["bf16"] is True
 
