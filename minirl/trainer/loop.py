@@ -23,11 +23,11 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from minirl.config import TrainConfig
+from minirl.files import dumps
 from minirl.grpo import (
     compute_advantages,
     grouped_completion_logprobs,
@@ -51,24 +51,6 @@ class TrainingDivergedError(RuntimeError):
 def _mean(values: list[float]) -> float:
     vals = [v for v in values if v is not None and not math.isnan(v)]
     return sum(vals) / len(vals) if vals else float("nan")
-
-
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with every NaN/inf float, also inside dicts and lists, as None: valid JSON (``null``).
-
-    NaN marks a metric with nothing to average (e.g. the language share when no sample has a word), so that
-    processes can be merged with ``nanmean``; ``json.dumps`` would write it as ``NaN``, which is not JSON.
-
-    >>> _finite_or_none({"a": 1.0, "b": float("nan"), "c": "x", "rewards": [2.0, float("inf")]})
-    {'a': 1.0, 'b': None, 'c': 'x', 'rewards': [2.0, None]}
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 class GRPOTrainer:
@@ -487,7 +469,7 @@ class GRPOTrainer:
     def _write(self, name: str, record: dict) -> None:
         if self.accelerator.is_main_process:
             with open(self.out / name, "a") as f:
-                f.write(json.dumps(_finite_or_none(record), default=float) + "\n")
+                f.write(dumps(record, default=float) + "\n")
 
     def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
         g = roll.num_generations
