@@ -111,6 +111,10 @@ def parse_gold(gold: Any) -> str | None:
 # Symbolic equivalence (optional math-verify)
 
 MAX_SYMBOLIC_CHARS = 100
+# math-verify's timeouts are wall-clock (signal.alarm): a last guard, since _symbolic_ok already keeps sympy's work
+# small. They are generous, as TRL's (10 s / 5 s): with 1 s, a legitimate `(x+1)^2` vs `x^2+2x+1` (0.2 s of CPU, first
+# parse included) timed out on a loaded 2-core machine and a right answer scored 0, at random.
+PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S = 10, 5
 # Names that sympy evaluates harmlessly; any other word (gamma, factorial, binom, ...) may trigger huge work.
 _SAFE_NAMES = (
     "frac dfrac tfrac sqrt pi cdot times div left right infty pm mp le ge leq geq neq ne lt gt in cup cap "
@@ -159,12 +163,13 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
     # math-verify's timeout uses signal.alarm, which only works in the main thread; elsewhere our input
     # bounds are the guard.
-    limit = 1 if threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    parse_limit, verify_limit = (PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S) if main else (None, None)
     try:
-        gold_parsed = mv.parse(f"${gold}$", parsing_timeout=limit)
-        pred_parsed = mv.parse(f"${pred}$", parsing_timeout=limit)
+        gold_parsed = mv.parse(f"${gold}$", parsing_timeout=parse_limit)
+        pred_parsed = mv.parse(f"${pred}$", parsing_timeout=parse_limit)
         return bool(
-            gold_parsed and pred_parsed and mv.verify(gold_parsed, pred_parsed, timeout_seconds=limit)
+            gold_parsed and pred_parsed and mv.verify(gold_parsed, pred_parsed, timeout_seconds=verify_limit)
         )
     except Exception:  # narrow scope, broad type: sympy and the LaTeX parser raise a zoo of types
         return False

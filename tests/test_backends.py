@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from minirl.config import ConfigError, parse_args
+from minirl.testing import HANG_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "recipes"))
@@ -281,6 +282,8 @@ def test_backends_import_their_engines_lazily():
         "import sys, minirl.backends.trl_backend, minirl.backends.vllm_rollout\n"
         "print(sorted(m for m in ('trl', 'datasets', 'vllm') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT_S, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"

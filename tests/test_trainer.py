@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from minirl.config import ConfigError, parse_args
+from minirl.testing import HANG_TIMEOUT_S
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
@@ -287,7 +288,7 @@ def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
         "--checkpoint.save_model",
         "false",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert [r["step"] for r in rows] == [1, 2]  # written once, by the main process, with gathered metrics
