@@ -32,6 +32,7 @@ from minirl.grpo import (
     compute_advantages,
     grouped_completion_logprobs,
     grpo_loss,
+    minibatch_normalizer,
     rewards_to_tensor,
     zero_variance_groups,
 )
@@ -300,7 +301,9 @@ class GRPOTrainer:
             [any(v is not None and not math.isnan(v) for v in row) for row in zip(*per_func)],
             device=total.device,
         )
-        advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards, valid=valid)  # [N]
+        advantages = compute_advantages(
+            total, g, scale=cfg.grpo.scale_rewards, valid=valid, sum_over_processes=self._sum_over_processes
+        )  # [N]
         zero_var = zero_variance_groups(total, g)  # [B]
         metrics["reward"] = float(total.mean())
         metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
@@ -349,7 +352,14 @@ class GRPOTrainer:
         """One optimizer step over a minibatch, in ``grad_accum`` micro-batches."""
         cfg, acc = self.cfg, self.accelerator
         n = batch.size
-        n_tokens = int(batch.completion_mask.sum())
+        # the loss_type's denominator of this whole minibatch, over every process: micro-batches and processes add up
+        normalizer = minibatch_normalizer(
+            cfg.grpo.loss_type,
+            batch.completion_mask,
+            cfg.rollout.max_new_tokens,
+            self._sum_over_processes,
+            acc.num_processes,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, all_stats = 0.0, []
         for idx in torch.arange(n, device=batch.completion_ids.device).chunk(cfg.optim.grad_accum):
@@ -366,12 +376,11 @@ class GRPOTrainer:
                 epsilon_high=cfg.grpo.epsilon_high,
                 beta=cfg.grpo.beta,
                 max_completion_length=cfg.rollout.max_new_tokens,
-                num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
+                normalizer=normalizer,
                 sampling_logps=part.sampling_logps,
                 tis_cap=cfg.grpo.tis_cap,
             )
-            # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
-            loss = out.loss if cfg.grpo.loss_type == "dapo" else out.loss * (len(idx) / n)
+            loss = out.loss
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
                     f"Loss is {float(loss)} at step {self.step + 1}. The last good checkpoint is kept in "
@@ -392,6 +401,11 @@ class GRPOTrainer:
         self.engine.sync_weights()
         merged = {k: _mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
         return total_loss, merged, grad_norm
+
+    def _sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` summed over the processes (itself with one)."""
+        acc = self.accelerator
+        return value if acc.num_processes == 1 else acc.reduce(value, reduction="sum")
 
     def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
         acc = self.accelerator
