@@ -15,7 +15,6 @@ adapter disabled, or a frozen copy only when beta > 0.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -39,6 +38,7 @@ from minirl.grpo import (
 from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
 from minirl.trainer import checkpoint as ckpt
+from minirl.trainer import runlogs
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
 from minirl.trainer.rewards import RewardSet
@@ -156,6 +156,7 @@ class GRPOTrainer:
         )
         self.step = 0
         self._stop_requested = False
+        self._restart = False  # --run.resume latest found no checkpoint
 
     # ----------------------------------------------------------------------------------------------------------------
     def _check_gold_columns(self) -> None:
@@ -435,31 +436,31 @@ class GRPOTrainer:
         )
 
     def _prepare_run_dir(self) -> None:
-        """Fresh run: refuse to mix with an older run unless ``run.overwrite``. Resumed run: drop the log lines of
-        steps after the checkpoint (they will be redone)."""
+        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--run.resume latest`` that found
+        no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
         if not self.accelerator.is_main_process:
             return
-        logs = [self.out / "metrics.jsonl", self.out / "samples.jsonl"]
+        logs = [self.out / name for name in runlogs.LOGS]
         if self.step == 0 and any(p.exists() for p in logs):
-            if not self.cfg.run.overwrite:
+            if not (self.cfg.run.overwrite or self._restart):
                 raise FileExistsError(
                     f"{self.out} already holds a run (metrics.jsonl). Continue it with --checkpoint.resume latest, pick "
                     f"another --run.output_dir, or replace it with --run.overwrite true."
                 )
             for p in logs:
                 p.unlink(missing_ok=True)
-        for p in logs:
-            if self.step > 0 and p.exists():
-                kept = [
-                    line
-                    for line in p.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= self.step
-                ]
-                p.write_text("".join(line + "\n" for line in kept))
+        if self.step > 0:
+            runlogs.truncate_for_resume(self.out, self.step, self.cfg.run.max_steps)
         self.cfg.save(self.out / "config.yaml")
 
     def resume(self, where: str) -> None:
-        """Continue from ``latest`` or a checkpoint path."""
+        """Continue from ``latest`` or a checkpoint path; ``latest`` without any checkpoint starts from step 0."""
+        if where == "latest" and not ckpt.list_checkpoints(self.out):
+            self._restart = True  # a run killed before its first checkpoint: its logs are replaced
+            self.accelerator.print(
+                f"[minirl] --run.resume latest: no checkpoint in {ckpt.checkpoint_root(self.out)}; starting from step 0."
+            )
+            return
         path = ckpt.find_checkpoint(where, self.out)
         opt = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
         state = ckpt.load_checkpoint(path, self.unwrapped, opt, self.scheduler, self.generator)
