@@ -7,12 +7,19 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from test_trainer import read_metrics, starts_with_a, tiny_config  # noqa: E402
 
 from minirl import files
+from minirl.testing import HANG_TIMEOUT_S
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
@@ -158,3 +165,101 @@ def test_files_module_is_what_truncates(tmp_path, tiny_tokenizer, monkeypatch):
         tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra, "--run.resume", "latest"
     ).train()
     assert sorted(written) == ["metrics.jsonl", "samples.jsonl"]
+
+
+# ------------------------------------------------------------------------------- a real CLI run, killed and resumed
+KILL_SCRIPT = Path(__file__).resolve().parent / "kill_run.py"
+TIMING = {"step_time", "rollout_time", "train_time", "tokens_per_s"}
+
+
+def _cli(run_dir: Path, model_dir: Path, *extra: str, kill_at: str | None = None, background: bool = False):
+    args = [
+        *("--model.name", str(model_dir), "--run.output_dir", str(run_dir), "--run.max_steps", "8"),
+        *(
+            "--run.save_every",
+            "3",
+            "--run.keep_last",
+            "2",
+            "--run.sample_every",
+            "1",
+            "--run.eval_every",
+            "4",
+        ),
+        *(
+            "--run.eval_at_start",
+            "true",
+            "--run.eval_k",
+            "2",
+            "--data.eval_size",
+            "2",
+            "--data.train_size",
+            "64",
+        ),
+        *("--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--run.threads", "1"),
+        *("--run.preflight", "false"),
+        *extra,
+    ]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    env.pop("KILL_AT", None)
+    if kill_at:
+        env["KILL_AT"] = kill_at
+    cmd = [sys.executable, str(KILL_SCRIPT), *args]
+    if background:
+        return subprocess.Popen(
+            cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    return subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
+
+
+def _same(a: dict, b: dict, skip=frozenset()) -> None:
+    assert set(a) == set(b), set(a) ^ set(b)
+    for key in set(a) - skip:
+        if isinstance(a[key], float) or isinstance(b[key], float):
+            assert a[key] == pytest.approx(b[key], abs=1e-6, nan_ok=True), (a.get("step"), key)
+        else:
+            assert a[key] == b[key], (a.get("step"), key)
+
+
+def test_a_cli_run_killed_at_several_moments_resumes_to_the_straight_run(tmp_path, tiny_model_dir):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    done = _cli(straight, tiny_model_dir)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    resume = ("--run.resume", "latest")  # what a restart script passes every time
+    moments = [
+        ("metrics:2", []),  # before the first checkpoint: the restart starts again from step 0
+        (
+            "checkpoint:3:optimizer.pt",
+            [],
+        ),  # half-way through writing the first checkpoint: still none complete
+        ("samples:4", ["step-000003"]),  # mid-step 5: samples and an eval (step 4) after the checkpoint
+    ]
+    for kill_at, checkpoints in moments:
+        out = _cli(killed, tiny_model_dir, *resume, kill_at=kill_at)
+        assert out.returncode == -signal.SIGKILL, (kill_at, out.returncode, out.stderr[-3000:])
+        assert [p.name for p in list_checkpoints(killed)] == checkpoints, kill_at
+    # killed from outside at whatever moment follows the checkpoint of step 6
+    proc = _cli(killed, tiny_model_dir, *resume, background=True)
+    deadline = time.monotonic() + HANG_TIMEOUT_S
+    while not (killed / "checkpoints" / "step-000006").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "the run never reached its checkpoint of step 6"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=HANG_TIMEOUT_S)
+    final = _cli(killed, tiny_model_dir, *resume)
+    assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-3000:]
+    assert "resumed from" in final.stdout + final.stderr
+
+    a, b = read_metrics(straight), read_metrics(killed)
+    assert [r["step"] for r in b if r["type"] == "train"] == list(range(1, 9))  # each step logged once
+    assert [(r["type"], r.get("when"), r["step"]) for r in b] == [
+        (r["type"], r.get("when"), r["step"]) for r in a
+    ]
+    for ra, rb in zip(a, b):
+        _same(ra, rb, skip=TIMING)
+    assert _lines(killed / "samples.jsonl") == _lines(straight / "samples.jsonl")
+    wa = load_file(str(straight / "model" / "model.safetensors"))
+    wb = load_file(str(killed / "model" / "model.safetensors"))
+    assert set(wa) == set(wb)
+    for name in wa:
+        assert torch.allclose(wa[name], wb[name], atol=1e-6), name
