@@ -35,7 +35,7 @@ def _lines(path: Path) -> list[dict]:
 
 # ----------------------------------------------------------------------------------- resume without a checkpoint
 def test_resume_latest_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, tiny_tokenizer, capsys):
-    """A run killed before its first checkpoint left logs: `--run.resume latest` starts again from step 0."""
+    """A run killed before its first checkpoint left logs: `--checkpoint.resume latest` starts again from step 0."""
     from minirl.testing import make_tiny_model
 
     _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2").train()
@@ -47,7 +47,7 @@ def test_resume_latest_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, t
         tiny_tokenizer,
         "--run.max_steps",
         "3",
-        "--run.resume",
+        "--checkpoint.resume",
         "latest",
     )
     trainer.train()
@@ -59,7 +59,7 @@ def test_resume_latest_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, t
 
 def test_resume_of_an_explicit_missing_checkpoint_still_fails(tmp_path, tiny_model, tiny_tokenizer):
     trainer = _trainer(
-        tmp_path, tiny_model, tiny_tokenizer, "--run.resume", str(tmp_path / "checkpoints/step-9")
+        tmp_path, tiny_model, tiny_tokenizer, "--checkpoint.resume", str(tmp_path / "checkpoints/step-9")
     )
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         trainer.train()
@@ -71,7 +71,7 @@ def _killed_run(run_dir, tok):
     and the last metrics line is torn (half written)."""
     from minirl.testing import make_tiny_model
 
-    extra = ("--run.save_every", "2", "--run.eval_every", "2", "--run.eval_at_start", "true")
+    extra = ("--checkpoint.every", "2", "--eval.every", "2", "--eval.at_start", "true")
     _trainer(run_dir, make_tiny_model(len(tok)), tok, *extra).train()
     shutil.rmtree(run_dir / "checkpoints" / "step-000004")
     with open(run_dir / "metrics.jsonl", "a") as f:
@@ -86,7 +86,12 @@ def test_resume_truncates_the_logs_to_the_checkpoint(tmp_path, tiny_tokenizer):
     before = read_metrics_lenient(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in before if r["type"] == "train"] == [1, 2, 3, 4]
     trainer = _trainer(
-        tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra, "--run.resume", "latest"
+        tmp_path,
+        make_tiny_model(len(tiny_tokenizer)),
+        tiny_tokenizer,
+        *extra,
+        "--checkpoint.resume",
+        "latest",
     )
     trainer.train()
     rows = read_metrics(tmp_path)
@@ -120,11 +125,16 @@ def test_log_truncation_is_atomic(tmp_path, tiny_tokenizer, monkeypatch):
     monkeypatch.setattr(os, "replace", dying_replace)
     model = make_tiny_model(len(tiny_tokenizer))
     with pytest.raises(KeyboardInterrupt):
-        _trainer(tmp_path, model, tiny_tokenizer, *extra, "--run.resume", "latest").train()
+        _trainer(tmp_path, model, tiny_tokenizer, *extra, "--checkpoint.resume", "latest").train()
     assert (tmp_path / "metrics.jsonl").read_text() == old
     monkeypatch.setattr(os, "replace", real_replace)
     _trainer(
-        tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra, "--run.resume", "latest"
+        tmp_path,
+        make_tiny_model(len(tiny_tokenizer)),
+        tiny_tokenizer,
+        *extra,
+        "--checkpoint.resume",
+        "latest",
     ).train()
     assert [r["step"] for r in read_metrics(tmp_path) if r["type"] == "train"] == [1, 2, 3, 4]
     assert not list(tmp_path.glob(".*.tmp"))
@@ -138,7 +148,12 @@ def test_a_corrupt_line_in_the_middle_of_a_log_is_named(tmp_path, tiny_tokenizer
     lines[1] = "not json"
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     trainer = _trainer(
-        tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra, "--run.resume", "latest"
+        tmp_path,
+        make_tiny_model(len(tiny_tokenizer)),
+        tiny_tokenizer,
+        *extra,
+        "--checkpoint.resume",
+        "latest",
     )
     with pytest.raises(ValueError, match=r"metrics\.jsonl line 2"):
         trainer.train()
@@ -162,7 +177,12 @@ def test_files_module_is_what_truncates(tmp_path, tiny_tokenizer, monkeypatch):
     real = files.atomic_write_text
     monkeypatch.setattr(files, "atomic_write_text", lambda p, t: (written.append(Path(p).name), real(p, t)))
     _trainer(
-        tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra, "--run.resume", "latest"
+        tmp_path,
+        make_tiny_model(len(tiny_tokenizer)),
+        tiny_tokenizer,
+        *extra,
+        "--checkpoint.resume",
+        "latest",
     ).train()
     assert sorted(written) == ["metrics.jsonl", "samples.jsonl"]
 
@@ -176,19 +196,19 @@ def _cli(run_dir: Path, model_dir: Path, *extra: str, kill_at: str | None = None
     args = [
         *("--model.name", str(model_dir), "--run.output_dir", str(run_dir), "--run.max_steps", "8"),
         *(
-            "--run.save_every",
+            "--checkpoint.every",
             "3",
-            "--run.keep_last",
+            "--checkpoint.keep_last",
             "2",
             "--run.sample_every",
             "1",
-            "--run.eval_every",
+            "--eval.every",
             "4",
         ),
         *(
-            "--run.eval_at_start",
+            "--eval.at_start",
             "true",
-            "--run.eval_k",
+            "--eval.k",
             "2",
             "--data.eval_size",
             "2",
@@ -225,7 +245,7 @@ def test_a_cli_run_killed_at_several_moments_resumes_to_the_straight_run(tmp_pat
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     done = _cli(straight, tiny_model_dir)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    resume = ("--run.resume", "latest")  # what a restart script passes every time
+    resume = ("--checkpoint.resume", "latest")  # what a restart script passes every time
     moments = [
         ("metrics:2", []),  # before the first checkpoint: the restart starts again from step 0
         (

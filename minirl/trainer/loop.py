@@ -156,7 +156,7 @@ class GRPOTrainer:
         )
         self.step = 0
         self._stop_requested = False
-        self._restart = False  # --run.resume latest found no checkpoint
+        self._restart = False  # --checkpoint.resume latest found no checkpoint
 
     # ----------------------------------------------------------------------------------------------------------------
     def _check_gold_columns(self) -> None:
@@ -436,7 +436,7 @@ class GRPOTrainer:
         )
 
     def _prepare_run_dir(self) -> None:
-        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--run.resume latest`` that found
+        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--checkpoint.resume latest`` that found
         no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
         if not self.accelerator.is_main_process:
             return
@@ -458,7 +458,7 @@ class GRPOTrainer:
         if where == "latest" and not ckpt.list_checkpoints(self.out):
             self._restart = True  # a run killed before its first checkpoint: its logs are replaced
             self.accelerator.print(
-                f"[minirl] --run.resume latest: no checkpoint in {ckpt.checkpoint_root(self.out)}; starting from step 0."
+                f"[minirl] --checkpoint.resume latest: no checkpoint in {ckpt.checkpoint_root(self.out)}; starting from step 0."
             )
             return
         path = ckpt.find_checkpoint(where, self.out)
