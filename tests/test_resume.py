@@ -29,6 +29,13 @@ def _trainer(run_dir, model, tok, *extra):
     return GRPOTrainer(cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)])
 
 
+def _resumed(run_dir, tok, extra):
+    """A new trainer (fresh weights) on ``run_dir`` with ``--checkpoint.resume latest``."""
+    from minirl.testing import make_tiny_model
+
+    return _trainer(run_dir, make_tiny_model(len(tok)), tok, *extra, "--checkpoint.resume", "latest")
+
+
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -80,33 +87,17 @@ def _killed_run(run_dir, tok):
 
 
 def test_resume_truncates_the_logs_to_the_checkpoint(tmp_path, tiny_tokenizer):
-    from minirl.testing import make_tiny_model
 
     extra = _killed_run(tmp_path, tiny_tokenizer)
     before = read_metrics_lenient(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in before if r["type"] == "train"] == [1, 2, 3, 4]
-    trainer = _trainer(
-        tmp_path,
-        make_tiny_model(len(tiny_tokenizer)),
-        tiny_tokenizer,
-        *extra,
-        "--checkpoint.resume",
-        "latest",
-    )
+    trainer = _resumed(tmp_path, tiny_tokenizer, extra)
     trainer.train()
     rows = read_metrics(tmp_path)
     assert [r["step"] for r in rows if r["type"] == "train"] == [1, 2, 3, 4]  # 3 and 4 redone, logged once
     assert [(r["when"], r["step"]) for r in rows if r["type"] == "eval"] == [("start", 0), ("train", 2)]
-    assert [r["step"] for r in _lines(tmp_path / "samples.jsonl")] == [
-        0,
-        0,
-        1,
-        1,
-        2,
-        2,
-        3,
-        3,
-    ]  # each step once
+    samples = [r["step"] for r in _lines(tmp_path / "samples.jsonl")]
+    assert samples == [0, 0, 1, 1, 2, 2, 3, 3]  # each step once (2 prompts a step)
 
 
 def test_log_truncation_is_atomic(tmp_path, tiny_tokenizer, monkeypatch):
@@ -128,33 +119,18 @@ def test_log_truncation_is_atomic(tmp_path, tiny_tokenizer, monkeypatch):
         _trainer(tmp_path, model, tiny_tokenizer, *extra, "--checkpoint.resume", "latest").train()
     assert (tmp_path / "metrics.jsonl").read_text() == old
     monkeypatch.setattr(os, "replace", real_replace)
-    _trainer(
-        tmp_path,
-        make_tiny_model(len(tiny_tokenizer)),
-        tiny_tokenizer,
-        *extra,
-        "--checkpoint.resume",
-        "latest",
-    ).train()
+    _resumed(tmp_path, tiny_tokenizer, extra).train()
     assert [r["step"] for r in read_metrics(tmp_path) if r["type"] == "train"] == [1, 2, 3, 4]
     assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_a_corrupt_line_in_the_middle_of_a_log_is_named(tmp_path, tiny_tokenizer):
-    from minirl.testing import make_tiny_model
 
     extra = _killed_run(tmp_path, tiny_tokenizer)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     lines[1] = "not json"
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    trainer = _trainer(
-        tmp_path,
-        make_tiny_model(len(tiny_tokenizer)),
-        tiny_tokenizer,
-        *extra,
-        "--checkpoint.resume",
-        "latest",
-    )
+    trainer = _resumed(tmp_path, tiny_tokenizer, extra)
     with pytest.raises(ValueError, match=r"metrics\.jsonl line 2"):
         trainer.train()
     assert (tmp_path / "metrics.jsonl").read_text().splitlines()[1] == "not json"  # nothing rewritten
@@ -170,20 +146,12 @@ def read_metrics_lenient(path: Path) -> list[dict]:
 
 def test_files_module_is_what_truncates(tmp_path, tiny_tokenizer, monkeypatch):
     """The truncated logs are written through minirl.files.atomic_write_text (temp file, fsync, os.replace)."""
-    from minirl.testing import make_tiny_model
 
     extra = _killed_run(tmp_path, tiny_tokenizer)
     written = []
     real = files.atomic_write_text
     monkeypatch.setattr(files, "atomic_write_text", lambda p, t: (written.append(Path(p).name), real(p, t)))
-    _trainer(
-        tmp_path,
-        make_tiny_model(len(tiny_tokenizer)),
-        tiny_tokenizer,
-        *extra,
-        "--checkpoint.resume",
-        "latest",
-    ).train()
+    _resumed(tmp_path, tiny_tokenizer, extra).train()
     assert sorted(written) == ["metrics.jsonl", "samples.jsonl"]
 
 
@@ -195,28 +163,10 @@ TIMING = {"step_time", "rollout_time", "train_time", "tokens_per_s"}
 def _cli(run_dir: Path, model_dir: Path, *extra: str, kill_at: str | None = None, background: bool = False):
     args = [
         *("--model.name", str(model_dir), "--run.output_dir", str(run_dir), "--run.max_steps", "8"),
-        *(
-            "--checkpoint.every",
-            "3",
-            "--checkpoint.keep_last",
-            "2",
-            "--run.sample_every",
-            "1",
-            "--eval.every",
-            "4",
-        ),
-        *(
-            "--eval.at_start",
-            "true",
-            "--eval.k",
-            "2",
-            "--data.eval_size",
-            "2",
-            "--data.train_size",
-            "64",
-        ),
-        *("--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--run.threads", "1"),
-        *("--run.preflight", "false"),
+        *("--checkpoint.every", "3", "--checkpoint.keep_last", "2", "--run.sample_every", "1"),
+        *("--eval.every", "4", "--eval.at_start", "true", "--eval.k", "2", "--data.eval_size", "2"),
+        *("--data.train_size", "64", "--rollout.max_new_tokens", "6", "--rollout.num_generations", "4"),
+        *("--run.threads", "1", "--run.preflight", "false"),
         *extra,
     ]
     root = Path(__file__).resolve().parents[1]
