@@ -8,9 +8,8 @@ samples from the policy being trained.
 
 UNTESTED HERE: vLLM needs a CUDA GPU and is not installed on the machines this project is tested on; only the
 "not installed" message, the output conversion and the weights ``sync_weights`` hands the engine (full and LoRA,
-with stand-in objects) are tested. vLLM's internal path to the
-model (used by ``sync_weights``) changes between its versions; for production multi-GPU runs prefer
-``run.backend: trl`` with TRL's vLLM integration.
+with stand-in objects) are tested. vLLM's internal path to the model (used by ``sync_weights``) changes between its
+versions; for production multi-GPU runs prefer ``run.backend: trl`` with TRL's vLLM integration.
 """
 
 from __future__ import annotations
