@@ -436,8 +436,8 @@ class GRPOTrainer:
         )
 
     def _prepare_run_dir(self) -> None:
-        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--checkpoint.resume latest`` that found
-        no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
+        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--checkpoint.resume latest``
+        that found no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
         if not self.accelerator.is_main_process:
             return
         logs = [self.out / name for name in runlogs.LOGS]
@@ -457,8 +457,9 @@ class GRPOTrainer:
         """Continue from ``latest`` or a checkpoint path; ``latest`` without any checkpoint starts from step 0."""
         if where == "latest" and not ckpt.list_checkpoints(self.out):
             self._restart = True  # a run killed before its first checkpoint: its logs are replaced
+            root = ckpt.checkpoint_root(self.out)
             self.accelerator.print(
-                f"[minirl] --checkpoint.resume latest: no checkpoint in {ckpt.checkpoint_root(self.out)}; starting from step 0."
+                f"[minirl] --checkpoint.resume latest: no checkpoint in {root}; starting from step 0."
             )
             return
         path = ckpt.find_checkpoint(where, self.out)
