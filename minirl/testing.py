@@ -16,6 +16,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+HANG_TIMEOUT_S = 900
+"""Time limit for a test's subprocess or notebook cell: a guard against hangs, not a speed check. Generous, because a
+2-core machine shared with a training run can be 10x slower than an idle one."""
 
 
 def make_tiny_tokenizer():

@@ -15,7 +15,14 @@ Pure Python (standard library only); ``math-verify`` and ``py3langid`` are optio
 """
 
 from rewards._numbers import format_number, parse_number
-from rewards._text import completion_text, extract_answer, extract_think, last_boxed
+from rewards._text import (
+    after_reasoning,
+    completion_text,
+    extract_answer,
+    extract_think,
+    last_boxed,
+    prompt_opens_reasoning,
+)
 from rewards.accuracy import AccuracyReward, accuracy_reward, answers_equal, normalize_answer, parse_gold
 from rewards.countdown import countdown_reward
 from rewards.formatting import format_reward, tag_count_reward
@@ -40,6 +47,7 @@ __all__ = [
     "RepetitionPenalty",
     "UnknownRewardError",
     "accuracy_reward",
+    "after_reasoning",
     "answers_equal",
     "combine",
     "completion_text",
@@ -57,6 +65,7 @@ __all__ = [
     "overlong_penalty",
     "parse_gold",
     "parse_number",
+    "prompt_opens_reasoning",
     "register",
     "repetition_penalty",
     "tag_count_reward",

@@ -142,19 +142,68 @@ def last_boxed(text: str) -> str | None:
     return None if best is None else text[best[0] : best[1]]
 
 
-def extract_answer(text: str) -> str | None:
-    r"""The final answer: the content of the last ``<answer>...</answer>``, or inside it of the last ``\boxed{}``.
+def after_reasoning(text: str, in_reasoning: bool = False) -> str | None:
+    """The part of a completion where its answer may be: what follows the reasoning.
 
-    Stripped; ``None`` when there is no complete answer block. This is what ``accuracy_reward`` compares.
+    - with a ``</think>``: everything after the **last** one (as TRL's ``reasoning_accuracy_reward``), so an
+      answer written inside the reasoning is not the answer;
+    - with a ``<think>`` (or ``in_reasoning``: the prompt ended with ``<think>``) but no ``</think>`` after it:
+      ``None``, the reasoning never ended, so there is no answer yet;
+    - without think tags: the whole text (a completion that does not reason).
+
+    >>> after_reasoning("<think>a <answer>1</answer></think> <answer>2</answer>")
+    ' <answer>2</answer>'
+    >>> after_reasoning("<think>a <answer>1</answer>") is None, after_reasoning("a", in_reasoning=True) is None
+    (True, True)
+    """
+    if not isinstance(text, str):
+        return None
+    close = text.rfind(THINK_CLOSE)
+    if text.rfind(THINK_OPEN) > close or (in_reasoning and close < 0):
+        return None
+    return text if close < 0 else text[close + len(THINK_CLOSE) :]
+
+
+def prompt_opens_reasoning(prompt: Any) -> bool:
+    """Whether a prompt ends inside an open think block (``...<think>``), so its completion starts in the reasoning.
+
+    A prompt is a string, or a conversation whose last message is the assistant's message being continued.
+
+    >>> prompt_opens_reasoning("Q: 2+2? <think>\\n"), prompt_opens_reasoning("Q: 2+2?"), prompt_opens_reasoning(None)
+    (True, False, False)
+    """
+    if isinstance(prompt, Sequence) and not isinstance(prompt, (str, bytes)) and prompt:
+        last = prompt[-1]
+        if not (isinstance(last, Mapping) and last.get("role") == "assistant"):
+            return False
+        prompt = _content_text(last.get("content"))
+    return isinstance(prompt, str) and prompt.rstrip().endswith(THINK_OPEN)
+
+
+def reasoning_flags(prompts: Any, n: int, reward: str) -> list[bool]:
+    """``prompt_opens_reasoning`` for each of ``n`` completions from the ``prompts`` keyword (all False without it)."""
+    if prompts is None:
+        return [False] * n
+    return [prompt_opens_reasoning(p) for p in column(prompts, n, "prompts", reward)]
+
+
+def extract_answer(text: str, in_reasoning: bool = False) -> str | None:
+    r"""The final answer: the content of the last ``<answer>...</answer>`` after the reasoning (``after_reasoning``),
+    or inside it of the last ``\boxed{}``.
+
+    Stripped; ``None`` when there is no complete answer block after the reasoning, or the reasoning never ended
+    (``in_reasoning``: the prompt ended with ``<think>``, so the completion starts inside it). This is what
+    ``accuracy_reward`` compares, and a completion ``format_reward`` calls well-formed always has one.
 
     >>> extract_answer("<think>...</think><answer>The answer is \\boxed{18}.</answer>")
     '18'
     >>> extract_answer("<answer>1</answer> <answer> 2 </answer>")
     '2'
-    >>> extract_answer("<answer>7") is None
-    True
+    >>> extract_answer("<answer>7") is None, extract_answer("<think>so <answer>7</answer></think>") is None
+    (True, True)
     """
-    if not isinstance(text, str):
+    text = after_reasoning(text, in_reasoning)
+    if text is None:
         return None
     end = text.rfind(ANSWER_CLOSE)
     if end < 0:

@@ -1,7 +1,20 @@
 r"""Accuracy reward: is the final answer right, checked by rule (DeepSeek-R1, sec. 2.2.2, "Accuracy rewards").
 
 R1 checks the answer "in a specified format (e.g., within a box)"; here the answer is the content of the last
-``<answer>...</answer>`` block, or of the last ``\boxed{}`` inside it (see ``extract_answer``). Comparison, in order:
+``<answer>...</answer>`` block, or of the last ``\boxed{}`` inside it (see ``extract_answer``), read only after the
+reasoning, as TRL's ``reasoning_accuracy_reward`` does:
+
+- an answer block inside ``<think>...</think>`` is part of the reasoning, not the answer: only what follows the last
+  ``</think>`` counts;
+- a reasoning that never ends (``<think>`` with no ``</think>`` after it, or, when the ``prompts`` keyword shows the
+  prompt ending with ``<think>``, a completion without ``</think>``) has no answer and scores 0;
+- a completion without think tags is read whole (it does not reason).
+
+So a completion ``format_reward`` calls well-formed always has its answer block read here. The converse does not
+hold on purpose: accuracy judges the answer, not the template (a bare ``<answer>18</answer>`` is right, format 0).
+
+The gold column is ``answer`` or, as open-r1 and TRL's math datasets name it, ``solution``; ``answer`` wins when both
+are passed. Comparison, in order:
 
 1. numbers by exact value (``1,000`` = ``1000``, ``$18`` = ``18``, ``1/2`` = ``0.5`` = ``\frac{1}{2}``);
 2. the same text after light LaTeX normalization (``normalize_answer``);
@@ -26,7 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from rewards._numbers import MAX_DIGITS, format_number, parse_number
-from rewards._text import column, completion_texts, extract_answer, last_boxed
+from rewards._text import column, completion_texts, extract_answer, last_boxed, reasoning_flags
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Normalization
@@ -98,6 +111,10 @@ def parse_gold(gold: Any) -> str | None:
 # Symbolic equivalence (optional math-verify)
 
 MAX_SYMBOLIC_CHARS = 100
+# math-verify's timeouts are wall-clock (signal.alarm): a last guard, since _symbolic_ok already keeps sympy's work
+# small. They are generous, as TRL's (10 s / 5 s): with 1 s, a legitimate `(x+1)^2` vs `x^2+2x+1` (0.2 s of CPU, first
+# parse included) timed out on a loaded 2-core machine and a right answer scored 0, at random.
+PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S = 10, 5
 # Names that sympy evaluates harmlessly; any other word (gamma, factorial, binom, ...) may trigger huge work.
 _SAFE_NAMES = (
     "frac dfrac tfrac sqrt pi cdot times div left right infty pm mp le ge leq geq neq ne lt gt in cup cap "
@@ -146,12 +163,13 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
     # math-verify's timeout uses signal.alarm, which only works in the main thread; elsewhere our input
     # bounds are the guard.
-    limit = 1 if threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    parse_limit, verify_limit = (PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S) if main else (None, None)
     try:
-        gold_parsed = mv.parse(f"${gold}$", parsing_timeout=limit)
-        pred_parsed = mv.parse(f"${pred}$", parsing_timeout=limit)
+        gold_parsed = mv.parse(f"${gold}$", parsing_timeout=parse_limit)
+        pred_parsed = mv.parse(f"${pred}$", parsing_timeout=parse_limit)
         return bool(
-            gold_parsed and pred_parsed and mv.verify(gold_parsed, pred_parsed, timeout_seconds=limit)
+            gold_parsed and pred_parsed and mv.verify(gold_parsed, pred_parsed, timeout_seconds=verify_limit)
         )
     except Exception:  # narrow scope, broad type: sympy and the LaTeX parser raise a zoo of types
         return False
@@ -183,18 +201,23 @@ def answers_equal(pred: str | None, gold: str | None, *, symbolic: bool = True) 
 
 
 class AccuracyReward:
-    """1.0 if the extracted answer equals the gold ``answer``, 0.0 if not (or no answer), ``None`` if the gold
-    cannot be parsed.
+    """1.0 if the extracted answer equals the gold answer, 0.0 if not (or no answer), ``None`` if the gold cannot be
+    parsed.
 
     Args:
         symbolic: also accept answers math-verify proves equivalent (when the ``math`` extra is installed).
 
-    Call: ``reward(completions, answer=[...], **ignored)``; ``answer`` is the gold column, one per completion
-    (a single value is used for all). Gold may be a bare value or a raw GSM8K solution.
+    Call: ``reward(completions, answer=[...], **ignored)`` or ``reward(completions, solution=[...])``: the gold
+    column, one per completion (a single value is used for all). ``answer`` wins when both are given (minirl's tasks
+    name it ``answer``; open-r1 and TRL datasets ``solution``). Gold may be a bare value, a raw GSM8K solution
+    (what follows ``####``) or a solution with a ``\\boxed{}`` (``parse_gold``). ``prompts`` (TRL and minirl pass it)
+    tells a completion that starts inside a prefilled ``<think>``: its answer must come after ``</think>``.
 
     >>> accuracy_reward(["<think>6*3</think><answer>18</answer>", "<answer>$18.00</answer>", "18"],
     ...                 answer=["#### 18"] * 3)
     [1.0, 1.0, 0.0]
+    >>> accuracy_reward(["<think>is it <answer>18</answer>?</think>"], solution=["#### 18"])
+    [0.0]
     >>> accuracy_reward(["<answer>1/2</answer>"], answer=[None])
     [None]
     """
@@ -203,16 +226,25 @@ class AccuracyReward:
         self.symbolic = symbolic
         self.__name__ = "accuracy_reward"  # the name TRL logs under
 
-    def __call__(self, completions: list, answer: Any = None, **kwargs: Any) -> list[float | None]:
+    def __call__(
+        self, completions: list, answer: Any = None, solution: Any = None, prompts: Any = None, **kwargs: Any
+    ) -> list[float | None]:
         texts = completion_texts(completions)
-        golds = column(answer, len(texts), "answer", "accuracy_reward")
+        if answer is None and solution is None:
+            raise ValueError(
+                "accuracy_reward needs the gold column `answer` (or `solution`, as open-r1 / TRL datasets name it): "
+                "pass answer=[...], one per completion."
+            )
+        name, gold_col = ("answer", answer) if answer is not None else ("solution", solution)
+        golds = column(gold_col, len(texts), name, "accuracy_reward")
+        flags = reasoning_flags(prompts, len(texts), "accuracy_reward")
         out: list[float | None] = []
-        for text, raw_gold in zip(texts, golds):
+        for text, raw_gold, in_reasoning in zip(texts, golds, flags):
             gold = parse_gold(raw_gold)
             if gold is None:
                 out.append(None)
                 continue
-            pred = extract_answer(text)
+            pred = extract_answer(text, in_reasoning)
             out.append(1.0 if answers_equal(pred, gold, symbolic=self.symbolic) else 0.0)
         return out
 

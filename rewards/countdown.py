@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from rewards._numbers import parse_number
-from rewards._text import column, completion_texts, extract_answer
+from rewards._text import column, completion_texts, extract_answer, reasoning_flags
 
 MAX_EXPR_CHARS = 256
 MAX_NODES = 128
@@ -84,7 +84,7 @@ def _gold_int(x: Any) -> int | None:
     return int(value) if value is not None and value.denominator == 1 else None
 
 
-def _score(text: str, nums: Any, target: Any) -> float | None:
+def _score(text: str, nums: Any, target: Any, in_reasoning: bool = False) -> float | None:
     if hasattr(nums, "tolist"):  # a numpy row
         nums = nums.tolist()
     if not isinstance(nums, (list, tuple)) or not nums:
@@ -93,7 +93,7 @@ def _score(text: str, nums: Any, target: Any) -> float | None:
     goal = _gold_int(target)
     if goal is None or any(n is None for n in given):
         return None
-    answer = extract_answer(text)
+    answer = extract_answer(text, in_reasoning)
     tree = _parse_expression(answer) if answer is not None else None
     if tree is None:
         return 0.0
@@ -105,12 +105,13 @@ def _score(text: str, nums: Any, target: Any) -> float | None:
 
 
 def countdown_reward(
-    completions: list, nums: Any = None, target: Any = None, **kwargs: Any
+    completions: list, nums: Any = None, target: Any = None, prompts: Any = None, **kwargs: Any
 ) -> list[float | None]:
     """1.0 if the answer is an expression that uses each of ``nums`` exactly once and equals ``target``.
 
     Gold columns: ``nums`` (a list of integers per completion) and ``target`` (an integer). 0.0 for a wrong,
-    malformed or dividing-by-zero answer; ``None`` when the gold row itself is unusable.
+    malformed or dividing-by-zero answer; ``None`` when the gold row itself is unusable. The answer is read after the
+    reasoning, as for ``accuracy_reward`` (``prompts`` ending with ``<think>`` open it).
 
     >>> countdown_reward(["<answer>(6 - 2) * 5</answer>", "<answer>6 * 5 - 2</answer>",
     ...                   "<answer>6 * 5</answer>", "<answer>6 ** 2 - 5 - 2</answer>"],
@@ -120,4 +121,5 @@ def countdown_reward(
     texts = completion_texts(completions)
     nums_col = column(nums, len(texts), "nums", "countdown_reward")
     target_col = column(target, len(texts), "target", "countdown_reward")
-    return [_score(text, n, t) for text, n, t in zip(texts, nums_col, target_col)]
+    flags = reasoning_flags(prompts, len(texts), "countdown_reward")
+    return [_score(text, n, t, f) for text, n, t, f in zip(texts, nums_col, target_col, flags)]

@@ -4,7 +4,9 @@
 ``tag_count_reward`` is a soft version with partial credit per well-placed tag (not in the paper; common in
 open R1 reproductions) so that tiny models, which rarely hit the strict format by chance, get a gradient.
 
-Both accept a completion that starts inside the think block, for prompts that end with ``<think>`` already.
+Both accept a completion that starts inside the think block, for prompts that end with ``<think>`` already. A
+completion ``format_reward`` accepts has its single answer block after the only ``</think>``, which is where
+``accuracy_reward`` reads the answer (``rewards._text.after_reasoning``): the two never disagree on where it is.
 They only count and find tags (no regex), so 100 KB of tags costs a few linear scans.
 """
 

@@ -13,7 +13,8 @@ a rough average for English BPE), so a plain loop can use the penalty too.
 
 ``RepetitionPenalty`` punishes repeated n-grams, as in open R1 reproductions (not in the R1 paper):
 ``-max_penalty * (1 - unique_ngrams / total_ngrams)``, in ``[-max_penalty, 0]``, over lowercased
-whitespace-separated words by default or over token ids with ``unit="tokens"``.
+whitespace-separated words by default or over token ids with ``unit="tokens"``; any finite scale, of either sign
+(open-r1 writes it negative), equal to open-r1's ``repetition_penalty_reward`` on words.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class RepetitionPenalty:
 
     Args:
         n: n-gram size.
-        max_penalty: the magnitude of the worst penalty (the reward lies in ``[-max_penalty, 0]``).
+        max_penalty: the magnitude of the worst penalty, any finite scale: the reward lies in
+            ``[-|max_penalty|, 0]``. open-r1's ``get_repetition_penalty_reward(ngram_size, max_penalty=-1.0)`` writes
+            the scale negative; either sign gives the same penalty, so its configs port as they are.
         unit: ``"words"`` (lowercased, whitespace-separated; works everywhere) or ``"tokens"`` (the
             ``completion_ids`` keyword, required then).
 
@@ -104,12 +107,12 @@ class RepetitionPenalty:
     def __init__(self, n: int = 3, max_penalty: float = 1.0, unit: str = "words") -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        if not 0 <= max_penalty <= 1:
-            raise ValueError(f"max_penalty must be in [0, 1], got {max_penalty}")
+        if not math.isfinite(max_penalty):
+            raise ValueError(f"max_penalty must be a finite number, got {max_penalty}")
         if unit not in ("words", "tokens"):
             raise ValueError(f"unit must be 'words' or 'tokens', got {unit!r}")
         self.n = n
-        self.max_penalty = max_penalty
+        self.max_penalty = abs(max_penalty)  # open-r1 writes the scale negative (-1.0); the same penalty
         self.unit = unit
         self.__name__ = "repetition_penalty"  # the name TRL logs under
 

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from minirl.config import ConfigError, parse_args
+from minirl.testing import HANG_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "recipes"))
@@ -88,7 +89,8 @@ def test_trl_config_kwargs_map_every_grpo_setting(tmp_path):
     assert kw["max_completion_length"] == 6 and kw["temperature"] == 0.7
     assert (kw["loss_type"], kw["beta"], kw["epsilon"], kw["epsilon_high"]) == ("dr_grpo", 0.04, 0.1, 0.28)
     assert (kw["num_iterations"], kw["learning_rate"], kw["lr_scheduler_type"]) == (2, 1e-5, "cosine")
-    assert (kw["max_steps"], kw["seed"], kw["output_dir"]) == (1, 3, str(tmp_path / "run"))
+    # max_steps counts updates in TRL: 1 rollout step x num_iterations 2
+    assert (kw["max_steps"], kw["seed"], kw["output_dir"]) == (2, 3, str(tmp_path / "run"))
     assert kw["bf16"] is False and kw["use_cpu"] is True and kw["shuffle_dataset"] is False
     assert trl_config_kwargs(cfg, "cuda")["bf16"] is True
 
@@ -180,6 +182,67 @@ def test_vllm_outputs_become_a_rollout(tiny_tokenizer):
     assert roll.completion_mask.dtype in (torch.long, torch.int64)
 
 
+class _FakeVLLM:
+    """Stands in for ``vllm.LLM`` where ``sync_weights`` reaches the engine's model: records what it is given."""
+
+    def __init__(self):
+        self.received: dict[str, torch.Tensor] = {}
+        engine_model = SimpleNamespace(load_weights=self._load)
+        runner = SimpleNamespace(model=engine_model)
+        self.llm_engine = SimpleNamespace(
+            model_executor=SimpleNamespace(driver_worker=SimpleNamespace(model_runner=runner))
+        )
+
+    def _load(self, weights):
+        for name, value in weights:
+            assert name not in self.received, f"{name} sent twice"
+            self.received[name] = value.detach().clone()
+
+
+def test_sync_weights_sends_the_full_model_as_is(tiny_model):
+    from minirl.backends.vllm_rollout import sync_weights
+
+    llm = _FakeVLLM()
+    sync_weights(llm, tiny_model)
+    expected = tiny_model.state_dict()
+    assert set(llm.received) == set(expected)
+    assert all(torch.equal(llm.received[k], expected[k]) for k in expected)
+
+
+def test_sync_weights_with_lora_sends_merged_weights_and_keeps_the_adapter(tiny_model):
+    """vLLM gets base-named merged weights; the policy being trained keeps its adapter and every weight as it was."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    from minirl.backends.vllm_rollout import sync_weights
+
+    model = get_peft_model(
+        tiny_model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
+    with torch.no_grad():  # a trained adapter: lora_B is zero at init, which would hide a missing merge
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    expected = copy.deepcopy(model).merge_and_unload().state_dict()
+    llm = _FakeVLLM()
+    sync_weights(llm, model)
+    assert hasattr(model, "peft_config") and hasattr(model, "disable_adapter")  # still a PeftModel
+    assert sorted(n for n, p in model.named_parameters() if p.requires_grad) == trainable
+    after = model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(after[k], before[k]) for k in before)
+    assert set(llm.received) == set(expected)
+    assert not any(k.startswith("base_model.") or "lora_" in k or "base_layer" in k for k in llm.received)
+    for k, v in expected.items():
+        assert torch.allclose(llm.received[k], v, atol=1e-6), k
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(
+        llm.received[q], before[f"base_model.model.{q.replace('.weight', '.base_layer.weight')}"]
+    )
+
+
 # ---------------------------------------------------------------------------------------------- accelerate configs
 @pytest.mark.parametrize(
     "name, kind, section, stage",
@@ -219,6 +282,8 @@ def test_backends_import_their_engines_lazily():
         "import sys, minirl.backends.trl_backend, minirl.backends.vllm_rollout\n"
         "print(sorted(m for m in ('trl', 'datasets', 'vllm') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT_S, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from minirl.testing import HANG_TIMEOUT_S
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_recipe_user_error_exits_2_with_a_message(recipe, args, says, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, str(ROOT / "recipes" / recipe), "--run.output_dir", str(tmp_path / "run"), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stderr.startswith("error: ") and says in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr

@@ -70,6 +70,28 @@ def test_preflight_force_goes_on(tmp_path, tiny_model, tiny_tokenizer):
     assert not report.ok
 
 
+def none_reward(completions, **kwargs):
+    return [None] * len(completions)
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses ``NaN`` / ``Infinity`` (Python accepts them; JSON and other readers do not)."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_preflight_json_writes_nan_as_null(tmp_path, tiny_model, tiny_tokenizer):
+    """A reward that scores no sample has a NaN mean: preflight.json must still be JSON (null, as metrics.jsonl)."""
+    trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, none_reward)
+    report = check_preflight(trainer, force=True, num_prompts=1)
+    assert math.isnan(report.rewards[0].mean)
+    saved = strict_json((tmp_path / "preflight.json").read_text())
+    assert saved["rewards"][0]["name"] == "none_reward" and saved["rewards"][0]["mean"] is None
+
+
 def test_preflight_passes_a_varying_reward_and_leaves_the_random_streams_alone(
     tmp_path, tiny_model, tiny_tokenizer
 ):

@@ -235,3 +235,58 @@ def test_completion_logprobs_bad_input(tiny_model, keep, kwargs, match):
     attn = kwargs.pop("attention_mask", torch.ones_like(ids))
     with pytest.raises(ValueError, match=match):
         completion_logprobs(tiny_model, ids, attn, keep, **kwargs)
+
+
+# ------------------------------------------------------------------------ one normaliser for micro-batches and DDP
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "dr_grpo"])
+@pytest.mark.parametrize("split", [[1, 3], [2, 2], [3, 1]])
+def test_parts_with_the_minibatch_normalizer_add_up_to_the_whole(loss_type, split):
+    """Simulated DDP: processes of uneven rows and tokens, gradients averaged, equal the single-process gradient;
+    the same normaliser on micro-batches of one process adds up too."""
+    from minirl.grpo import minibatch_normalizer
+
+    torch.manual_seed(0)
+    old = torch.randn(4, 5)
+    adv = torch.tensor([1.0, -0.5, 0.3, -0.8])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]])
+
+    def grad(rows, normalizer=None):
+        logps = (old + 0.1).clone().requires_grad_(True)  # off-policy: ratios differ from 1
+        out = grpo_loss(logps[rows], old[rows], None, adv[rows], mask[rows], loss_type=loss_type,
+                        max_completion_length=5, normalizer=normalizer)  # fmt: skip
+        out.loss.backward()
+        return logps.grad, out.loss.detach()
+
+    whole, whole_loss = grad(slice(None))
+    parts = [slice(0, split[0]), slice(split[0], 4)]
+    world_sum = sum(minibatch_normalizer(loss_type, mask[p], 5) for p in parts)  # what the reduce returns
+    ddp = [
+        grad(p, minibatch_normalizer(loss_type, mask[p], 5, lambda t: world_sum, num_processes=2))
+        for p in parts
+    ]
+    assert torch.allclose((ddp[0][0] + ddp[1][0]) / 2, whole, atol=1e-7)  # DDP averages gradients
+    assert float(ddp[0][1] + ddp[1][1]) / 2 == pytest.approx(float(whole_loss), abs=1e-7)
+    norm = minibatch_normalizer(loss_type, mask, 5)
+    accum = [grad(p, norm) for p in parts]
+    assert torch.allclose(accum[0][0] + accum[1][0], whole, atol=1e-7)
+    assert float(accum[0][1] + accum[1][1]) == pytest.approx(float(whole_loss), abs=1e-7)
+
+
+def test_batch_scaled_advantages_use_the_whole_batch_std():
+    from minirl.grpo import compute_advantages
+
+    rewards = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0, 5.0, 2.0, 2.0])  # two groups of 4: one per "process"
+    whole = compute_advantages(rewards, 4, scale="batch")
+    parts = [rewards[:4], rewards[4:]]
+    calls = iter([torch.tensor([8.0, float(rewards.sum())], dtype=torch.float64)] + [None])
+
+    def world_sum(t):  # first call: [count, sum]; second: the squared deviations over both parts
+        first = next(calls)
+        if first is not None:
+            return first
+        mean = rewards.double().mean()
+        return ((rewards.double() - mean) ** 2).sum()
+
+    ddp0 = compute_advantages(parts[0], 4, scale="batch", sum_over_processes=world_sum)
+    assert torch.allclose(ddp0, whole[:4], atol=1e-6)
+    assert not torch.allclose(compute_advantages(parts[0], 4, scale="batch"), whole[:4], atol=1e-3)

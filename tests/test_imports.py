@@ -6,9 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from minirl.testing import HANG_TIMEOUT_S
+
 
 def _loaded(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT_S)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip()
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from minirl.testing import HANG_TIMEOUT_S
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -23,7 +25,6 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 # The embedded model: ~35 s to convert on first use, then real sampling (and, in 03, training).
 SLOW = {"01_rewards.ipynb", "03_r1_zero.ipynb"}
-CELL_TIMEOUT_S = 600
 KERNEL = "minirl-notebooks"
 FAST_FLAG = 'FAST = os.environ.get("MINIRL_FAST", "0") == "1"'
 
@@ -107,7 +108,9 @@ def test_notebook_runs_in_fast_mode(path, kernel_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
-        timeout=CELL_TIMEOUT_S,
+        timeout=HANG_TIMEOUT_S,  # per cell; a hang guard
+        startup_timeout=HANG_TIMEOUT_S,  # the kernel imports torch: slow on a loaded machine (default 60 s)
+        iopub_timeout=60,  # wait for a cell's last outputs (default 4 s: they could be lost under load)
         kernel_name=KERNEL,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},  # the kernel's working directory
     )

@@ -13,6 +13,7 @@ import pytest
 from minirl.plot import ema, load_run, plot_runs, read_metrics
 from minirl.plot.__main__ import main
 from minirl.plot.curves import Run, _dedupe_labels, _groups
+from minirl.testing import HANG_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -105,7 +106,7 @@ def test_python_dash_m_entry_point(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stderr
     # Default output folder for a single run is RUN_DIR/plots.

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import rewards
+from minirl.testing import HANG_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMODULES = [
@@ -35,7 +36,9 @@ def test_import_is_torch_free():
         "if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=HANG_TIMEOUT_S
+    )
     assert proc.returncode == 0, proc.stderr
 
 

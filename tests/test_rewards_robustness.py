@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import random
-import time
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,14 @@ from hypothesis import strategies as st
 import rewards
 from rewards import AccuracyReward, format_number, normalize_answer, parse_number
 
-SETTINGS = settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import reward_speed  # noqa: E402
+
+BOUND_S = 10 * reward_speed.TARGET_S
+
+# No deadline: a wall-clock limit per example fails on a loaded machine (and hypothesis calls a slow-then-fast example
+# "Flaky"); speed is checked on CPU time in test_adversarial_inputs_are_fast.
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Fragments that steer generated text into the parsers' interesting corners.
 FRAGMENTS = [
@@ -83,7 +91,7 @@ def test_penalties_with_token_ids(batch, data):
     _check_all(batch, ["1"] * n, [[1]] * n, [1] * n, ids=ids)
 
 
-@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts, golds)
 def test_symbolic_accuracy_never_raises(text, gold):
     # Same inputs through math-verify when it is installed (fewer examples: sympy is slow to parse).
@@ -143,59 +151,15 @@ def test_countdown_accepts_any_correct_expression(values, seed):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Timing
-
-_rng = random.Random(0)
-ADVERSARIAL = {
-    "nested parens": "<answer>" + "(" * 100_000 + "</answer>",
-    "power tower": "<answer>9**9**9**9</answer>",
-    "latex power tower": "<answer>9^{9^{9^{9}}}</answer>",
-    "factorial": "<answer>100000!</answer>",
-    "million digits": "<answer>" + "9" * 1_000_000 + "</answer>",
-    "huge exponent": "<answer>1e999999999</answer>",
-    "think tags": "<think>" * 15_000,
-    "all tags": "<think></think><answer></answer>" * 3_000,
-    "open boxes": "<answer>" + "\\boxed{" * 14_000 + "</answer>",
-    "braces": "<answer>" + "{" * 50_000 + "}" * 50_000 + "</answer>",
-    "open fracs": "<answer>" + "\\frac{" * 16_000 + "</answer>",
-    "surrogates": "\ud800\udfff" * 50_000,
-    "binary junk": bytes(_rng.randrange(256) for _ in range(100_000)).decode("latin-1"),
-    "snake": "a_" * 50_000,
-    "dotted": "a." * 50_000 + "(",
-    "code lines": "for x in y:\n" * 8_000,
-    "keyword no colon": "if " + "=" * 100_000,
-    "assignment": "x" * 100_000 + " = [",
-    "fences": "```" * 33_000,
-    "backticks": "`a` " * 25_000,
-    "newlines": "\n" * 100_000,
-    "han": "数" * 100_000,
-    "words": "word " * 20_000,
-    "one long word": "a" * 100_000,
-    "countdown nesting": "<answer>" + "(" * 150 + "1" + ")" * 150 + "</answer>",
-    "countdown long": "<answer>" + "1+" * 50_000 + "1</answer>",
-}
-TARGET_S, BOUND_S = 0.05, 0.5
+# Timing: the 50 ms target lives in benchmarks/reward_speed.py; here a 10x bound on CPU time (best of 3), which
+# other processes on a loaded machine cannot inflate. The hypothesis tests above have no deadline for the same reason.
 
 
 def test_adversarial_inputs_are_fast():
-    kwargs = {"answer": ["\\sqrt{2}"], "nums": [[1, 2, 3]], "target": [6]}
-    funcs = {name: rewards.get(name) for name in RANGES}
-    for fn in funcs.values():  # warm up: lazy imports (math-verify, sympy) are not per-sample cost
-        fn(["<answer>x^2</answer>"], **kwargs)
-    worst: dict[str, tuple[float, str]] = {}
-    for label, text in ADVERSARIAL.items():
-        for name, fn in funcs.items():
-            start = time.perf_counter()
-            values = fn([text], **kwargs)
-            elapsed = time.perf_counter() - start
-            assert RANGES[name](values[0]), (name, label, values)
-            worst[name] = max(worst.get(name, (0.0, "")), (elapsed, label))
-    print(
-        f"\nworst per-sample time per reward (target {TARGET_S * 1000:.0f} ms, bound {BOUND_S * 1000:.0f} ms):"
-    )
-    for name, (elapsed, label) in worst.items():
-        print(
-            f"  {name:22s} {elapsed * 1000:7.1f} ms  ({label}){'  OVER TARGET' if elapsed > TARGET_S else ''}"
-        )
-    slow = {name: v for name, v in worst.items() if v[0] > BOUND_S}
+    times = reward_speed.time_rewards(list(RANGES))
+    for (name, label), (_, value) in times.items():
+        assert RANGES[name](value), (name, label, value)
+    slowest = reward_speed.worst(times)
+    print("\n" + reward_speed.table(slowest))
+    slow = {name: v for name, v in slowest.items() if v[0] > BOUND_S}
     assert not slow, slow

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from minirl.config import ConfigError, parse_args
+from minirl.testing import HANG_TIMEOUT_S
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
@@ -261,36 +262,38 @@ def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
     assert [e["when"] for e in evals] == ["start", "end"]
 
 
-def test_two_process_accelerate_launch_on_cpu(tmp_path, tiny_model_dir):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml"),
-        str(ROOT / "recipes" / "r1_zero.py"),
-        "--model.name",
-        str(tiny_model_dir),
-        "--run.output_dir",
-        str(tmp_path),
-        "--run.max_steps",
-        "2",
-        "--rollout.max_new_tokens",
-        "6",
-        "--rollout.num_generations",
-        "4",
-        "--data.eval_size",
-        "0",
-        "--run.preflight",
-        "false",
-        "--checkpoint.save_model",
-        "false",
+def test_two_process_launch_on_cpu(tmp_path, tiny_model_dir):
+    """Two real processes: torchrun (``accelerate launch --config_file cpu_2proc.yaml`` starts one process on the CPU
+    unless MPI is set up). The main process's logged prompts prove the world size: rank 0 of 2 takes every other
+    prompt batch of the schedule."""
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        import r1_zero
+    finally:
+        sys.path.pop(0)
+    from minirl.tasks import get_task
+    from minirl.trainer.data import PromptSchedule
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    args = [
+        *("--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2"),
+        *("--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--data.eval_size", "0"),
+        *("--data.train_size", "64", "--run.sample_every", "1", "--run.preflight", "false"),
+        *("--checkpoint.save_model", "false", "--eval.at_start", "false"),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd = [*launcher, str(ROOT / "recipes" / "r1_zero.py"), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert [r["step"] for r in rows] == [1, 2]  # written once, by the main process, with gathered metrics
+    cfg = parse_args(args, default_config=r1_zero.DEFAULT_CONFIG)
+    examples = get_task(cfg.data.task, **cfg.data.task_args).examples("train", n=64, seed=cfg.run.seed)
+    schedule = PromptSchedule(examples, cfg.rollout.prompts_per_step, cfg.run.seed)
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [0, 1]
+    assert samples[1]["question"] == schedule.batch(1, rank=0, world=2)[0].question
+    assert samples[1]["question"] != schedule.batch(1, rank=0, world=1)[0].question
 
 
 @pytest.mark.parametrize("dynamic", [False, True])

@@ -17,8 +17,10 @@ grpo.scale_rewards            scale_rewards
 grpo.num_iterations           num_iterations
 grpo.rewards (name: weight)   reward_funcs + reward_weights
 optim.*                       learning_rate, adam_beta1/2, weight_decay, warmup_steps,
-                              lr_scheduler_type, max_grad_norm
-run.max_steps, seed           max_steps, seed
+                              lr_scheduler_type (``scheduler_name``: constant + warmup is
+                              constant_with_warmup), max_grad_norm
+run.max_steps * num_iter.     max_steps (TRL counts updates; it generates every num_iterations)
+run.seed                      seed
 run.output_dir                output_dir (TRL writes its own logs and checkpoints there)
 checkpoint.every, keep_last   save_steps, save_total_limit
 model.lora*                   peft_config
@@ -36,6 +38,7 @@ import warnings
 from typing import Any
 
 from minirl.config import TrainConfig
+from minirl.trainer.setup import scheduler_name
 
 
 def _unmapped(cfg: TrainConfig) -> list[str]:
@@ -84,9 +87,10 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
         "adam_beta2": o.adam_beta2,
         "weight_decay": o.weight_decay,
         "warmup_steps": o.warmup_steps,
-        "lr_scheduler_type": o.scheduler,
+        "lr_scheduler_type": scheduler_name(cfg),
         "max_grad_norm": o.max_grad_norm,
-        "max_steps": run.max_steps,
+        # TRL's max_steps counts optimizer updates and it generates once every num_iterations of them
+        "max_steps": run.max_steps * g.num_iterations,
         "seed": run.seed,
         "bf16": (not on_cpu) if bf16 is None else bf16,
         "use_cpu": on_cpu,

@@ -14,7 +14,6 @@ random stream it touches, so a run with preflight trains exactly like one withou
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from minirl.diagnostics.advice import (
     no_tag_advice,
     truncation_advice,
 )
+from minirl.files import dumps
 from minirl.grpo import zero_variance_groups
 
 _SEED_OFFSET = 7919  # preflight picks its prompts from its own stream, never the training schedule's
@@ -179,7 +179,7 @@ class PreflightReport:
         return join(problem + (f" ({causes[0]})" if causes else ""), tips, limit=2)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN stays a float; ``json.dumps`` writes it as ``NaN``)."""
+        """The report as a dict (NaN stays a float here; ``minirl.files.dumps`` writes it as ``null``)."""
         out = dataclasses.asdict(self)
         out["ok"] = self.ok
         return out
@@ -311,7 +311,7 @@ def check_preflight(
         stop = bool(flags.max() > 0)
     say(report.table())
     if save and (acc is None or acc.is_main_process) and getattr(trainer, "out", None) is not None:
-        (trainer.out / "preflight.json").write_text(json.dumps(report.to_dict(), indent=1))
+        (trainer.out / "preflight.json").write_text(dumps(report.to_dict(), indent=1))
     if stop:
         say(report.advice())
         if not force:

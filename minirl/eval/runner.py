@@ -75,10 +75,11 @@ class EvalResult:
         return out
 
 
-def _correct(task: Task, texts: list[str], example: Example) -> list[float]:
-    """:meth:`Task.correct` of each text against ``example``; an unjudgeable gold counts as wrong (0.0)."""
+def _correct(task: Task, texts: list[str], example: Example, prompt: str) -> list[float]:
+    """:meth:`Task.correct` of each text against ``example``; an unjudgeable gold counts as wrong (0.0). The prompt
+    tells the reward whether a completion starts inside a prefilled ``<think>``."""
     kwargs = {k: [v] * len(texts) for k, v in example.reward_kwargs().items()}
-    return [c or 0.0 for c in task.correct(texts, **kwargs)]
+    return [c or 0.0 for c in task.correct(texts, prompts=[prompt] * len(texts), **kwargs)]
 
 
 def vote_key(task: Task, extracted: str | None, correct: float) -> str | None:
@@ -146,8 +147,11 @@ def evaluate_examples(
             texts = roll.texts[group]
             lengths = [int(x) for x in roll.lengths[group]]
             truncated = [bool(x) for x in roll.truncated[group]]
-            correct = _correct(task, texts, ex)
-            extracted = [rewards.extract_answer(t) for t in texts]
+            correct = _correct(task, texts, ex, prompt)
+            opened = rewards.prompt_opens_reasoning(
+                prompt
+            )  # a prefilled <think>: the answer must follow </think>
+            extracted = [rewards.extract_answer(t, opened) for t in texts]
             records.append(
                 {
                     "question": ex.question,

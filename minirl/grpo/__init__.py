@@ -21,6 +21,8 @@ from minirl.grpo.loss import (
     grpo_loss,
     importance_ratio,
     k3_kl,
+    loss_denominator,
+    minibatch_normalizer,
     tis_weights,
 )
 
@@ -38,6 +40,8 @@ __all__ = [
     "grpo_loss",
     "importance_ratio",
     "k3_kl",
+    "loss_denominator",
+    "minibatch_normalizer",
     "rewards_to_tensor",
     "selective_log_softmax",
     "tis_weights",

@@ -30,6 +30,7 @@ Departure: TRL silently propagates a NaN reward; we raise, naming the row.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -97,12 +98,25 @@ def group_stats(rewards: Tensor, num_generations: int, valid: Tensor | None = No
     return mean, std
 
 
+def _batch_std(
+    rewards: Tensor, weight: Tensor, sum_over_processes: Callable[[Tensor], Tensor] | None
+) -> Tensor:
+    """Unbiased std of the weighted rewards of the whole batch, over every process when ``sum_over_processes``."""
+    if sum_over_processes is None:
+        return _grouped_mean_std(rewards, weight)[1]  # [1]
+    sums = sum_over_processes(torch.stack([weight.sum(), (rewards * weight).sum()]).double())  # [2]
+    count, mean = sums[0], sums[1] / sums[0].clamp(min=1)
+    sq_dev = sum_over_processes((((rewards.double() - mean) * weight) ** 2).sum())
+    return (sq_dev / (count - 1).clamp(min=1)).sqrt().to(rewards.dtype).reshape(1)  # [1]
+
+
 def compute_advantages(
     rewards: Tensor,
     num_generations: int,
     scale: str = "group",
     eps: float = 1e-4,
     valid: Tensor | None = None,
+    sum_over_processes: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Group-relative advantages ``A_i = (r_i - mean_group) / (std + eps)`` (GRPO) or ``r_i - mean_group`` (Dr. GRPO).
 
@@ -113,6 +127,9 @@ def compute_advantages(
         eps: added to the std so that equal rewards give 0, not NaN (TRL uses 1e-4).
         valid: optional ``[B*G]`` bool; False marks an unscorable completion (every reward function returned None):
             it is left out of the baseline and the std, and its advantage is 0.
+        sum_over_processes: sums a tensor over processes (e.g. ``lambda t: accelerator.reduce(t, "sum")``), for
+            ``scale="batch"`` with several processes: the batch std is then the whole batch's, as in TRL, which
+            gathers every process's rewards. Groups never split across processes, so the other scales need nothing.
 
     Returns:
         ``[B*G]`` advantages, one per completion (every token of a completion shares it).
@@ -135,7 +152,7 @@ def compute_advantages(
     clean = torch.where(weight > 0, rewards, torch.zeros_like(rewards))  # [B*G]
     advantages = clean - mean  # [B*G]
     if scale == "batch":
-        _, batch_std = _grouped_mean_std(clean, weight)  # [1]
+        batch_std = _batch_std(clean, weight, sum_over_processes)  # [1]
         advantages = advantages / (batch_std + eps)  # [B*G]
     elif scale == "group":
         advantages = advantages / (std + eps)  # [B*G]

@@ -14,9 +14,14 @@ We minimise ``loss = -J``. The variants differ only in how the per-token terms a
 - ``"grpo"``:    mean over the tokens of each completion, then mean over completions (eq. 3 as written). Long
   completions get less weight per token, which Dr. GRPO shows lets wrong answers grow long.
 - ``"dapo"``:    sum over all tokens / number of tokens in the batch (DAPO, arXiv:2503.14476, eq. 8: token-level
-  policy gradient). ``num_items_in_batch`` overrides the denominator so that gradient accumulation, or several
-  processes, average over the whole batch, not each micro-batch. This is TRL's default.
+  policy gradient). This is TRL's default.
 - ``"dr_grpo"``: sum over all tokens / (N * max_completion_length), a constant (Dr. GRPO, arXiv:2503.20783, sec. 3.1).
+
+"The batch" is the minibatch of one optimizer step, over all processes: a trainer that splits it into micro-batches
+(gradient accumulation) or processes (DDP) passes every part the same ``normalizer``, ``minibatch_normalizer``: the
+denominator of the whole minibatch (N, tokens or N * max_completion_length, summed over processes) divided by the
+number of processes, since DDP averages gradients. The parts' losses then add up to the minibatch's, whatever the
+split (``tests/test_ddp.py``: 2 processes equal 1, to 1e-5, also with uneven rows per process).
 
 DAPO's "clip-higher" (sec. 3.1) is ``epsilon_high > epsilon_low``: a larger upper bound lets low-probability
 tokens with positive advantage grow, against entropy collapse (DAPO uses 0.2 / 0.28).
@@ -33,8 +38,9 @@ with ``importance_sampling_level="token"``. Where we differ:
 - Not implemented: sequence-level ratios (GSPO, ``importance_sampling_level="sequence"``), and TRL's other loss types
   (``bnpo``, which is ``"dapo"`` without ``num_items_in_batch``; ``cispo``, ``sapo``, ``luspo``, ``vespo``), the
   entropy mask/bonus, off-policy masking and vLLM importance-sampling correction.
-- TRL additionally divides ``grpo``/``dr_grpo`` by the number of gradient-accumulation steps; we return the
-  micro-batch value and leave accumulation to the caller.
+- Accumulation: TRL divides ``grpo``/``dr_grpo`` micro-batch losses by the number of accumulation steps (equal to
+  ours when the micro-batches have the same size, not otherwise); we divide by the minibatch's N, as above. With
+  ``normalizer`` omitted, the loss is this call's own mean, as before.
 
 **When the sampler is not the trained policy** (a bf16 copy, vLLM in bf16: ``minirl.rollout.engines``), the
 completions come from pi_sampler, not pi_old, and the surrogate is biased. Truncated importance sampling (TIS; Yao et
@@ -49,6 +55,7 @@ engine no sampler log-probs are passed and the loss is the one above, unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -123,35 +130,94 @@ def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
     return torch.exp(diff) - diff - 1  # [N, C]
 
 
+def _numerator(per_token: Tensor, mask: Tensor, loss_type: str) -> Tensor:
+    """What ``loss_type`` sums: per-sequence means (``grpo``) or per-token losses (``dapo``, ``dr_grpo``)."""
+    masked = per_token * mask  # [N, C]
+    if loss_type == "grpo":
+        return (masked.sum(-1) / mask.sum(-1).clamp(min=1)).sum()  # empty completions count as 0
+    return masked.sum()
+
+
+def loss_denominator(
+    loss_type: str, completion_mask: Tensor, max_completion_length: int | None = None
+) -> Tensor:
+    """What ``loss_type`` divides its sum by, for the completions of ``completion_mask`` (``[N, C]``): N sequences
+    (``grpo``), the real tokens (``dapo``) or N * max_completion_length (``dr_grpo``); an int64 scalar.
+
+    >>> m = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    >>> [int(loss_denominator(t, m, 4)) for t in ("grpo", "dapo", "dr_grpo")]
+    [2, 3, 8]
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+    n = torch.tensor(completion_mask.shape[0], device=completion_mask.device)
+    if loss_type == "grpo":
+        return n
+    if loss_type == "dapo":
+        return completion_mask.sum().long()
+    if max_completion_length is None:
+        raise ValueError("loss_type='dr_grpo' needs max_completion_length (the generation budget)")
+    return n * max_completion_length
+
+
+def minibatch_normalizer(
+    loss_type: str,
+    completion_mask: Tensor,
+    max_completion_length: int | None = None,
+    sum_over_processes: Callable[[Tensor], Tensor] | None = None,
+    num_processes: int = 1,
+) -> Tensor:
+    """The ``normalizer`` to pass to every micro-batch of one optimizer step, on every process.
+
+    The loss of a minibatch is the sum of its micro-batch losses on all processes over ``loss_denominator`` of the
+    whole minibatch (all processes): the same number whatever the micro-batch split (gradient accumulation) or the
+    number of processes. DDP averages gradients over processes, so the denominator is divided by ``num_processes``
+    (TRL 1.16 does the same for ``dapo``: ``num_items_in_batch / num_processes``). Each process passes the mask of
+    its own share of the minibatch; ``sum_over_processes`` sums a tensor over processes (e.g.
+    ``lambda t: accelerator.reduce(t, "sum")``; None with one process).
+
+    Summing each micro-batch's ``grpo_loss(..., normalizer=...)`` then gives the minibatch loss; with one process
+    it equals ``aggregate`` over the whole minibatch:
+
+    >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    >>> norm = minibatch_normalizer("dapo", m)
+    >>> float(aggregate(x[:1], m[:1], "dapo", normalizer=norm) + aggregate(x[1:], m[1:], "dapo", normalizer=norm))
+    2.0
+    """
+    total = loss_denominator(loss_type, completion_mask, max_completion_length)
+    if sum_over_processes is not None:
+        total = sum_over_processes(total)
+    if num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    return total.double() / num_processes
+
+
 def aggregate(
     per_token: Tensor,
     mask: Tensor,
     loss_type: str,
     max_completion_length: int | None = None,
     num_items_in_batch: int | float | Tensor | None = None,
+    normalizer: int | float | Tensor | None = None,
 ) -> Tensor:
     """Reduce a ``[N, C]`` per-token loss over the real tokens (``mask``) to a scalar, as ``loss_type`` says.
+
+    By default the denominator is this call's ``loss_denominator``. ``normalizer`` replaces it for every loss type
+    (see :func:`minibatch_normalizer`); ``num_items_in_batch`` replaces the token count of ``dapo`` only (TRL's
+    name and meaning).
 
     >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     >>> [aggregate(x, m, t, max_completion_length=4).item() for t in ("grpo", "dapo", "dr_grpo")]
     [2.5, 2.0, 0.75]
     """
-    masked = per_token * mask  # [N, C]
-    if loss_type == "grpo":
-        per_seq = masked.sum(-1) / mask.sum(-1).clamp(min=1)  # [N] empty completions count as 0
-        return per_seq.mean()
-    if loss_type == "dapo":
-        n = (
-            mask.sum()
-            if num_items_in_batch is None
-            else torch.as_tensor(num_items_in_batch, device=mask.device)
-        )
-        return masked.sum() / n.to(mask.dtype).clamp(min=1)
-    if loss_type == "dr_grpo":
-        if max_completion_length is None:
-            raise ValueError("loss_type='dr_grpo' needs max_completion_length (the generation budget)")
-        return masked.sum() / (per_token.shape[0] * max_completion_length)
-    raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+    if normalizer is not None and num_items_in_batch is not None:
+        raise ValueError("pass normalizer or num_items_in_batch, not both")
+    if normalizer is None and num_items_in_batch is not None and loss_type == "dapo":
+        normalizer = num_items_in_batch
+    if normalizer is None:
+        normalizer = loss_denominator(loss_type, mask, max_completion_length)
+    total = _numerator(per_token, mask, loss_type)
+    return total / torch.as_tensor(normalizer, device=total.device).to(total.dtype).clamp(min=1e-12)
 
 
 @torch.no_grad()
@@ -238,6 +304,7 @@ def grpo_loss(
     use_bias_correction_kl: bool = False,
     sampling_logps: Tensor | None = None,
     tis_cap: float = 2.0,
+    normalizer: int | float | Tensor | None = None,
 ) -> LossOutput:
     """The GRPO loss of a batch of completions (module docstring: equations and variants).
 
@@ -251,12 +318,14 @@ def grpo_loss(
         epsilon_low, epsilon_high: clip range of the ratio, ``[1 - epsilon_low, 1 + epsilon_high]``.
         beta: KL coefficient.
         max_completion_length: denominator of ``"dr_grpo"`` (the generation budget).
-        num_items_in_batch: denominator of ``"dapo"`` (default: real tokens in this call).
+        num_items_in_batch: denominator of ``"dapo"`` (default: real tokens in this call), as TRL's.
         delta: optional cap on the unclipped ratio (TRL's two-sided clipping); must exceed ``1 + epsilon_high``.
         use_bias_correction_kl: multiply the KL term by the ratio (TRL 1.16's default; off here, see module doc).
         sampling_logps: ``[N, C]`` log-probs under the engine that sampled the completions when it is not the
             trained policy (e.g. a bf16 copy); the surrogate is then reweighted by :func:`tis_weights`.
         tis_cap: the TIS cap ``C``.
+        normalizer: denominator for any ``loss_type`` (default: this call's); a trainer passes
+            :func:`minibatch_normalizer` so that micro-batches and processes add up to the minibatch's loss.
 
     Returns:
         ``LossOutput(loss, metrics)``.
@@ -288,5 +357,5 @@ def grpo_loss(
         metrics["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
         if beta > 0:
             per_token = per_token + beta * kl  # [N, C]
-    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_items_in_batch)
+    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_items_in_batch, normalizer)
     return LossOutput(loss=loss, metrics=metrics)

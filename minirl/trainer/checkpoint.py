@@ -2,9 +2,13 @@
 
 A checkpoint directory ``checkpoints/step-000004`` holds the trainable weights (the full model, or only the LoRA
 adapter) in safetensors, the optimizer and scheduler states, every RNG state (torch, the rollout sampler's generator,
-Python's ``random``) and ``state.json`` (step, config). It is written into a hidden temporary directory and renamed
-into place, so an interrupted save never leaves a half checkpoint; only the last ``keep_last`` are kept. Loading uses
-``torch.load(weights_only=True)``.
+Python's ``random``) and ``state.json`` (step, config). It is written into a hidden temporary directory, every file
+and the directory are ``fsync``-ed, and the directory is renamed into place (then its parent is ``fsync``-ed): a
+process killed at any moment leaves no half checkpoint, and a machine crash cannot leave a complete-looking one whose
+files never reached the disk (``minirl.files``). A checkpoint counts only with all its files. Old checkpoints (all
+but the last ``keep_last``) are renamed to a hidden name before they are deleted, so a kill during the deletion
+cannot leave a half-deleted one that looks complete; leftovers of interrupted saves and deletions are removed by the
+next save. Loading uses ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from minirl.files import fsync_dir, fsync_tree
+
 PREFIX = "step-"
+FILES = ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json")
+_HIDDEN = (".tmp-", ".del-")  # a save in progress, a rotation in progress
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
@@ -27,14 +35,26 @@ def checkpoint_root(output_dir: str | Path) -> Path:
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
+    """Complete checkpoints (every file of :data:`FILES` present), oldest first."""
     root = checkpoint_root(output_dir)
     if not root.exists():
         return []
-    found = [
-        p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").exists()
-    ]
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and not _missing(p)]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def _missing(path: Path) -> list[str]:
+    return [name for name in FILES if not (path / name).is_file()]
+
+
+def _remove(path: Path) -> None:
+    """Delete a checkpoint directory: first renamed to a hidden name (atomic), so it stops counting at once."""
+    doomed = path.with_name(f"{_HIDDEN[1]}{path.name}")
+    if doomed.exists():
+        shutil.rmtree(doomed)
+    os.replace(path, doomed)
+    fsync_dir(path.parent)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def trainable_state_dict(model) -> dict[str, torch.Tensor]:
@@ -56,13 +76,14 @@ def save_checkpoint(
     extra_state: dict,
     keep_last: int = 2,
 ) -> Path:
-    """Write ``checkpoints/step-{step:06d}`` atomically and delete all but the last ``keep_last``."""
+    """Write ``checkpoints/step-{step:06d}`` atomically and durably and delete all but the last ``keep_last``."""
     root = checkpoint_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:06d}"
-    tmp = root / f".tmp-{PREFIX}{step:06d}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = root / f"{_HIDDEN[0]}{PREFIX}{step:06d}"
+    for leftover in root.iterdir():  # interrupted saves and deletions of earlier processes
+        if leftover.name.startswith(_HIDDEN):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir()
     save_file(trainable_state_dict(model), str(tmp / "trainable.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
@@ -78,11 +99,13 @@ def save_checkpoint(
         tmp / "rng.pt",
     )
     (tmp / "state.json").write_text(json.dumps({"step": step, **extra_state}, indent=2, default=str))
-    if final.exists():
-        shutil.rmtree(final)
+    fsync_tree(tmp)
+    if final.exists():  # the same step saved again (e.g. a stop right after a periodic save)
+        _remove(final)
     os.replace(tmp, final)
+    fsync_dir(root)
     for old in list_checkpoints(output_dir)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
 
 
@@ -97,9 +120,10 @@ def find_checkpoint(resume: str, output_dir: str | Path) -> Path:
             )
         return found[-1]
     path = Path(resume)
-    if not (path / "state.json").exists():
+    missing = _missing(path)
+    if missing:
         raise FileNotFoundError(
-            f"--checkpoint.resume {resume}: not a checkpoint directory (no state.json inside)."
+            f"--checkpoint.resume {resume}: not a complete checkpoint directory (no {', '.join(missing)} inside)."
         )
     return path
 

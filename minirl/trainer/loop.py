@@ -15,7 +15,6 @@ adapter disabled, or a frozen copy only when beta > 0.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -23,21 +22,23 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from minirl.config import TrainConfig
+from minirl.files import dumps
 from minirl.grpo import (
     compute_advantages,
     grouped_completion_logprobs,
     grpo_loss,
+    minibatch_normalizer,
     rewards_to_tensor,
     zero_variance_groups,
 )
 from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
 from minirl.trainer import checkpoint as ckpt
+from minirl.trainer import runlogs
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
 from minirl.trainer.rewards import RewardSet
@@ -51,24 +52,6 @@ class TrainingDivergedError(RuntimeError):
 def _mean(values: list[float]) -> float:
     vals = [v for v in values if v is not None and not math.isnan(v)]
     return sum(vals) / len(vals) if vals else float("nan")
-
-
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with every NaN/inf float, also inside dicts and lists, as None: valid JSON (``null``).
-
-    NaN marks a metric with nothing to average (e.g. the language share when no sample has a word), so that
-    processes can be merged with ``nanmean``; ``json.dumps`` would write it as ``NaN``, which is not JSON.
-
-    >>> _finite_or_none({"a": 1.0, "b": float("nan"), "c": "x", "rewards": [2.0, float("inf")]})
-    {'a': 1.0, 'b': None, 'c': 'x', 'rewards': [2.0, None]}
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 class GRPOTrainer:
@@ -173,6 +156,7 @@ class GRPOTrainer:
         )
         self.step = 0
         self._stop_requested = False
+        self._restart = False  # --checkpoint.resume latest found no checkpoint
 
     # ----------------------------------------------------------------------------------------------------------------
     def _check_gold_columns(self) -> None:
@@ -318,7 +302,9 @@ class GRPOTrainer:
             [any(v is not None and not math.isnan(v) for v in row) for row in zip(*per_func)],
             device=total.device,
         )
-        advantages = compute_advantages(total, g, scale=cfg.grpo.scale_rewards, valid=valid)  # [N]
+        advantages = compute_advantages(
+            total, g, scale=cfg.grpo.scale_rewards, valid=valid, sum_over_processes=self._sum_over_processes
+        )  # [N]
         zero_var = zero_variance_groups(total, g)  # [B]
         metrics["reward"] = float(total.mean())
         metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
@@ -367,7 +353,14 @@ class GRPOTrainer:
         """One optimizer step over a minibatch, in ``grad_accum`` micro-batches."""
         cfg, acc = self.cfg, self.accelerator
         n = batch.size
-        n_tokens = int(batch.completion_mask.sum())
+        # the loss_type's denominator of this whole minibatch, over every process: micro-batches and processes add up
+        normalizer = minibatch_normalizer(
+            cfg.grpo.loss_type,
+            batch.completion_mask,
+            cfg.rollout.max_new_tokens,
+            self._sum_over_processes,
+            acc.num_processes,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, all_stats = 0.0, []
         for idx in torch.arange(n, device=batch.completion_ids.device).chunk(cfg.optim.grad_accum):
@@ -384,12 +377,11 @@ class GRPOTrainer:
                 epsilon_high=cfg.grpo.epsilon_high,
                 beta=cfg.grpo.beta,
                 max_completion_length=cfg.rollout.max_new_tokens,
-                num_items_in_batch=n_tokens if cfg.grpo.loss_type == "dapo" else None,
+                normalizer=normalizer,
                 sampling_logps=part.sampling_logps,
                 tis_cap=cfg.grpo.tis_cap,
             )
-            # grpo/dr_grpo normalise per micro-batch of n_i sequences: weight by n_i / n to get the minibatch mean.
-            loss = out.loss if cfg.grpo.loss_type == "dapo" else out.loss * (len(idx) / n)
+            loss = out.loss
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
                     f"Loss is {float(loss)} at step {self.step + 1}. The last good checkpoint is kept in "
@@ -410,6 +402,11 @@ class GRPOTrainer:
         self.engine.sync_weights()
         merged = {k: _mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
         return total_loss, merged, grad_norm
+
+    def _sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` summed over the processes (itself with one)."""
+        acc = self.accelerator
+        return value if acc.num_processes == 1 else acc.reduce(value, reduction="sum")
 
     def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
         acc = self.accelerator
@@ -439,31 +436,32 @@ class GRPOTrainer:
         )
 
     def _prepare_run_dir(self) -> None:
-        """Fresh run: refuse to mix with an older run unless ``run.overwrite``. Resumed run: drop the log lines of
-        steps after the checkpoint (they will be redone)."""
+        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--checkpoint.resume latest``
+        that found no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
         if not self.accelerator.is_main_process:
             return
-        logs = [self.out / "metrics.jsonl", self.out / "samples.jsonl"]
+        logs = [self.out / name for name in runlogs.LOGS]
         if self.step == 0 and any(p.exists() for p in logs):
-            if not self.cfg.run.overwrite:
+            if not (self.cfg.run.overwrite or self._restart):
                 raise FileExistsError(
                     f"{self.out} already holds a run (metrics.jsonl). Continue it with --checkpoint.resume latest, pick "
                     f"another --run.output_dir, or replace it with --run.overwrite true."
                 )
             for p in logs:
                 p.unlink(missing_ok=True)
-        for p in logs:
-            if self.step > 0 and p.exists():
-                kept = [
-                    line
-                    for line in p.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= self.step
-                ]
-                p.write_text("".join(line + "\n" for line in kept))
+        if self.step > 0:
+            runlogs.truncate_for_resume(self.out, self.step, self.cfg.run.max_steps)
         self.cfg.save(self.out / "config.yaml")
 
     def resume(self, where: str) -> None:
-        """Continue from ``latest`` or a checkpoint path."""
+        """Continue from ``latest`` or a checkpoint path; ``latest`` without any checkpoint starts from step 0."""
+        if where == "latest" and not ckpt.list_checkpoints(self.out):
+            self._restart = True  # a run killed before its first checkpoint: its logs are replaced
+            root = ckpt.checkpoint_root(self.out)
+            self.accelerator.print(
+                f"[minirl] --checkpoint.resume latest: no checkpoint in {root}; starting from step 0."
+            )
+            return
         path = ckpt.find_checkpoint(where, self.out)
         opt = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
         state = ckpt.load_checkpoint(path, self.unwrapped, opt, self.scheduler, self.generator)
@@ -487,7 +485,7 @@ class GRPOTrainer:
     def _write(self, name: str, record: dict) -> None:
         if self.accelerator.is_main_process:
             with open(self.out / name, "a") as f:
-                f.write(json.dumps(_finite_or_none(record), default=float) + "\n")
+                f.write(dumps(record, default=float) + "\n")
 
     def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
         g = roll.num_generations

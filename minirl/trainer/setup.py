@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 
@@ -49,31 +48,35 @@ def prepare_policy(model, cfg: TrainConfig):
     return model, ref_model
 
 
-def lr_factor(cfg: TrainConfig, total_updates: int):
-    """Multiplier of the peak learning rate at each update: linear warmup, then constant, linear or cosine decay.
+def scheduler_name(cfg: TrainConfig) -> str:
+    """The ``transformers.get_scheduler`` name of ``optim.scheduler``, as both backends build it.
+
+    ``constant`` with ``optim.warmup_steps > 0`` is ``constant_with_warmup``: a user who sets a warmup gets one
+    (transformers' plain ``constant`` ignores the warmup). Warmup is linear from 0 (the LR of update ``u < warmup`` is
+    ``lr * u / warmup``), then constant, linear decay to 0 or a half-cosine to 0 at the last update.
 
     >>> from minirl.config import parse_args
-    >>> f = lr_factor(parse_args(["--optim.warmup_steps", "2", "--optim.scheduler", "linear"]), 10)
-    >>> [round(f(u), 2) for u in (0, 1, 2, 6, 10)]
-    [0.5, 1.0, 1.0, 0.5, 0.0]
+    >>> scheduler_name(parse_args(["--optim.warmup_steps", "2"])), scheduler_name(parse_args([]))
+    ('constant_with_warmup', 'constant')
     """
-    warmup = cfg.optim.warmup_steps
+    if cfg.optim.scheduler == "constant" and cfg.optim.warmup_steps > 0:
+        return "constant_with_warmup"
+    return cfg.optim.scheduler
 
-    def fn(update: int) -> float:
-        if warmup and update < warmup:
-            return (update + 1) / warmup
-        if cfg.optim.scheduler == "constant":
-            return 1.0
-        progress = min(1.0, (update - warmup) / max(1, total_updates - warmup))
-        if cfg.optim.scheduler == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    return fn
+def total_updates(cfg: TrainConfig) -> int:
+    """Optimizer updates in a run: ``run.max_steps`` rollout steps of ``num_iterations * num_minibatches`` each."""
+    return cfg.run.max_steps * cfg.grpo.num_iterations * cfg.grpo.num_minibatches
 
 
 def make_optimizer(model, cfg: TrainConfig):
-    """AdamW over the trainable parameters and its ``LambdaLR`` schedule (one scheduler step per update)."""
+    """AdamW over the trainable parameters and its LR schedule (one scheduler step per update).
+
+    The schedule is ``transformers.get_scheduler``, the one TRL's trainer builds, so ``--run.backend trl`` follows the
+    same LR sequence (``tests/test_lr_schedule.py``).
+    """
+    from transformers import get_scheduler
+
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         params,
@@ -81,5 +84,10 @@ def make_optimizer(model, cfg: TrainConfig):
         betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
         weight_decay=cfg.optim.weight_decay,
     )
-    updates = cfg.run.max_steps * cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, updates))
+    scheduler = get_scheduler(
+        scheduler_name(cfg),
+        optimizer,
+        num_warmup_steps=cfg.optim.warmup_steps,
+        num_training_steps=total_updates(cfg),
+    )
+    return optimizer, scheduler

@@ -1,0 +1,89 @@
+"""Writing run files safely: valid JSON (NaN/inf as ``null``) and durable, atomic replacement.
+
+Metrics use NaN for "nothing to average" (e.g. a reward that scored no sample), so that processes can be merged with
+``nanmean``; ``json.dumps`` writes it as ``NaN``, which is not JSON (``jq``, JavaScript and pandas' strict readers
+refuse it). :func:`finite_or_none` turns every non-finite float into ``None`` first.
+
+A file that is rewritten (a truncated log) or a directory that is renamed into place (a checkpoint) goes through a
+temporary name, is flushed to the disk with ``fsync`` (the file, then its directory), and is renamed with
+``os.replace``, which is atomic on POSIX: a process killed at any moment leaves the old or the new version, never a
+mix, and a machine crash cannot leave a complete-looking name whose contents never reached the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN/inf number, also inside dicts, lists and arrays, as None: valid JSON (``null``).
+
+    Numpy numbers become Python ints and floats; tensors and arrays become lists.
+
+    >>> finite_or_none({"a": 1.0, "b": float("nan"), "c": "x", "rewards": [2.0, float("inf")], "n": 3})
+    {'a': 1.0, 'b': None, 'c': 'x', 'rewards': [2.0, None], 'n': 3}
+    """
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):  # numpy integers too
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if hasattr(value, "tolist"):  # a tensor or numpy array (or scalar)
+        return finite_or_none(value.tolist())
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of :func:`finite_or_none` (``value``): never writes ``NaN`` or ``Infinity``.
+
+    >>> dumps({"loss": float("nan"), "step": 2})
+    '{"loss": null, "step": 2}'
+    """
+    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a directory's entries (a new or renamed name in it) to the disk; a no-op where it is not supported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str | Path) -> None:
+    """``fsync`` every file under ``path``, then every directory bottom-up, then ``path`` itself."""
+    path = Path(path)
+    for root, _dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(root)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically and durably: temp file, fsync, ``os.replace``, fsync of the folder."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
