@@ -39,7 +39,9 @@ class Rollout:
     texts: list[str]  # decoded completions (special tokens removed)
     num_generations: int
     prompts: list[str]  # the B prompt texts, one per group
-    logprobs: torch.Tensor | None = None  # [N, C] the sampler's log-prob of each token (0 at padding), if asked
+    logprobs: torch.Tensor | None = (
+        None  # [N, C] the sampler's log-prob of each token (0 at padding), if asked
+    )
 
     @property
     def lengths(self) -> torch.Tensor:

@@ -52,7 +52,9 @@ class ReservedLayer(DynamicLayer):
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep the rows ``indices`` (the whole contiguous buffer is gathered)."""
-        self._kbuf = self._kbuf[indices]  # advanced indexing: torch.index_select is ~30x slower on 2 busy threads
+        self._kbuf = self._kbuf[
+            indices
+        ]  # advanced indexing: torch.index_select is ~30x slower on 2 busy threads
         self._vbuf = self._vbuf[indices]
         self._views()
 

@@ -22,7 +22,9 @@ _VOCAB_TEXT: dict[tuple[int, int], list[str]] = {}
 def _token_texts(tokenizer) -> list[str]:
     key = (id(tokenizer), len(tokenizer))
     if key not in _VOCAB_TEXT:
-        _VOCAB_TEXT[key] = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+        _VOCAB_TEXT[key] = tokenizer.batch_decode(
+            [[i] for i in range(len(tokenizer))], skip_special_tokens=False
+        )
     return _VOCAB_TEXT[key]
 
 
