@@ -256,7 +256,8 @@ def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) ->
     try:
         with torch.no_grad():
             roll = trainer.rollout(examples)
-        total, metrics, per_func = trainer.score(examples, roll)
+        scores = trainer.score(examples, roll)
+        total, metrics, per_func = scores.total, scores.metrics, scores.per_func
     finally:
         trainer.generator.set_state(gen_state)
         torch.set_rng_state(torch_state)

@@ -1,22 +1,26 @@
 """The GRPO training loop: rollout -> rewards -> group advantages -> clipped policy-gradient updates.
 
-One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO variants of ``minirl.grpo``):
+One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO variants of ``minirl.grpo``), as
+:meth:`GRPOTrainer.train_step` reads:
 
 1. take ``prompts_per_step`` prompts on each process and sample G completions each (``minirl.rollout``);
-2. score them with the rule rewards (``rewards`` package), weighted and None-aware;
+2. score them with the rule rewards (``minirl.trainer.rewards``), weighted and None-aware;
 3. normalise rewards within each group into advantages; optionally drop zero-variance groups (DAPO);
 4. for ``num_iterations`` passes (mu) and ``num_minibatches`` minibatches, compute token log-probs, the clipped loss and
-   the k3 KL to the reference (only when beta > 0), and take an AdamW step.
+   the k3 KL to the reference (only when beta > 0), and take an AdamW step (``minirl.trainer.update``).
 
 Departures from the paper: the "old policy" is the current one when mu == 1 and there is one minibatch (the ratio is 1
 and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
-adapter disabled, or a frozen copy only when beta > 0.
+adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.trainer.setup``, the run directory,
+evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``.
+
+Every step logs its own phase times (``time/rollout``, ``time/score``, ``time/frozen_logps``,
+``time/forward_backward``, ``time/optimizer``) and token counts (``tokens/generated``, ``tokens/prompt``), so a
+benchmark reads them instead of patching the trainer.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import random
 import signal
 import sys
@@ -26,32 +30,18 @@ from pathlib import Path
 import torch
 
 from minirl.config import TrainConfig
-from minirl.files import dumps
-from minirl.grpo import (
-    compute_advantages,
-    grouped_completion_logprobs,
-    grpo_loss,
-    minibatch_normalizer,
-    rewards_to_tensor,
-    zero_variance_groups,
-)
+from minirl.grpo import compute_advantages, zero_variance_groups
 from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
 from minirl.trainer import checkpoint as ckpt
-from minirl.trainer import runlogs
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
-from minirl.trainer.rewards import RewardSet
-from minirl.trainer.setup import make_optimizer, prepare_policy
+from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
+from minirl.trainer.rundir import RunDir, evaluate_run, progress_line
+from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
+from minirl.trainer.update import PolicyUpdate, TrainingDivergedError, mean
 
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN/inf; the last good checkpoint is kept."""
-
-
-def _mean(values: list[float]) -> float:
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    return sum(vals) / len(vals) if vals else float("nan")
+__all__ = ["GRPOTrainer", "TrainingDivergedError"]
 
 
 class GRPOTrainer:
@@ -74,33 +64,16 @@ class GRPOTrainer:
         reward_spec=None,
         accelerator=None,
     ):
-        from accelerate import Accelerator
-
-        from minirl.models import load_model_and_tokenizer, pick_device, pick_dtype
+        from minirl.diagnostics import LiveDiagnostics
+        from minirl.models import load_model_and_tokenizer
+        from minirl.rollout.engines import make_engine
 
         self.cfg = cfg = config
-        device = pick_device(cfg.model.device)
-        compute_dtype = pick_dtype(device, cfg.model.dtype)
-        mixed = (
-            "bf16"
-            if compute_dtype == torch.bfloat16
-            else ("fp16" if compute_dtype == torch.float16 else "no")
-        )
-        if device.type == "cpu":
-            mixed = "no" if cfg.model.dtype == "auto" else mixed
-        self.accelerator = accelerator or Accelerator(
-            cpu=device.type == "cpu",
-            mixed_precision=mixed,
-            log_with=cfg.run.report_to or None,
-            project_dir=cfg.run.output_dir,
-        )
-        acc = self.accelerator
-        if device.type == "cpu" or cfg.run.threads:
-            # `accelerate launch` sets OMP_NUM_THREADS=1, which makes a CPU run 2x slower on 2 cores: share the cores.
-            torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // acc.num_processes))
+        device, mixed = precision(cfg)
+        self.accelerator = acc = accelerator or make_accelerator(cfg, device, mixed)
+        set_threads(cfg, device, acc.num_processes)
         self.out = Path(cfg.run.output_dir)
-        if acc.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
+        self.run_dir = RunDir(self.out, is_main=acc.is_main_process)
         random.seed(cfg.run.seed)
         torch.manual_seed(cfg.run.seed)
 
@@ -114,11 +87,8 @@ class GRPOTrainer:
             self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
         )
         self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
-        spec = reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards)
-        self.reward_set = RewardSet(spec)
-        self._check_gold_columns()
-        from minirl.diagnostics import LiveDiagnostics
-
+        self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
+        check_gold_columns(self.reward_set, self.task, self.train_examples[0])
         self.diagnostics = LiveDiagnostics(
             cfg, rewards=dict(zip(self.reward_set.names, self.reward_set.weights))
         )
@@ -146,11 +116,13 @@ class GRPOTrainer:
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        from minirl.rollout.engines import make_engine
-
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
         engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
         self.engine = make_engine(engine, self.unwrapped, acc.device)
+        self.update = PolicyUpdate(
+            cfg, acc, self.model, self.optimizer, self.scheduler, self.ref_model, self.engine,
+            ckpt.checkpoint_root(self.out),
+        )  # fmt: skip
         self.generator = torch.Generator(device=acc.device).manual_seed(
             cfg.run.seed * 1000 + acc.process_index
         )
@@ -158,44 +130,9 @@ class GRPOTrainer:
         self._stop_requested = False
         self._restart = False  # --checkpoint.resume latest found no checkpoint
 
-    # ----------------------------------------------------------------------------------------------------------------
-    def _check_gold_columns(self) -> None:
-        """Score the task's ideal completion once, so a reward that needs a column the task lacks fails now."""
-        import inspect
-
-        from minirl.tasks import render_completion
-
-        ex = self.train_examples[0]
-        available = set(ex.reward_kwargs())
-        text = render_completion(ex, "Let me add the numbers step by step.", self.task.answer_text(ex))
-        kwargs = {k: [v] for k, v in ex.reward_kwargs().items()}
-        for name, fn in zip(self.reward_set.names, self.reward_set.funcs):
-            target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else fn.__call__
-            try:
-                params = [
-                    p
-                    for p in inspect.signature(target).parameters.values()
-                    if p.name not in ("self", "completions", "prompts", "completion_ids", "kwargs")
-                    and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                ]
-            except (TypeError, ValueError):
-                params = []
-            missing = [p.name for p in params if p.name not in available and p.name != "language"]
-            try:
-                values = fn([text], prompts=[""], completion_ids=[[0]], **kwargs)
-            except (TypeError, ValueError) as err:  # the reward itself says what it lacks
-                values, missing = [None], missing or [str(err)]
-            if missing and (
-                values[0] is None
-                or any(p.default is inspect.Parameter.empty for p in params if p.name in missing)
-            ):
-                raise ValueError(
-                    f"Reward '{name}' needs the gold column '{missing[0]}', which task '{self.task.name}' does not "
-                    f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
-                )
-
     @property
     def unwrapped(self):
+        """The policy without accelerate's wrapper (a ``transformers`` or peft model)."""
         return self.accelerator.unwrap_model(self.model)
 
     def prompts_for(self, examples: list[Example]) -> list[str]:
@@ -223,95 +160,37 @@ class GRPOTrainer:
                 generator=self.generator,
             )
 
-    def score(self, examples: list[Example], roll: Rollout) -> tuple[torch.Tensor, dict[str, float], list]:
-        """Rewards for a rollout: (total [N], metrics, per-function values)."""
-        g = roll.num_generations
-        kwargs: dict[str, list] = {}
-        for ex in examples:
-            for key, value in ex.reward_kwargs().items():
-                kwargs.setdefault(key, []).extend([value] * g)
-        kwargs["prompts"] = [p for p in roll.prompts for _ in range(g)]
-        kwargs["completion_ids"] = roll.completion_token_lists()
-        per_func, metrics = self.reward_set.score(roll.texts, **kwargs)
-        total, _ = rewards_to_tensor(per_func, self.reward_set.weights)
-        metrics.update(self._quality_metrics(roll, kwargs))
-        return total.to(self.accelerator.device), metrics, per_func
-
-    def _quality_metrics(self, roll: Rollout, kwargs: dict) -> dict[str, float]:
-        """Accuracy, format and language metrics that are logged whether or not they are trained on."""
-        import rewards
-
-        acc = self.task.correct(roll.texts, **kwargs)
-        fmt = rewards.format_reward(roll.texts)
-        lang = rewards.language_consistency_reward(roll.texts, language=self.cfg.data.language)
-        lengths = roll.lengths.float()
-        return {
-            "accuracy": _mean(acc),
-            "format_rate": _mean(fmt),
-            "language/target_share": _mean(lang),
-            "language/mixed_rate": _mean([float(v < rewards.MIXED_BELOW) for v in lang if v is not None]),
-            "completion_length/mean": float(lengths.mean()),
-            "completion_length/max": float(lengths.max()),
-            "truncated_rate": float(roll.truncated.float().mean()),
-        }
+    def score(self, examples: list[Example], roll: Rollout) -> Scores:
+        """Rewards and quality metrics of a rollout (:func:`minirl.trainer.rewards.score_rollout`)."""
+        scores = score_rollout(self.reward_set, self.task, examples, roll, self.cfg.data.language)
+        scores.total = scores.total.to(self.accelerator.device)
+        scores.valid = scores.valid.to(self.accelerator.device)
+        return scores
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _logps(self, model, batch: PolicyBatch, entropy: bool = False):
-        with self.accelerator.autocast():
-            return grouped_completion_logprobs(
-                model,
-                batch.prompt_ids,
-                batch.prompt_mask,
-                batch.completion_ids,
-                batch.completion_mask,
-                batch.group_index,
-                temperature=self.cfg.rollout.temperature,
-                compute_entropy=entropy,
-            )
-
-    @torch.no_grad()
-    def _frozen_logps(self, which: str, batch: PolicyBatch) -> torch.Tensor:
-        """Old-policy or reference log-probs (no grad), in micro-batches."""
-        out = torch.zeros(batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device)
-        for idx in torch.arange(batch.size, device=batch.completion_ids.device).chunk(
-            self.cfg.optim.grad_accum
-        ):
-            part = batch.select(idx)  # may be narrower than the batch: it keeps its own longest completion
-            if which == "ref" and self.ref_model is None:  # LoRA: the base model is the reference
-                with self.unwrapped.disable_adapter():
-                    lp, _ = self._logps(self.model, part)
-            elif which == "ref":
-                lp, _ = self._logps(self.ref_model, part)
-            else:
-                lp, _ = self._logps(self.model, part)
-            out[idx, : lp.shape[1]] = lp.float()
-        return out  # [N, C]
-
     def train_step(self) -> dict[str, float]:
         """One rollout batch and its updates; returns the step's metrics (gathered across processes)."""
         cfg, acc = self.cfg, self.accelerator
         t0 = time.perf_counter()
         examples = self.schedule.batch(self.step, acc.process_index, acc.num_processes)
         self.model.eval()
-        roll = self.rollout(examples)
-        t_roll = time.perf_counter() - t0
-        total, metrics, per_func = self.score(examples, roll)
-        g = roll.num_generations
-        # [N] False where every reward said "not applicable": left out of the group statistics
-        valid = torch.tensor(
-            [any(v is not None and not math.isnan(v) for v in row) for row in zip(*per_func)],
-            device=total.device,
-        )
+        roll = self.rollout(examples)  # sample {o_1..o_G} for each question q
+        t_roll = time.perf_counter()
+        scores = self.score(examples, roll)  # r_i
+        t_score = time.perf_counter()
+        g, total = roll.num_generations, scores.total
         advantages = compute_advantages(
-            total, g, scale=cfg.grpo.scale_rewards, valid=valid, sum_over_processes=self._sum_over_processes
-        )  # [N]
+            total, g, scale=cfg.grpo.scale_rewards, valid=scores.valid,
+            sum_over_processes=self.update.sum_over_processes,
+        )  # fmt: skip  # [N] A_i = (r_i - mean) / std within each group
         zero_var = zero_variance_groups(total, g)  # [B]
+        metrics = scores.metrics
         metrics["reward"] = float(total.mean())
         metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
         metrics["zero_variance_frac"] = float(zero_var.float().mean())
         every = cfg.run.sample_every
         if every and (self.step == 0 or (self.step + 1) % every == 0):
-            self._write_samples(examples, roll, total)
+            self.run_dir.write_samples(self.step, examples, roll, total)
 
         keep = torch.ones_like(total, dtype=torch.bool)  # [N]
         if cfg.grpo.dynamic_sampling:
@@ -320,93 +199,28 @@ class GRPOTrainer:
 
         self.model.train()
         t1 = time.perf_counter()
-        losses, stats = [], []
-        grad_norm = float("nan")
-        if batch.size > 0:
-            need_old = cfg.grpo.num_iterations > 1 or cfg.grpo.num_minibatches > 1
-            batch.old_logps = self._frozen_logps("old", batch) if need_old else None
-            batch.ref_logps = self._frozen_logps("ref", batch) if cfg.grpo.beta > 0 else None
-            for _ in range(cfg.grpo.num_iterations):
-                for mb in torch.arange(batch.size, device=total.device).chunk(cfg.grpo.num_minibatches):
-                    loss_val, st, grad_norm = self._update(batch.select(mb))
-                    losses.append(loss_val)
-                    stats.append(st)
+        losses, stats, grad_norm = self.update.run(batch, self.step)  # mu passes x minibatches of AdamW steps
         t_train = time.perf_counter() - t1
         for key in stats[0] if stats else []:
-            metrics[key.removesuffix("_mean")] = _mean([s[key] for s in stats])
-        gen_tokens = float(roll.lengths.sum())
+            metrics[key.removesuffix("_mean")] = mean([s[key] for s in stats])
         metrics.update(
             {
-                "loss": _mean(losses),
+                "loss": mean(losses),
                 "grad_norm": grad_norm,
                 "lr": self.scheduler.get_last_lr()[0],
                 "step_time": time.perf_counter() - t0,
-                "rollout_time": t_roll,
+                "rollout_time": t_roll - t0,
                 "train_time": t_train,
-                "tokens_per_s": gen_tokens / max(t_roll, 1e-9),
+                "tokens_per_s": float(roll.lengths.sum()) / max(t_roll - t0, 1e-9),
                 "kept_frac": float(keep.float().mean()),
+                "tokens/generated": float(roll.lengths.sum()),
+                "tokens/prompt": float(roll.prompt_mask.sum()),  # G copies of each prompt, as TRL counts them
+                "time/rollout": t_roll - t0,
+                "time/score": t_score - t_roll,
+                **{f"time/{k}": v for k, v in self.update.times.items()},
             }
         )
         return self._gather(metrics)
-
-    def _update(self, batch: PolicyBatch) -> tuple[float, dict, float]:
-        """One optimizer step over a minibatch, in ``grad_accum`` micro-batches."""
-        cfg, acc = self.cfg, self.accelerator
-        n = batch.size
-        # the loss_type's denominator of this whole minibatch, over every process: micro-batches and processes add up
-        normalizer = minibatch_normalizer(
-            cfg.grpo.loss_type,
-            batch.completion_mask,
-            cfg.rollout.max_new_tokens,
-            self._sum_over_processes,
-            acc.num_processes,
-        )
-        self.optimizer.zero_grad(set_to_none=True)
-        total_loss, all_stats = 0.0, []
-        for idx in torch.arange(n, device=batch.completion_ids.device).chunk(cfg.optim.grad_accum):
-            part = batch.select(idx)
-            logps, ent = self._logps(self.model, part, entropy=True)  # [n_i, C]
-            out = grpo_loss(
-                logps,
-                part.old_logps,
-                part.ref_logps,
-                part.advantages,
-                part.completion_mask,
-                loss_type=cfg.grpo.loss_type,
-                epsilon_low=cfg.grpo.epsilon_low,
-                epsilon_high=cfg.grpo.epsilon_high,
-                beta=cfg.grpo.beta,
-                max_completion_length=cfg.rollout.max_new_tokens,
-                normalizer=normalizer,
-                sampling_logps=part.sampling_logps,
-                tis_cap=cfg.grpo.tis_cap,
-            )
-            loss = out.loss
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"Loss is {float(loss)} at step {self.step + 1}. The last good checkpoint is kept in "
-                    f"{ckpt.checkpoint_root(self.out)}. Try a lower optim.lr, optim.max_grad_norm 1.0, or fp32."
-                )
-            acc.backward(loss)
-            total_loss += loss.item()
-            st = dict(out.metrics)
-            m = part.completion_mask.float()
-            if ent is not None:
-                st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
-            all_stats.append(st)
-        grad_norm = float("nan")
-        if cfg.optim.max_grad_norm > 0:
-            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm))
-        self.optimizer.step()
-        self.scheduler.step()
-        self.engine.sync_weights()
-        merged = {k: _mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
-        return total_loss, merged, grad_norm
-
-    def _sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
-        """``value`` summed over the processes (itself with one)."""
-        acc = self.accelerator
-        return value if acc.num_processes == 1 else acc.reduce(value, reduction="sum")
 
     def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
         acc = self.accelerator
@@ -415,8 +229,8 @@ class GRPOTrainer:
         keys = sorted(metrics)
         vals = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=acc.device)
         gathered = acc.gather(vals.unsqueeze(0))  # [world, K]
-        mean = torch.nanmean(gathered, dim=0)
-        return {k: float(v) for k, v in zip(keys, mean)}
+        mean_ = torch.nanmean(gathered, dim=0)
+        return {k: float(v) for k, v in zip(keys, mean_)}
 
     # ----------------------------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
@@ -428,30 +242,16 @@ class GRPOTrainer:
             self.out,
             self.step,
             self.unwrapped,
-            self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer,
+            self._raw_optimizer,
             self.scheduler,
             self.generator,
             {"config": self.cfg.to_dict()},
             keep_last=self.cfg.checkpoint.keep_last,
         )
 
-    def _prepare_run_dir(self) -> None:
-        """Fresh run: refuse to mix with an older run unless ``run.overwrite`` (or a ``--checkpoint.resume latest``
-        that found no checkpoint). Resumed run: drop the log records the resumed run writes again (``runlogs``)."""
-        if not self.accelerator.is_main_process:
-            return
-        logs = [self.out / name for name in runlogs.LOGS]
-        if self.step == 0 and any(p.exists() for p in logs):
-            if not (self.cfg.run.overwrite or self._restart):
-                raise FileExistsError(
-                    f"{self.out} already holds a run (metrics.jsonl). Continue it with --checkpoint.resume latest, pick "
-                    f"another --run.output_dir, or replace it with --run.overwrite true."
-                )
-            for p in logs:
-                p.unlink(missing_ok=True)
-        if self.step > 0:
-            runlogs.truncate_for_resume(self.out, self.step, self.cfg.run.max_steps)
-        self.cfg.save(self.out / "config.yaml")
+    @property
+    def _raw_optimizer(self):
+        return self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
 
     def resume(self, where: str) -> None:
         """Continue from ``latest`` or a checkpoint path; ``latest`` without any checkpoint starts from step 0."""
@@ -463,8 +263,9 @@ class GRPOTrainer:
             )
             return
         path = ckpt.find_checkpoint(where, self.out)
-        opt = self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
-        state = ckpt.load_checkpoint(path, self.unwrapped, opt, self.scheduler, self.generator)
+        state = ckpt.load_checkpoint(
+            path, self.unwrapped, self._raw_optimizer, self.scheduler, self.generator
+        )
         self.step = int(state["step"])
         self.accelerator.print(f"[minirl] resumed from {path} at step {self.step}")
 
@@ -481,25 +282,6 @@ class GRPOTrainer:
             model.save_pretrained(path, safe_serialization=True)
             self.tokenizer.save_pretrained(path)
         return path
-
-    def _write(self, name: str, record: dict) -> None:
-        if self.accelerator.is_main_process:
-            with open(self.out / name, "a") as f:
-                f.write(dumps(record, default=float) + "\n")
-
-    def _write_samples(self, examples: list[Example], roll: Rollout, total: torch.Tensor, n: int = 2) -> None:
-        g = roll.num_generations
-        for i in range(min(n, len(examples))):
-            self._write(
-                "samples.jsonl",
-                {
-                    "step": self.step,
-                    "question": examples[i].question,
-                    "answer": examples[i].answer,
-                    "completions": roll.texts[i * g : (i + 1) * g][:4],
-                    "rewards": [float(x) for x in total[i * g : (i + 1) * g][:4]],
-                },
-            )
 
     def _install_sigint(self):
         def handler(signum, frame):
@@ -523,7 +305,7 @@ class GRPOTrainer:
         cfg, acc = self.cfg, self.accelerator
         if cfg.checkpoint.resume:
             self.resume(cfg.checkpoint.resume)
-        self._prepare_run_dir()
+        self.run_dir.prepare(cfg, self.step, restart=self._restart)
         if cfg.run.preflight and self.step == 0:
             from minirl.diagnostics import check_preflight
 
@@ -531,7 +313,7 @@ class GRPOTrainer:
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
         if cfg.eval.at_start and self.step == 0:
-            self._evaluate("start")
+            evaluate_run(self, "start")
         previous = self._install_sigint()
         bar = tqdm(
             total=cfg.run.max_steps,
@@ -551,13 +333,13 @@ class GRPOTrainer:
                     if acc.is_main_process:
                         bar.write(line)
                 if self.step % cfg.run.log_every == 0 or self.step == cfg.run.max_steps:
-                    self._write("metrics.jsonl", {"type": "train", **last})
+                    self.run_dir.write("metrics.jsonl", {"type": "train", **last})
                     if cfg.run.report_to:
                         acc.log(last, step=self.step)
-                bar.set_postfix_str(self.progress_line(last), refresh=False)
+                bar.set_postfix_str(progress_line(last), refresh=False)
                 bar.update(1)
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.run.max_steps:
-                    self._evaluate("train")
+                    evaluate_run(self, "train")
                 if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                     self.save_checkpoint()
                 if self._stop_requested:
@@ -572,7 +354,7 @@ class GRPOTrainer:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         if cfg.eval.at_end and self.eval_examples:
-            self._evaluate("end")
+            evaluate_run(self, "end")
         if cfg.checkpoint.save_model:
             self.save_model()
         if cfg.checkpoint.every:
@@ -591,67 +373,4 @@ class GRPOTrainer:
         self.accelerator.print(f"[minirl] report: {path}")
         return path
 
-    @staticmethod
-    def progress_line(m: dict[str, float]) -> str:
-        """The numbers that explain a GRPO step (not its loss, which is ~0 by construction).
-
-        >>> GRPOTrainer.progress_line({"reward": 1.5, "rewards/format/mean": 1.0, "zero_variance_frac": 0.5})
-        'reward 1.50 (format 1.00) | zero-var 0.50'
-        """
-        per_reward = [
-            f"{key[len('rewards/') : -len('/mean')]} {value:.2f}"
-            for key, value in m.items()
-            if key.startswith("rewards/") and key.endswith("/mean") and not math.isnan(value)
-        ]
-        parts = [
-            f"reward {m.get('reward', float('nan')):.2f}"
-            + (f" ({', '.join(per_reward)})" if per_reward else "")
-        ]
-        for key, label in (
-            ("zero_variance_frac", "zero-var"),
-            ("completion_length/mean", "len"),
-            ("kl", "kl"),
-            ("step_time", "s/step"),
-        ):
-            if key in m and not math.isnan(m[key]):
-                parts.append(
-                    f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}"
-                )
-        return " | ".join(parts)
-
-    def _evaluate(self, when: str) -> dict[str, float] | None:
-        if not self.eval_examples:
-            return None
-        from minirl.eval.runner import evaluate_examples
-
-        acc = self.accelerator
-        self.model.eval()
-        result = None
-        if acc.is_main_process:
-            result = evaluate_examples(
-                self.unwrapped,
-                self.tokenizer,
-                self.task,
-                self.eval_examples,
-                self.style,
-                k=self.cfg.eval.k,
-                temperature=self.cfg.eval.temperature,
-                max_new_tokens=self.cfg.eval.max_new_tokens or self.cfg.rollout.max_new_tokens,
-                language=self.cfg.data.language,
-                progress=False,
-            )
-            record = {
-                "type": "eval",
-                "step": self.step,
-                "when": when,
-                **{f"eval/{k}": v for k, v in result.flat().items()},
-                "eval/accuracy": result.metrics["pass@1"].value,
-            }
-            self._write("metrics.jsonl", record)
-            for line in self.diagnostics.update_eval(self.step, record):
-                acc.print(line)
-            if when == "end":
-                result.save(self.out / "eval")
-            acc.print(f"[minirl] eval ({when}, step {self.step}): " + result.summary_line())
-        acc.wait_for_everyone()
-        return result
+    progress_line = staticmethod(progress_line)

@@ -1,4 +1,4 @@
-"""Calling a set of weighted rule rewards on a rollout (TRL's reward-function signature).
+"""Scoring a rollout: the run's weighted rule rewards called with TRL's reward-function signature.
 
 Each reward is ``fn(completions, **kwargs) -> list[float | None]``; gold columns arrive as keyword lists (one entry per
 completion, the example's value repeated G times), plus ``prompts`` and ``completion_ids``. The weighted sum skips
@@ -7,10 +7,15 @@ completion, the example's value repeated G times), plus ``prompts`` and ``comple
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
 
 import rewards as rewards_pkg
+from minirl.grpo import rewards_to_tensor
 
 RewardFn = Callable[..., list]
 
@@ -74,3 +79,85 @@ class RewardSet:
             metrics[f"rewards/{name}/mean"] = mean
             metrics[f"rewards/{name}/std"] = std
         return per_func, metrics
+
+
+@dataclass
+class Scores:
+    """A rollout's rewards: GRPO's r_i (DeepSeekMath eq. 3's rewards before group normalisation)."""
+
+    total: torch.Tensor  # [N] weighted sum over the reward functions that scored each completion
+    valid: torch.Tensor  # [N] False where every function said "not applicable" (left out of group statistics)
+    per_func: list[list[float | None]]  # one list per reward function
+    metrics: dict[str, float]  # rewards/<name>/{mean,std} and the quality metrics
+
+
+def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: str = "en") -> Scores:
+    """Score every completion of ``roll`` (G per example) with the run's rewards, as TRL passes columns.
+
+    Besides the trained rewards, the metrics hold what is logged whether or not it is trained on: ``accuracy`` (the
+    task's own notion of a right answer), ``format_rate``, the language share and mixed rate, lengths, truncation.
+    """
+    g = roll.num_generations
+    kwargs: dict[str, list] = {}
+    for ex in examples:
+        for key, value in ex.reward_kwargs().items():
+            kwargs.setdefault(key, []).extend([value] * g)
+    kwargs["prompts"] = [p for p in roll.prompts for _ in range(g)]
+    kwargs["completion_ids"] = roll.completion_token_lists()
+    per_func, metrics = reward_set.score(roll.texts, **kwargs)
+    total, matrix = rewards_to_tensor(per_func, reward_set.weights)  # [N], [N, F]
+    lang = rewards_pkg.language_consistency_reward(roll.texts, language=language)
+    lengths = roll.lengths.float()  # [N]
+    metrics.update(
+        {
+            "accuracy": _mean(task.correct(roll.texts, **kwargs)),
+            "format_rate": _mean(rewards_pkg.format_reward(roll.texts)),
+            "language/target_share": _mean(lang),
+            "language/mixed_rate": _mean([float(v < rewards_pkg.MIXED_BELOW) for v in lang if v is not None]),
+            "completion_length/mean": float(lengths.mean()),
+            "completion_length/max": float(lengths.max()),
+            "truncated_rate": float(roll.truncated.float().mean()),
+        }
+    )
+    return Scores(total, ~matrix.isnan().all(dim=1), per_func, metrics)
+
+
+def _mean(values) -> float:
+    return _stats(values)[0]
+
+
+def check_gold_columns(reward_set: RewardSet, task, example) -> None:
+    """Score the task's ideal completion once, so that a reward needing a column the task lacks fails before training.
+
+    Raises:
+        ValueError: naming the reward, the missing column and the columns the task has.
+    """
+    from minirl.tasks import render_completion
+
+    available = set(example.reward_kwargs())
+    text = render_completion(example, "Let me add the numbers step by step.", task.answer_text(example))
+    kwargs = {k: [v] for k, v in example.reward_kwargs().items()}
+    for name, fn in zip(reward_set.names, reward_set.funcs):
+        target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else fn.__call__
+        try:
+            params = [
+                p
+                for p in inspect.signature(target).parameters.values()
+                if p.name not in ("self", "completions", "prompts", "completion_ids", "kwargs")
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ]
+        except (TypeError, ValueError):
+            params = []
+        missing = [p.name for p in params if p.name not in available and p.name != "language"]
+        try:
+            values = fn([text], prompts=[""], completion_ids=[[0]], **kwargs)
+        except (TypeError, ValueError) as err:  # the reward itself says what it lacks
+            values, missing = [None], missing or [str(err)]
+        if missing and (
+            values[0] is None
+            or any(p.default is inspect.Parameter.empty for p in params if p.name in missing)
+        ):
+            raise ValueError(
+                f"Reward '{name}' needs the gold column '{missing[0]}', which task '{task.name}' does not "
+                f"provide (it has: {', '.join(sorted(available)) or 'none'}). Pick rewards that fit the task."
+            )

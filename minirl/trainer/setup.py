@@ -1,12 +1,49 @@
-"""Building the policy (full or LoRA), its reference, the optimizer and the learning-rate schedule."""
+"""Setting a run up: precision and the accelerator, the policy (full or LoRA), its reference, the optimizer and the
+learning-rate schedule."""
 
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 
 from minirl.config import ModelConfig, TrainConfig
+
+
+def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
+    """The run's device and accelerate ``mixed_precision``: ``bf16`` autocast where ``pick_dtype`` chooses bf16 (a
+    GPU that supports it), ``no`` (fp32) on the CPU unless ``model.dtype`` asks otherwise.
+
+    >>> from minirl.config import parse_args
+    >>> precision(parse_args(["--model.device", "cpu"]))
+    (device(type='cpu'), 'no')
+    """
+    from minirl.models import pick_device, pick_dtype
+
+    device = pick_device(cfg.model.device)
+    mixed = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(pick_dtype(device, cfg.model.dtype), "no")
+    if device.type == "cpu" and cfg.model.dtype == "auto":
+        mixed = "no"
+    return device, mixed
+
+
+def make_accelerator(cfg: TrainConfig, device: torch.device, mixed: str):
+    """The run's ``accelerate.Accelerator`` (trackers from ``run.report_to``)."""
+    from accelerate import Accelerator
+
+    return Accelerator(
+        cpu=device.type == "cpu",
+        mixed_precision=mixed,
+        log_with=cfg.run.report_to or None,
+        project_dir=cfg.run.output_dir,
+    )
+
+
+def set_threads(cfg: TrainConfig, device, num_processes: int) -> None:
+    """``accelerate launch`` sets OMP_NUM_THREADS=1, which makes a CPU run 2x slower on 2 cores: share the cores."""
+    if device.type == "cpu" or cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // num_processes))
 
 
 def lora_config(model_cfg: ModelConfig):

@@ -1,0 +1,147 @@
+"""A run's outputs: its directory (config.yaml, metrics.jsonl, samples.jsonl, eval/), the held-out evaluations
+written there, and the one-line progress summary on the console.
+
+Only the main process writes. A fresh run refuses a directory that already holds one (unless ``run.overwrite``);
+a resumed run first drops the log records it is about to write again (``minirl.trainer.runlogs``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from minirl.files import dumps
+from minirl.trainer import runlogs
+
+
+class RunDir:
+    """The run directory ``out`` of a process; every write is a no-op on other processes than the main one.
+
+    >>> import tempfile
+    >>> d = RunDir(tempfile.mkdtemp(), is_main=True)
+    >>> d.write("metrics.jsonl", {"step": 1, "x": float("nan")})
+    >>> (d.out / "metrics.jsonl").read_text()
+    '{"step": 1, "x": null}\\n'
+    """
+
+    def __init__(self, out: str | Path, is_main: bool = True):
+        self.out = Path(out)
+        self.is_main = is_main
+        if is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+
+    def prepare(self, cfg, step: int, restart: bool = False) -> None:
+        """Before the first step: check or clean the logs, and write ``config.yaml``.
+
+        Args:
+            cfg: the run's config (``run.overwrite`` and ``run.max_steps`` are read; it is saved as YAML).
+            step: the step the run starts from (0, or the resumed checkpoint's).
+            restart: ``--checkpoint.resume latest`` found no checkpoint: replace the old logs.
+        """
+        if not self.is_main:
+            return
+        logs = [self.out / name for name in runlogs.LOGS]
+        if step == 0 and any(p.exists() for p in logs):
+            if not (cfg.run.overwrite or restart):
+                raise FileExistsError(
+                    f"{self.out} already holds a run (metrics.jsonl). Continue it with --checkpoint.resume latest, "
+                    f"pick another --run.output_dir, or replace it with --run.overwrite true."
+                )
+            for p in logs:
+                p.unlink(missing_ok=True)
+        if step > 0:
+            runlogs.truncate_for_resume(self.out, step, cfg.run.max_steps)
+        cfg.save(self.out / "config.yaml")
+
+    def write(self, name: str, record: dict) -> None:
+        """Append one JSON record (NaN/inf as null) to ``name``."""
+        if self.is_main:
+            with open(self.out / name, "a") as f:
+                f.write(dumps(record, default=float) + "\n")
+
+    def write_samples(self, step: int, examples: list, roll, total: torch.Tensor, n: int = 2) -> None:
+        """The first 4 completions and rewards of the first ``n`` groups of a rollout, to ``samples.jsonl``."""
+        g = roll.num_generations
+        for i in range(min(n, len(examples))):
+            self.write(
+                "samples.jsonl",
+                {
+                    "step": step,
+                    "question": examples[i].question,
+                    "answer": examples[i].answer,
+                    "completions": roll.texts[i * g : (i + 1) * g][:4],
+                    "rewards": [float(x) for x in total[i * g : (i + 1) * g][:4]],
+                },
+            )
+
+
+def evaluate_run(trainer, when: str):
+    """Evaluate ``trainer``'s policy on its held-out problems (``eval.*`` settings) and log it to the run.
+
+    ``when`` is ``"start"``, ``"train"`` (every ``eval.every`` steps) or ``"end"`` (also saved to ``eval/``).
+    Returns the :class:`~minirl.eval.runner.EvalResult` on the main process, else None.
+    """
+    if not trainer.eval_examples:
+        return None
+    from minirl.eval.runner import evaluate_examples
+
+    acc, cfg = trainer.accelerator, trainer.cfg
+    trainer.model.eval()
+    result = None
+    if acc.is_main_process:
+        result = evaluate_examples(
+            trainer.unwrapped,
+            trainer.tokenizer,
+            trainer.task,
+            trainer.eval_examples,
+            trainer.style,
+            k=cfg.eval.k,
+            temperature=cfg.eval.temperature,
+            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+            language=cfg.data.language,
+            progress=False,
+        )
+        record = {
+            "type": "eval",
+            "step": trainer.step,
+            "when": when,
+            **{f"eval/{k}": v for k, v in result.flat().items()},
+            "eval/accuracy": result.metrics["pass@1"].value,
+        }
+        trainer.run_dir.write("metrics.jsonl", record)
+        for line in trainer.diagnostics.update_eval(trainer.step, record):
+            acc.print(line)
+        if when == "end":
+            result.save(trainer.out / "eval")
+        acc.print(f"[minirl] eval ({when}, step {trainer.step}): " + result.summary_line())
+    acc.wait_for_everyone()
+    return result
+
+
+def progress_line(m: dict[str, float]) -> str:
+    """The numbers that explain a GRPO step (not its loss, which is ~0 by construction).
+
+    >>> progress_line({"reward": 1.5, "rewards/format/mean": 1.0, "zero_variance_frac": 0.5})
+    'reward 1.50 (format 1.00) | zero-var 0.50'
+    """
+    per_reward = [
+        f"{key[len('rewards/') : -len('/mean')]} {value:.2f}"
+        for key, value in m.items()
+        if key.startswith("rewards/") and key.endswith("/mean") and not math.isnan(value)
+    ]
+    parts = [
+        f"reward {m.get('reward', float('nan')):.2f}" + (f" ({', '.join(per_reward)})" if per_reward else "")
+    ]
+    for key, label in (
+        ("zero_variance_frac", "zero-var"),
+        ("completion_length/mean", "len"),
+        ("kl", "kl"),
+        ("step_time", "s/step"),
+    ):
+        if key in m and not math.isnan(m[key]):
+            parts.append(
+                f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}"
+            )
+    return " | ".join(parts)
