@@ -8,8 +8,13 @@ import torch
 from minirl.grpo import completion_logprobs, grouped_completion_logprobs, grpo_loss
 
 
-def _batch(tok, g=3):
+SYSTEM = "You are a careful assistant; think, then answer. "  # a common prefix of many tokens
+
+
+def _batch(tok, g=3, shared: bool = False):
     prompts = ["short", "a much longer prompt"]
+    if shared:
+        prompts = [SYSTEM + p for p in prompts]
     enc = tok(prompts, return_tensors="pt", padding=True)  # left padding
     gen = torch.Generator().manual_seed(0)
     n, c = len(prompts) * g, 7
@@ -21,9 +26,16 @@ def _batch(tok, g=3):
     return enc["input_ids"], enc["attention_mask"], comp, mask, group_index
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own-prompts", "common-prefix"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_grouped_equals_plain_forward(tiny_model, tiny_tokenizer, temperature):
-    p_ids, p_mask, comp, mask, gi = _batch(tiny_tokenizer)
+def test_grouped_equals_plain_forward(tiny_model, tiny_tokenizer, temperature, shared):
+    """With ``shared``, the prompts' common prefix (the system prompt) runs once (minirl.prefill)."""
+    p_ids, p_mask, comp, mask, gi = _batch(tiny_tokenizer, shared=shared)
+    if shared:
+        from minirl.prefill import MIN_SHARED, common_prefix_length
+
+        rows = [r[m.bool()].tolist() for r, m in zip(p_ids, p_mask)]
+        assert common_prefix_length(rows) >= MIN_SHARED  # the shared path really runs
     ids = torch.cat([p_ids.index_select(0, gi), comp], dim=1)
     attn = torch.cat([p_mask.index_select(0, gi), mask], dim=1)
     adv = torch.tensor([1.0, -0.5, 0.2, -1.0, 0.3, 0.9])

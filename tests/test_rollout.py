@@ -75,6 +75,14 @@ def test_greedy_matches_hf_generate_token_for_token(varied_model, tiny_tokenizer
     assert ours.prompts == PROMPTS and ours.num_generations == g
 
 
+def test_greedy_matches_hf_with_a_common_system_prompt(varied_model, tiny_tokenizer):
+    """Prompts that share a long prefix: it is prefilled once (minirl.prefill); tokens equal HF's all the same."""
+    prompts = ["You are terse. Say yes or no. " + p for p in PROMPTS]
+    ours = _greedy(varied_model, tiny_tokenizer, prompts, num_generations=2, max_new_tokens=10)
+    hf = _hf_greedy(varied_model, tiny_tokenizer, prompts, 2, 10)
+    assert ours.completion_ids.tolist() == hf[:, : ours.completion_ids.shape[1]].tolist()
+
+
 def test_greedy_matches_hf_when_rows_stop_early(varied_model, tiny_tokenizer):
     """Make a token that two rows emit mid-way an EOS: those rows end there, in HF's decode and in ours."""
     tok, m = tiny_tokenizer, 16

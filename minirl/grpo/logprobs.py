@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from minirl.prefill import prefill
+
 
 def _log_normalizer(logits: Tensor, dtype: torch.dtype) -> Tensor:
     """``logsumexp`` over the vocabulary, one sequence at a time so at most one ``[T, V]`` upcast copy exists."""
@@ -138,7 +140,8 @@ def grouped_completion_logprobs(
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`completion_logprobs` with each distinct prompt run once, not once per completion.
 
-    The G completions of a group share their prompt, so we run the B distinct prompts once (with gradient), select
+    The G completions of a group share their prompt, so we run the B distinct prompts once (with gradient, and their
+    common prefix, the system prompt, once for all: :func:`minirl.prefill.prefill`), select
     their KV cache rows for the N completions (``index_select`` is differentiable, so gradients flow back into the
     prompt computation exactly), and run only the completion tokens on top. Same values and gradients as the
     ``prompt + completion`` forward up to float rounding (``tests/test_grpo_prefix.py``), with the prompt's share of
@@ -160,24 +163,17 @@ def grouped_completion_logprobs(
             f"completion_ids/mask [N, C] and group_index [N] do not match: {tuple(completion_ids.shape)}, "
             f"{tuple(completion_mask.shape)}, {tuple(group_index.shape)}"
         )
-    positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # [B, P]
-    out = model(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    first_logits = out.logits[:, -1, :].index_select(0, group_index)  # [N, V] predicts completion token 1
-    cache = out.past_key_values
-    cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, P, D] -> [N, H, P, D]
+    pre = prefill(model, prompt_ids, prompt_mask)  # the prompts' common prefix runs once (minirl.prefill)
+    first_logits = pre.last_logits.index_select(0, group_index)  # [N, V] predicts completion token 1
+    cache = pre.cache
+    cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, W, D] -> [N, H, W, D]
     c = completion_ids.shape[1]
     if c > 1:
-        start = prompt_mask.sum(dim=1).index_select(0, group_index)  # [N] first completion position
+        start = pre.next_position.index_select(0, group_index)  # [N] first completion position
         comp_pos = start.unsqueeze(1) + torch.arange(c - 1, device=start.device)  # [N, C-1]
         attn = torch.cat(
-            [prompt_mask.index_select(0, group_index), completion_mask[:, :-1]], dim=1
-        )  # [N, P+C-1]
+            [pre.attention_mask.index_select(0, group_index), completion_mask[:, :-1]], dim=1
+        )  # [N, W+C-1]
         rest = model(
             input_ids=completion_ids[:, :-1],
             attention_mask=attn,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from minirl.prefill import prefill
 from minirl.rollout.kv_cache import reserve
 from minirl.rollout.stops import StopMatcher
 
@@ -180,22 +181,17 @@ def generate(
     active = torch.arange(n, device=device)  # rows still being decoded, indices into [N]
     stops = StopMatcher(tokenizer, stop_strings, device)
 
-    # Prefill each distinct prompt once, then give each of its G completions a copy of its KV cache, with room
-    # reserved for the completion so that decode steps write in place (minirl.rollout.kv_cache).
-    positions = (unique_mask.cumsum(dim=1) - 1).clamp(min=0)  # [B, P]
-    first = model(
-        input_ids=unique_ids,
-        attention_mask=unique_mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    cache = reserve(first.past_key_values, max_new_tokens)
+    # Prefill each distinct prompt once (their common prefix once for all: minirl.prefill), then give each of its G
+    # completions a copy of its KV cache, with room reserved for the completion so that decode steps write in place
+    # (minirl.rollout.kv_cache).
+    pre = prefill(model, unique_ids, unique_mask, pad_id)
+    cache = reserve(pre.cache, max_new_tokens)
     cache.batch_repeat_interleave(num_generations)
-    logits = first.logits[:, -1, :].repeat_interleave(num_generations, dim=0)  # [N, V]
-    attn = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)  # [N, P + C]
-    width = prompt_mask.shape[1]  # attention columns filled so far
-    position_ids = positions[:, -1:].repeat_interleave(num_generations, dim=0)  # [N, 1] last prompt position
+    logits = pre.last_logits.repeat_interleave(num_generations, dim=0)  # [N, V]
+    base = pre.attention_mask.repeat_interleave(num_generations, dim=0)  # [N, W]
+    attn = torch.cat([base, base.new_ones(n, max_new_tokens)], dim=1)  # [N, W + C]
+    width = base.shape[1]  # attention columns filled so far
+    position_ids = (pre.next_position - 1).repeat_interleave(num_generations).unsqueeze(1)  # [N, 1] last position
     step_input = None  # [n_active, 1] the token sampled at the previous step
     for t in range(max_new_tokens):
         if t > 0:
