@@ -30,7 +30,9 @@ class Prefilled:
     """The prompts' KV cache and what decoding on top of it needs."""
 
     cache: object  # a transformers Cache with B rows
-    last_logits: Tensor  # [B, V] the logits at each prompt's last token (they predict the first completion token)
+    last_logits: (
+        Tensor  # [B, V] the logits at each prompt's last token (they predict the first completion token)
+    )
     attention_mask: Tensor  # [B, W] 1 at the cache's real positions (W = its width)
     next_position: Tensor  # [B] the position id of each row's next token
     shared: int  # tokens of common prefix computed once (0 = none)

@@ -7,7 +7,6 @@ import torch
 
 from minirl.grpo import completion_logprobs, grouped_completion_logprobs, grpo_loss
 
-
 SYSTEM = "You are a careful assistant; think, then answer. "  # a common prefix of many tokens
 
 

@@ -191,7 +191,9 @@ def generate(
     base = pre.attention_mask.repeat_interleave(num_generations, dim=0)  # [N, W]
     attn = torch.cat([base, base.new_ones(n, max_new_tokens)], dim=1)  # [N, W + C]
     width = base.shape[1]  # attention columns filled so far
-    position_ids = (pre.next_position - 1).repeat_interleave(num_generations).unsqueeze(1)  # [N, 1] last position
+    position_ids = (
+        (pre.next_position - 1).repeat_interleave(num_generations).unsqueeze(1)
+    )  # [N, 1] last position
     step_input = None  # [n_active, 1] the token sampled at the previous step
     for t in range(max_new_tokens):
         if t > 0:
