@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +20,17 @@ from minirl.diagnostics import (
     check_preflight,
     run_preflight,
 )
-from minirl.diagnostics.advice import RunSettings, no_signal_advice
+from minirl.diagnostics.advice import (
+    RunSettings,
+    entropy_advice,
+    no_signal_advice,
+    no_tag_advice,
+    spike_advice,
+    truncation_advice,
+)
 from minirl.trainer.loop import GRPOTrainer
+
+DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"
 
 
 def const_reward(completions, **kwargs):
@@ -319,3 +329,69 @@ def test_group_zero_variance_compares_scored_values_only():
     # groups: {1, 1} constant; {0} one scored value: constant; {0.5, 0.5+1e-7} within tol; {0.2, 0.3} differ
     assert _group_zero_variance(values, 3) == 0.75
     assert _group_zero_variance([None] * 4, 2) == 1.0 and _group_zero_variance([], 2) == 0.0
+
+
+# --- every piece of advice fits the run: it appears where it would act and not where it would not -------------
+ADVICE_CASES = [
+    # (advice function, text it contains, settings where it acts, settings where it cannot)
+    (
+        entropy_advice,
+        "epsilon_high 0.28",
+        {"num_iterations": 2, "num_minibatches": 1, "epsilon_high": 0.2},
+        {"num_iterations": 1, "num_minibatches": 1, "epsilon_high": 0.2},
+    ),
+    (
+        entropy_advice,
+        "epsilon_high 0.28",
+        {"num_iterations": 1, "num_minibatches": 2, "epsilon_high": 0.2},
+        {"num_iterations": 1, "num_minibatches": 2, "epsilon_high": 0.28},
+    ),
+    (
+        entropy_advice,
+        "acts only with more than one update",
+        {"num_iterations": 1, "num_minibatches": 1},
+        {"num_iterations": 2, "num_minibatches": 1},
+    ),
+    (entropy_advice, "--model.lora true", {"lora": False}, {"lora": True}),
+    (entropy_advice, "--rollout.temperature 1.0", {"temperature": 0.5}, {"temperature": 1.0}),
+    (entropy_advice, "--grpo.beta", {"beta": 0.0}, {"beta": 0.04}),
+    (
+        lambda s: spike_advice(s, "kl"),
+        "--optim.max_grad_norm",
+        {"max_grad_norm": 0.0},
+        {"max_grad_norm": 1.0},
+    ),
+    (lambda s: spike_advice(s, "kl"), "--optim.warmup_steps", {"warmup_steps": 0}, {"warmup_steps": 10}),
+    (
+        lambda s: spike_advice(s, "kl"),
+        "--grpo.num_iterations 1",
+        {"num_iterations": 2},
+        {"num_iterations": 1},
+    ),
+    (lambda s: spike_advice(s, "kl"), "--model.dtype fp32", {"dtype": "bf16"}, {"dtype": "fp32"}),
+    (truncation_advice, "stop_at_answer", {"stop_at_answer": False}, {"stop_at_answer": True}),
+    (no_tag_advice, "prefill_think", {"prefill_think": False}, {"prefill_think": True}),
+    (no_tag_advice, "one_shot", {"one_shot": False}, {"one_shot": True}),
+    (
+        no_tag_advice,
+        "tag_count",
+        {"rewards": {"format": 1.0}},
+        {"rewards": {"format": 1.0, "tag_count": 0.5}},
+    ),
+    (lambda s: no_signal_advice(s), "--rollout.temperature 1.0", {"temperature": 0.7}, {"temperature": 1.0}),
+]
+
+
+@pytest.mark.parametrize("fn, text, acts, cannot", ADVICE_CASES)
+def test_each_piece_of_advice_appears_only_where_it_can_act(fn, text, acts, cannot):
+    base = {"lr": 3e-5, "prefill_think": True, "one_shot": True, "template": "r1_zero", "beta": 0.04}
+    assert any(text in line for line in fn(RunSettings(**{**base, **acts}))), acts
+    assert not any(text in line for line in fn(RunSettings(**{**base, **cannot}))), cannot
+
+
+def test_entropy_warning_of_the_default_run_fits_it():
+    """The default recipe (one update per rollout batch) is not told to raise epsilon_high."""
+    from minirl.config import parse_args
+
+    settings = RunSettings.from_config(parse_args([], default_config=DEFAULT_RECIPE))
+    assert not any("epsilon_high 0.28" in line for line in entropy_advice(settings))

@@ -47,6 +47,13 @@ class RunSettings:
     beta: float | None = None
     lr: float | None = None
     max_grad_norm: float | None = None
+    epsilon_high: float | None = None
+    num_iterations: int | None = None
+    num_minibatches: int | None = None
+    dynamic_sampling: bool | None = None
+    lora: bool | None = None
+    warmup_steps: int | None = None
+    dtype: str | None = None
     rewards: dict[str, float] = field(default_factory=dict)
     """Reward name -> weight of the run (empty when unknown)."""
 
@@ -72,6 +79,13 @@ class RunSettings:
             beta=cfg.grpo.beta,
             lr=cfg.optim.lr,
             max_grad_norm=cfg.optim.max_grad_norm,
+            epsilon_high=cfg.grpo.epsilon_high,
+            num_iterations=cfg.grpo.num_iterations,
+            num_minibatches=cfg.grpo.num_minibatches,
+            dynamic_sampling=cfg.grpo.dynamic_sampling,
+            lora=cfg.model.lora,
+            warmup_steps=cfg.optim.warmup_steps,
+            dtype=cfg.model.dtype,
             rewards=dict(rewards if rewards is not None else (cfg.grpo.rewards or {})),
         )
 
@@ -167,18 +181,47 @@ def no_signal_advice(
     return out
 
 
+def clip_can_act(s: RunSettings) -> bool:
+    """Whether the PPO clip (and so clip-higher) can change a gradient in this run.
+
+    With one pass over each rollout batch (mu = 1) and one minibatch, the policy that is trained is the one that
+    sampled: the ratio is exactly 1 at every token and the clip is never active (``clip_ratio/region`` stays 0), so
+    raising ``epsilon_high`` changes nothing. Unknown settings count as "can act".
+
+    >>> clip_can_act(RunSettings(num_iterations=1, num_minibatches=1)), clip_can_act(RunSettings(num_iterations=2))
+    (False, True)
+    """
+    return not (s.num_iterations == 1 and s.num_minibatches == 1)
+
+
 def entropy_advice(s: RunSettings) -> list[str]:
     """The policy became (nearly) deterministic, so groups stop differing and exploration stops.
 
+    Only advice that can act in this run is given: clip-higher only when the clip can be active (:func:`clip_can_act`);
+    otherwise the way to make it act is named.
+
     >>> entropy_advice(RunSettings(beta=0.0))[-1]
     'anchor the policy to the reference model: --grpo.beta 0.04'
+    >>> entropy_advice(RunSettings(num_iterations=1, num_minibatches=1, lr=3e-5))[0]
+    'lower the learning rate: --optim.lr 1.5e-05'
     """
-    out = ["let rare tokens grow (DAPO clip-higher): --grpo.epsilon_high 0.28"]
+    out = []
+    if clip_can_act(s):
+        if s.epsilon_high is None or s.epsilon_high < 0.28:
+            now = "" if s.epsilon_high is None else f" (now {_fmt(s.epsilon_high)})"
+            out.append(f"let rare tokens grow (DAPO clip-higher): --grpo.epsilon_high 0.28{now}")
     out.append(f"lower the learning rate: --optim.lr {_fmt(s.lr / 2)}" if s.lr else "lower --optim.lr")
+    if s.lora is False:
+        out.append("train a LoRA adapter, which moves the policy less per step: --model.lora true")
     if s.temperature is not None and s.temperature < 1.0:
         out.append(f"sample at --rollout.temperature 1.0 (now {_fmt(s.temperature)})")
     if not s.beta:
         out.append("anchor the policy to the reference model: --grpo.beta 0.04")
+    if not clip_can_act(s):
+        out.append(
+            "clip-higher (--grpo.epsilon_high) acts only with more than one update per rollout batch "
+            "(--grpo.num_minibatches 2 or --grpo.num_iterations 2); with one, the ratio is always 1"
+        )
     return out
 
 
@@ -191,12 +234,14 @@ def spike_advice(s: RunSettings, what: str) -> list[str]:
     out = [f"lower the learning rate: --optim.lr {_fmt(s.lr / 2)}" if s.lr else "lower --optim.lr"]
     if not s.max_grad_norm:
         out.append("clip gradients: --optim.max_grad_norm 1.0")
-    out.append("warm the learning rate up: --optim.warmup_steps 10")
+    if not s.warmup_steps:
+        out.append("warm the learning rate up: --optim.warmup_steps 10")
     if what == "kl":
-        out.append(
-            "take one gradient step per rollout (--grpo.num_iterations 1) and train in fp32 "
-            "(--model.dtype fp32) if bf16 is on"
-        )
+        if s.num_iterations is None or s.num_iterations > 1:
+            now = "" if s.num_iterations is None else f" (now {s.num_iterations})"
+            out.append(f"take one gradient step per rollout: --grpo.num_iterations 1{now}")
+        if s.dtype in (None, "bf16", "fp16"):
+            out.append("train in fp32 (--model.dtype fp32) if bf16 is on")
     return out
 
 
