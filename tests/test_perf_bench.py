@@ -1,9 +1,13 @@
-"""benchmarks/perf.py: its measurements (peak RSS reset, summaries, ratios), the Qwen2.5-0.5B architecture it builds
-for GPUs, and each mode end to end on the tiny model (minirl side; TRL's side is tests/test_backends.py)."""
+"""benchmarks/: the shared measurements (peak RSS reset, summaries, ratios, the machine), the Qwen2.5-0.5B
+architecture they build for GPUs, and each benchmark script end to end on the tiny model (step.py also with TRL's
+side; the TRL backend itself is tests/test_backends.py)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,9 +15,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-import perf  # noqa: E402
+from benchmarks import common, decode, rollout, scaling, step, sweep  # noqa: E402
 
 
 @pytest.fixture
@@ -24,16 +28,16 @@ def gsm8k_env(gsm8k_fixture_dir, monkeypatch):
 
 
 def test_peak_rss_is_reset_between_steps():
-    perf.reset_peak_rss()
-    before = perf.peak_rss_mib()
+    common.reset_peak_rss()
+    before = common.peak_rss_mib()
     block = bytearray(200 * 2**20)  # touch 200 MiB
     block[::4096] = b"x" * len(block[::4096])
-    high = perf.peak_rss_mib()
+    high = common.peak_rss_mib()
     del block
     assert high - before > 150
     if Path("/proc/self/clear_refs").exists():
-        perf.reset_peak_rss()
-        assert perf.peak_rss_mib() < high - 150
+        common.reset_peak_rss()
+        assert common.peak_rss_mib() < high - 150
 
 
 def test_summary_and_ratios():
@@ -57,61 +61,168 @@ def test_summary_and_ratios():
             "phases": {"rollout": 6.0, "backward": 9.0},
         },
     ]
-    s = perf.summarize(rows)
+    s = common.summarize(rows)
     assert s["seconds_per_step"] == 15.0 and s["train_seconds"] == 10.0
     assert s["rollout_tokens_per_s"] == 100.0 and s["train_tokens_per_s"] == 2800 / 20
     assert s["peak_rss_mib"] == 1000.0 and s["profile_seconds"] == {"rollout": 5.0, "backward": 7.0}
     trl = dict(
         s, seconds_per_step=45.0, rollout_tokens_per_s=50.0, train_tokens_per_s=70.0, peak_rss_mib=2000.0
     )
-    r = perf.ratios(s, trl)
+    r = step.ratios(s, trl)
     assert r == {"step_speedup": 3.0, "rollout_tokens_per_s": 2.0, "train_tokens_per_s": 2.0, "peak_rss": 0.5}
 
 
-def test_grid_parsing_rejects_garbage():
-    assert perf.parse_grid("4x64,8x128") == [(4, 64), (8, 128)]
+def test_rate_summary_is_over_all_runs():
+    rows = [
+        {"seconds": 1.0, "tokens": 10, "peak_rss_mib": 5.0},
+        {"seconds": 3.0, "tokens": 30, "peak_rss_mib": 7.0},
+    ]
+    assert common.rate_summary(rows) == {
+        "seconds": 2.0,
+        "tokens": 20.0,
+        "tokens_per_s": 10.0,
+        "peak_rss_mib": 7.0,
+    }
+
+
+def test_grid_and_list_parsing_rejects_garbage():
+    assert sweep.parse_grid("4x64,8x128") == [(4, 64), (8, 128)]
     with pytest.raises(Exception, match="GxLEN"):
-        perf.parse_grid("8,128")
+        sweep.parse_grid("8,128")
+    assert common.parse_int_list("1,2,4,8") == [1, 2, 4, 8]
+    for bad in ("1,x", "0,2", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive integers"):
+            common.parse_int_list(bad)
+    assert common.parse_names(("exact", "bf16"))("exact, bf16") == ["exact", "bf16"]
+    with pytest.raises(argparse.ArgumentTypeError, match="subset of"):
+        common.parse_names(("exact", "bf16"))("exact,int8")
 
 
 def test_qwen25_05b_architecture_has_its_parameter_count():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     with torch.device("meta"):  # shapes only, no memory
-        model = Qwen2ForCausalLM(Qwen2Config(**perf.QWEN25_05B))
+        model = Qwen2ForCausalLM(Qwen2Config(**common.QWEN25_05B))
     n = sum(p.numel() for p in model.parameters())
     assert n == 494_032_768  # Qwen2.5-0.5B: 0.49B parameters with tied embeddings
     layer = model.model.layers[0].self_attn
     assert (layer.k_proj.out_features, layer.q_proj.out_features) == (128, 896)  # 2 KV heads, 14 query heads
 
 
+def test_machine_names_the_cpu_and_the_libraries():
+    from minirl.rollout.engines import cpu_has_native_bf16
+
+    m = common.machine()
+    assert m["cpu"] and m["cpu_count"] >= 1 and m["cpu_native_bf16_amx"] is cpu_has_native_bf16()
+    assert isinstance(m["cpu_avx512_flags"], list) and all(
+        f.startswith("avx512") for f in m["cpu_avx512_flags"]
+    )
+    assert {"torch", "transformers", "torch_threads"} <= set(m)
+    if Path("/proc/cpuinfo").exists():
+        assert m["cpu_avx2"] == (" avx2 " in Path("/proc/cpuinfo").read_text().replace("\n", " "))
+
+
+def test_without_eos_decodes_every_row_to_the_cap_on_both_sides(tiny_model, tiny_tokenizer):
+    from minirl.rollout.generate import generate
+
+    eos = tiny_tokenizer.eos_token_id
+    tiny_model.lm_head.register_forward_hook(lambda mod, i, out: out.index_fill(-1, torch.tensor([eos]), 1e4))
+    enc = tiny_tokenizer(["hi"], return_tensors="pt", add_special_tokens=False)
+    width = enc["input_ids"].shape[1]
+    gen = torch.Generator().manual_seed(0)
+    assert generate(
+        tiny_model, tiny_tokenizer, ["hi"], 2, 7, stop_strings=(), generator=gen
+    ).lengths.tolist() == [1, 1]
+    assert tiny_model.generate(**enc, do_sample=True, top_k=0, max_new_tokens=7).shape[1] == width + 1
+    fixed = common.without_eos(tiny_model, tiny_tokenizer)  # EOS is now drawn every step but ends nothing
+    assert fixed.eos_token_id is None and tiny_tokenizer.eos_token_id == eos
+    roll = generate(tiny_model, fixed, ["hi", "a longer prompt"], 3, 7, stop_strings=(), generator=gen)
+    assert roll.lengths.tolist() == [7] * 6 and bool(roll.truncated.all())
+    assert tiny_model.generate(**enc, do_sample=True, top_k=0, max_new_tokens=7).shape[1] == width + 7
+
+
 def _common(model_dir) -> list[str]:
     return ["--model", str(model_dir), "--generations", "2", "--max-new-tokens", "4", "--warmup", "1"]
 
 
-def test_step_mode_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
+def test_step_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
     out = tmp_path / "step.json"
-    perf.main([*_common(tiny_model_dir), "--steps", "2", "--minirl-only", "--out", str(out)])
+    step.main([*_common(tiny_model_dir), "--steps", "2", "--minirl-only", "--out", str(out)])
     result = json.loads(out.read_text())
     assert set(result["summary"]) == {"minirl"} and len(result["per_step"]["minirl"]) == 2
     s = result["summary"]["minirl"]
     assert 0 < s["rollout_seconds"] < s["seconds_per_step"] and s["peak_rss_mib"] > 50
-    assert {"rollout", "rewards", "forward", "backward", "optimizer"} <= set(s["profile_seconds"])
+    # the trainer's own phases (time/* metrics); forward and backward are one phase there
+    assert {"rollout", "score", "forward_backward", "optimizer", "other"} <= set(s["profile_seconds"])
     assert abs(sum(s["profile_seconds"].values()) - s["seconds_per_step"]) < 1e-6
     assert result["settings"]["max_new_tokens"] == 4 and "torch" in result["machine"]
+    assert result["minirl_engine"] == "exact"
     assert "seconds_per_step" in capsys.readouterr().out  # the table
 
 
-def test_rollout_mode(tmp_path, tiny_model_dir, gsm8k_env):
-    result = perf.main([*_common(tiny_model_dir), "--mode", "rollout", "--steps", "1"])
-    assert set(result["summary"]) == {"minirl", "hf_generate"}
+def test_step_engine_and_prompts_per_step_reach_the_trainer(tmp_path, tiny_model_dir, gsm8k_env):
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--minirl-only"]
+    result = step.main([*argv, "--engine", "bf16", "--prompts-per-step", "3"])
+    assert result["minirl_engine"] == "bf16"
+    row = result["per_step"]["minirl"][0]
+    assert row["sequences"] == 6 and 6 <= row["generated_tokens"] <= 24  # 3 prompts x G = 2, at most 4 tokens
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("trl", "datasets")), reason="needs trl and datasets"
+)
+def test_step_side_by_side_with_trl(tiny_model_dir, gsm8k_env):
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts-per-step", "2"]
+    result = step.main(argv)
+    assert set(result["summary"]) == {"minirl", "trl"}
+    mini, trl = result["per_step"]["minirl"][0], result["per_step"]["trl"][0]
+    assert mini["sequences"] == trl["sequences"] == 4  # TRL gets the same 2 prompts x G per step
+    # the same prompts on both sides: the prompt part of the training tokens is equal
+    assert mini["train_tokens"] - mini["generated_tokens"] == trl["train_tokens"] - trl["generated_tokens"]
+    assert 0 < trl["rollout_seconds"] < trl["seconds"] and trl["peak_rss_mib"] > 50
+    assert set(result["ratios_minirl_over_trl"]) == {
+        "step_speedup",
+        "rollout_tokens_per_s",
+        "train_tokens_per_s",
+        "peak_rss",
+    }
+    assert all(v > 0 for v in result["ratios_minirl_over_trl"].values())
+
+
+def test_a_worker_that_dies_says_so(tmp_path):
+    with pytest.raises(RuntimeError, match="the minirl worker exited with code"):
+        common.Worker(ROOT / "benchmarks" / "step.py", "minirl", ["--model", str(tmp_path / "missing")])
+
+
+def test_rollout(tiny_model_dir, gsm8k_env):
+    result = rollout.main([*_common(tiny_model_dir), "--steps", "1"])
+    assert set(result["summary"]) == {"minirl_exact", "minirl_bf16", "hf_generate"}
+    assert result["fixed_length"] and result["engines"] == {"minirl_exact": "exact", "minirl_bf16": "bf16"}
+    for s in result["summary"].values():
+        assert s["tokens"] == 8 and s["tokens_per_s"] > 0  # EOS ignored: every row decodes 4 tokens
+    assert set(result["ratios_over_hf_tokens_per_s"]) == {"minirl_exact", "minirl_bf16"}
+    assert all(v > 0 for v in result["ratios_over_hf_tokens_per_s"].values())
+
+
+def test_rollout_stopping_at_eos(tiny_model_dir, gsm8k_env):
+    result = rollout.main([*_common(tiny_model_dir), "--steps", "1", "--engines", "exact", "--stop-at-eos"])
+    assert set(result["summary"]) == {"minirl_exact", "hf_generate"} and not result["fixed_length"]
     for s in result["summary"].values():
         assert 2 <= s["tokens"] <= 8 and s["tokens_per_s"] > 0
-    assert result["ratio_minirl_over_hf_tokens_per_s"] > 0
+    assert result["ratios_over_hf_tokens_per_s"]["minirl_exact"] > 0
 
 
-def test_sweep_mode(tiny_model_dir, gsm8k_env):
-    result = perf.main([*_common(tiny_model_dir), "--mode", "sweep", "--steps", "1", "--grid", "2x2,4x3"])
+def test_scaling(tiny_model_dir, gsm8k_env):
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts", "2,1"]
+    result = scaling.main([*argv, "--engines", "exact,bf16"])
+    assert set(result["curves"]) == {"exact", "bf16"} and result["narrowest"] == "1x2"
+    for cells in result["curves"].values():
+        assert [(c["prompts"], c["rows"], c["tokens"]) for c in cells] == [(1, 2, 8), (2, 4, 16)]
+        assert cells[0]["seconds_over_narrowest"] == 1.0 and cells[1]["seconds_over_narrowest"] > 0
+
+
+def test_sweep(tiny_model_dir, gsm8k_env):
+    result = sweep.main([*_common(tiny_model_dir), "--steps", "1", "--grid", "2x2,4x3"])
     cells = result["cells"]
     assert [(c["generations"], c["max_new_tokens"]) for c in cells] == [(2, 2), (4, 3)]
     assert all(c["mean_completion_length"] <= c["max_new_tokens"] for c in cells)
@@ -135,7 +246,22 @@ def test_inverse_cdf_sampler_draws_from_the_distribution():
         sample_next_token(torch.full((2, 5), float("nan")), 1.0, 1.0, gen)
 
 
-def test_decode_mode(tiny_model_dir, gsm8k_env):
-    s = perf.main(["--model", str(tiny_model_dir), "--mode", "decode", "--generations", "2"])["summary"]
+def test_decode(tiny_model_dir, gsm8k_env):
+    s = decode.main(["--model", str(tiny_model_dir), "--generations", "2"])["summary"]
     assert {"decode_step_ms_batch1", "decode_step_ms_batch2", "decode_step_ms_batch4"} <= set(s)
     assert 0.1 < s["weight_MB"] < 10 and s["copy_GBps_read_plus_write"] > 0 and s["sample_ms_minirl"] > 0
+
+
+@pytest.mark.parametrize("script", ["step", "rollout", "scaling", "sweep", "decode"])
+def test_scripts_run_from_anywhere(script, tmp_path):
+    """Each script puts the repository on sys.path itself: ``--help`` works from another directory."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--model" in done.stdout and "--out" in done.stdout

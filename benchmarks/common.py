@@ -1,0 +1,593 @@
+"""What the benchmark scripts of this folder share: measurements, the machine, the model, minirl's run config of the
+benchmark work, the worker-process protocol, and the JSON / table output.
+
+Each benchmark is its own script (``step.py``, ``rollout.py``, ``scaling.py``, ``sweep.py``, ``decode.py``). None of
+them patches minirl: minirl's phase times and token counts are read from the metrics that
+``GRPOTrainer.train_step`` returns (``time/rollout``, ``time/score``, ``time/frozen_logps``, ``time/forward_backward``,
+``time/optimizer``, ``rollout_time``, ``tokens/generated``, ``tokens/prompt``).
+
+Memory: peak RSS is ``VmHWM`` from ``/proc/self/status``, reset before each measured step or run
+(``echo 5 > /proc/self/clear_refs``, Linux >= 4.0), so it is that step's peak with the weights and optimizer state
+included; on CUDA also ``torch.cuda.max_memory_allocated``. When two sides' memory is compared, each side runs in its
+own worker process (:class:`Worker`) and the parent drives them alternately, one step at a time, so the two never run
+at once and one side's peak never includes the other's.
+
+Fixed-length rollouts (:func:`without_eos`): EOS is taken out of the stop tokens of the model's generation config and
+of a copy of the tokenizer, so every row of every side decodes exactly ``max_new_tokens`` tokens (the sampled
+distribution is unchanged: EOS can still be drawn, it just does not end the row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PREFIX = "@@bench "  # worker -> parent protocol lines on stdout (libraries print there too)
+QWEN25_05B = dict(
+    hidden_size=896,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    intermediate_size=4864,
+    vocab_size=151936,
+    tie_word_embeddings=True,
+    rope_theta=1_000_000.0,
+    max_position_embeddings=32768,
+)
+"""The Qwen2.5-0.5B architecture (494M parameters), built with random weights by ``--arch qwen2.5-0.5b``."""
+
+
+def say(message: str) -> None:
+    """One progress line on stdout, flushed (the benchmarks run for minutes)."""
+    print(f"[bench] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since start or the last :func:`reset_peak_rss` (MiB)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+    except (OSError, AttributeError):  # not Linux: lifetime peak only
+        import resource
+
+        scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def reset_peak_rss() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0); elsewhere a no-op and the peak is the lifetime one."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def sync(device: str) -> None:
+    """Wait for the device's queued work (CUDA); a no-op on the CPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def reset_peaks(device: str) -> None:
+    """Reset the peak RSS and, on CUDA, the peak allocated memory."""
+    reset_peak_rss()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peaks(device: str) -> dict[str, float]:
+    """``peak_rss_mib`` and, on CUDA, ``peak_vram_mib`` since the last :func:`reset_peaks`."""
+    out = {"peak_rss_mib": peak_rss_mib()}
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+        out["peak_vram_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+class Stopwatch:
+    """Wall time of a ``with`` block, with the device synchronised at both ends: ``with Stopwatch(dev) as sw: ...``
+    then ``sw.seconds``."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.seconds = float("nan")
+
+    def __enter__(self) -> Stopwatch:
+        sync(self.device)
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sync(self.device)
+        self.seconds = time.perf_counter() - self._t0
+
+
+def autocast(device: str):
+    """The precision minirl computes in on ``device``: bf16 autocast on CUDA (fp32 master weights), none on the CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The machine
+
+
+def _cpuinfo() -> tuple[str | None, set[str]]:
+    """The CPU's model name and its feature flags, from ``/proc/cpuinfo`` (``(None, set())`` elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None, set()
+    name = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+    return (name.group(1).strip() if name else None), set(flags.group(1).split() if flags else ())
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU model and vector extensions, cores, memory, GPU, library versions."""
+    import torch
+    import transformers
+
+    from minirl.rollout.engines import cpu_has_native_bf16
+
+    model_name, flags = _cpuinfo()
+    info = {
+        "platform": platform.platform(),
+        "cpu": model_name or platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_native_bf16_amx": cpu_has_native_bf16(),
+        "cpu_avx2": "avx2" in flags,
+        "cpu_avx512_flags": sorted(f for f in flags if f.startswith("avx512")),
+        "cpu_amx_flags": sorted(f for f in flags if f.startswith("amx")),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch dispatches to
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    with contextlib.suppress(AttributeError):
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, AttributeError):
+        kib = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)
+        info["memory_gib"] = round(int(kib) / 2**20, 1)
+    with contextlib.suppress(ImportError):
+        import trl
+
+        info["trl"] = trl.__version__
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Command line, model, prompts and minirl's config of the work
+
+
+def base_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark has (model, device, work size, repeats, seed, output); ``doc`` is the script's
+    module docstring (its first line becomes the description)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--model", default="smollm2-135m", help="alias or checkpoint directory (as --model.name)")
+    p.add_argument(
+        "--arch", choices=["qwen2.5-0.5b"], default=None, help="build this architecture, random init"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--generations", type=int, default=8, help="G completions per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps (or runs) per side first")
+    p.add_argument("--steps", type=int, default=3, help="timed steps (or runs) per side")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default=None, help="write the JSON result here")
+    return p
+
+
+def add_minirl_args(p: argparse.ArgumentParser) -> None:
+    """The options of minirl's GRPO work (rollout engine, prompts per step, loss)."""
+    from minirl.rollout.engines import ENGINES
+
+    p.add_argument(
+        "--engine",
+        default=None,
+        choices=[e for e in ENGINES if e not in ("vllm", "minirl")],
+        help="minirl's rollout engine (--rollout.engine; default: the config's default)",
+    )
+    p.add_argument(
+        "--prompts-per-step", type=int, default=1, help="distinct prompts per step, G completions each"
+    )
+    p.add_argument("--loss-type", default="dapo", choices=["grpo", "dapo", "dr_grpo"])
+    p.add_argument(
+        "--beta", type=float, default=0.0, help="KL coefficient (0: no reference model on either side)"
+    )
+
+
+def add_rollout_args(p: argparse.ArgumentParser) -> None:
+    """The options of the rollout benchmarks: which minirl engines, and whether EOS ends a row."""
+    p.add_argument(
+        "--engines",
+        type=parse_names(("exact", "bf16", "auto")),
+        default=["exact", "bf16"],
+        help="minirl rollout engines to measure, comma-separated (default exact,bf16)",
+    )
+    p.add_argument(
+        "--stop-at-eos",
+        action="store_true",
+        help="let EOS end a row (lengths then differ between sides; rates stay per generated token). Default: "
+        "EOS is not a stop token, every row decodes exactly --max-new-tokens",
+    )
+
+
+def parse_int_list(text: str) -> list[int]:
+    """``"1,2,4,8"`` -> ``[1, 2, 4, 8]`` (positive integers).
+
+    >>> parse_int_list("1, 2,4")
+    [1, 2, 4]
+    """
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers like 1,2,4,8, got {text!r}")
+    return values
+
+
+def parse_names(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list of names out of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of {list(choices)}, got {text!r}"
+            )
+        return names
+
+    return parse
+
+
+def check_device(args) -> None:
+    """Stop with a one-line message when ``--device cuda`` is asked for and no GPU is visible."""
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA device is visible here")
+
+
+def build_model(args):
+    """``(model, tokenizer)``: ``--model`` loaded as minirl loads it, or ``--arch`` built from its config (random)."""
+    import torch
+
+    from minirl.models import load_model_and_tokenizer
+
+    if args.arch is None:
+        model, tok = load_model_and_tokenizer(args.model, device=args.device, dtype="fp32")
+    else:
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        from minirl.testing import make_tiny_tokenizer
+
+        tok = make_tiny_tokenizer()  # no hub here: a byte tokenizer; ids it lacks decode to nothing
+        config = Qwen2Config(**QWEN25_05B, bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=0)
+        torch.manual_seed(args.seed)
+        # fp32 master weights, as minirl's trainer keeps them; it computes in bf16 autocast on the GPU.
+        model = Qwen2ForCausalLM(config).to(args.device).eval()
+        model.generation_config.eos_token_id = tok.eos_token_id
+        model.generation_config.pad_token_id = tok.pad_token_id
+    if tok.pad_token is None:  # as the trainer does
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def gsm8k_prompts(tok, n: int, seed: int) -> list[str]:
+    """``n`` GSM8K train questions rendered as minirl renders them (R1-Zero template, one-shot, ``<think>``)."""
+    from minirl.tasks import PromptStyle, build_prompt, get_task
+
+    task = get_task("gsm8k")
+    return [build_prompt(ex, tok, PromptStyle(), task=task) for ex in task.examples("train", n=n, seed=seed)]
+
+
+def without_eos(model, tok):
+    """A copy of ``tok`` without an EOS token, with EOS also removed from ``model``'s generation config (in place),
+    so that minirl's decode loop and HF ``generate`` both decode every row to ``max_new_tokens``."""
+    model.generation_config.eos_token_id = None
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    fixed = copy.deepcopy(tok)
+    fixed.eos_token = None
+    return fixed
+
+
+def engine_run(engine, tok, prompts: list[str], args, generator) -> Callable[[], int]:
+    """A rollout of ``prompts`` x ``--generations`` x ``--max-new-tokens`` through ``engine`` (temperature 1, top-p 1,
+    no stop strings), as a callable returning the number of tokens it generated."""
+
+    def run() -> int:
+        roll = engine.generate(
+            tok,
+            prompts,
+            num_generations=args.generations,
+            max_new_tokens=args.max_new_tokens,
+            temperature=1.0,
+            top_p=1.0,
+            stop_strings=(),
+            generator=generator,
+        )
+        return int(roll.lengths.sum())
+
+    return run
+
+
+def rollout_setup(args):
+    """``(model, tokenizer for the runs, {engine name: engine})`` of a rollout benchmark (``--engines``), lengths
+    fixed unless ``--stop-at-eos``."""
+    from minirl.rollout.engines import make_engine
+
+    model, tok = build_model(args)
+    run_tok = tok if args.stop_at_eos else without_eos(model, tok)
+    run_tok.padding_side = "left"
+    # after without_eos: the bf16 engine copies the model, its generation config included
+    return model, run_tok, {name: make_engine(name, model, args.device) for name in args.engines}
+
+
+def run_config(args, out_dir: str, steps: int, generations: int | None = None, max_new: int | None = None):
+    """The minirl :class:`TrainConfig` of the benchmark's GRPO work (TRL's side is built from the same config)."""
+    from minirl.config import parse_args
+
+    flags = {
+        "model.name": args.model,
+        "model.device": args.device,
+        "data.task": "gsm8k",
+        "data.eval_size": 0,
+        "rollout.num_generations": generations or args.generations,
+        "rollout.prompts_per_step": args.prompts_per_step,
+        "rollout.max_new_tokens": max_new or args.max_new_tokens,
+        "rollout.stop_at_answer": "false",  # TRL stops at EOS only
+        "grpo.loss_type": args.loss_type,
+        "grpo.beta": args.beta,
+        "run.max_steps": steps,
+        "run.seed": args.seed,
+        "run.output_dir": out_dir,
+        "run.sample_every": 0,
+        "run.preflight": "false",
+        "checkpoint.save_model": "false",
+        "eval.at_end": "false",
+    }
+    if args.engine is not None:
+        flags["rollout.engine"] = args.engine
+    return parse_args([item for key, value in flags.items() for item in (f"--{key}", str(value))])
+
+
+class MinirlSide:
+    """minirl's trainer on the benchmark work, stepped by hand; each step's times and token counts are the trainer's
+    own metrics, and the step's wall time (device synchronised) is measured around ``train_step``."""
+
+    name = "minirl"
+
+    def __init__(self, args, model, tok, steps: int, generations=None, max_new=None):
+        from minirl.rollout.engines import resolve_engine
+        from minirl.trainer import GRPOTrainer
+
+        self.device = args.device
+        self._out = tempfile.TemporaryDirectory(prefix="bench-minirl-")
+        cfg = run_config(args, self._out.name, steps, generations, max_new)
+        self.engine = resolve_engine(cfg.rollout.engine, args.device)
+        self.trainer = GRPOTrainer(cfg, model, tok)
+
+    def step(self) -> dict:
+        """One GRPO step: wall seconds, the trainer's phase times, token counts and peak memory."""
+        tr = self.trainer
+        reset_peaks(self.device)
+        with Stopwatch(self.device) as sw:
+            metrics = tr.train_step()
+        tr.step += 1
+        phases = {k.removeprefix("time/"): v for k, v in metrics.items() if k.startswith("time/")}
+        phases["other"] = max(0.0, sw.seconds - sum(phases.values()))
+        generated = int(metrics["tokens/generated"])
+        rows = tr.cfg.rollout.prompts_per_step * tr.cfg.rollout.num_generations
+        return {
+            "seconds": sw.seconds,
+            "rollout_seconds": metrics["rollout_time"],
+            "generated_tokens": generated,
+            "train_tokens": int(metrics["tokens/prompt"]) + generated,
+            "mean_completion_length": generated / rows,
+            "sequences": rows,
+            "phases": phases,
+            **peaks(self.device),
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Summaries
+
+
+def mean_of(rows: list[dict], key: str) -> float:
+    """Mean of ``key`` over the rows that have a number there (NaN when none do).
+
+    >>> mean_of([{"s": 1.0}, {"s": 3}, {}], "s")
+    2.0
+    """
+    vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over timed steps: seconds, tokens/s of rollout and training, peak memory, and the per-phase profile."""
+    out = {
+        "steps": len(rows),
+        "seconds_per_step": mean_of(rows, "seconds"),
+        "rollout_seconds": mean_of(rows, "rollout_seconds"),
+        "train_seconds": mean_of(rows, "seconds") - mean_of(rows, "rollout_seconds"),
+        "mean_completion_length": mean_of(rows, "mean_completion_length"),
+        "rollout_tokens_per_s": sum(r["generated_tokens"] for r in rows)
+        / sum(r["rollout_seconds"] for r in rows),
+        "train_tokens_per_s": sum(r["train_tokens"] for r in rows)
+        / sum(r["seconds"] - r["rollout_seconds"] for r in rows),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
+    }
+    if any("peak_vram_mib" in r for r in rows):
+        out["peak_vram_mib"] = max(r.get("peak_vram_mib", 0.0) for r in rows)
+    phases: dict[str, float] = defaultdict(float)
+    for r in rows:
+        for k, v in r.get("phases", {}).items():
+            phases[k] += v / len(rows)
+    if phases:
+        out["profile_seconds"] = dict(phases)
+    return out
+
+
+def alternate_runs(
+    runs: dict[str, Callable[[], int]], warmup: int, steps: int, device: str
+) -> dict[str, list]:
+    """Call each run in turn, ``warmup`` untimed rounds then ``steps`` timed ones (a, b, a, b, ...); each run returns
+    the tokens it generated. Returns ``{name: [{seconds, tokens, tokens_per_s, peak_rss_mib, ...}]}``."""
+    import torch
+
+    rows: dict[str, list[dict]] = {k: [] for k in runs}
+    for i in range(warmup + steps):
+        for name, fn in runs.items():
+            reset_peaks(device)
+            with torch.no_grad(), autocast(device), Stopwatch(device) as sw:
+                tokens = fn()
+            say(f"{name:16s} run {i + 1}: {tokens} tokens in {sw.seconds:.2f} s")
+            if i >= warmup:
+                rows[name].append(
+                    {
+                        "seconds": sw.seconds,
+                        "tokens": tokens,
+                        "tokens_per_s": tokens / sw.seconds,
+                        **peaks(device),
+                    }
+                )
+    return rows
+
+
+def rate_summary(rows: list[dict]) -> dict:
+    """Mean seconds and tokens of timed runs, tokens/s over all of them, and the peak RSS."""
+    return {
+        "seconds": mean_of(rows, "seconds"),
+        "tokens": mean_of(rows, "tokens"),
+        "tokens_per_s": sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Worker processes (one per side, so that each has its own peak RSS) and the parent that alternates them
+
+
+def send(obj: dict) -> None:
+    """Worker side: answer the parent with one protocol line."""
+    print(PREFIX + json.dumps(obj), flush=True)
+
+
+def receive() -> str:
+    """Worker side: the parent's next request (``step`` or ``quit``; empty when the pipe closed)."""
+    return sys.stdin.readline().strip()
+
+
+def serve(step: Callable[[], dict], **ready) -> None:
+    """Worker side: say ready (with ``ready``'s items), then answer each ``step`` request with ``step()`` until
+    ``quit``."""
+    send({"ready": True, "peak_rss_mib": peak_rss_mib(), **ready})
+    while receive() == "step":
+        send(step())
+
+
+class Worker:
+    """A worker subprocess for one side: ``python <script> <argv> --worker <kind>``, driven over its stdin/stdout."""
+
+    def __init__(self, script: str | Path, kind: str, argv: list[str]):
+        cmd = [sys.executable, str(script), *argv, "--worker", kind]
+        self.kind = kind
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith(PREFIX):
+                return json.loads(line[len(PREFIX) :])
+            print(f"[{self.kind}] {line}", end="", flush=True)  # the worker's own output
+        raise RuntimeError(
+            f"the {self.kind} worker exited with code {self.proc.wait()} (its stderr is above)"
+        )
+
+    def step(self) -> dict:
+        """Ask for one step and return its measurements."""
+        self.proc.stdin.write("step\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        """Tell the worker to quit and wait for it (killed after 2 minutes)."""
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def alternate_workers(workers: dict[str, Worker], warmup: int, steps: int) -> dict[str, list[dict]]:
+    """Step the workers in turn (a, b, a, b, ...): ``warmup`` untimed steps each, then ``steps`` timed ones."""
+    rows: dict[str, list[dict]] = {k: [] for k in workers}
+    for i in range(warmup + steps):
+        for kind, w in workers.items():
+            row = w.step()
+            label = "warm-up" if i < warmup else "timed"
+            say(f"{kind:8s} step {i + 1} ({label}): {row['seconds']:.1f} s")
+            if i >= warmup:
+                rows[kind].append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Output
+
+
+def print_table(summary: dict[str, dict], cols: list[str], width: int = 24) -> None:
+    """A plain-text table: one row per side, one column per key (missing values print as nan)."""
+    first = max([len(k) for k in summary] + [10]) + 2
+    print(f"{'':{first}s}" + "".join(f"{c[: width - 2]:>{width}s}" for c in cols))
+    for name, s in summary.items():
+        print(f"{name:{first}s}" + "".join(f"{s.get(c, float('nan')):{width}.2f}" for c in cols))
+
+
+def finish(result: dict, args, started: float) -> dict:
+    """Add the settings, the machine and the wall time to ``result`` and write it to ``--out`` as JSON."""
+    result["settings"] = {k: v for k, v in vars(args).items() if k not in ("worker", "out")}
+    result["machine"] = machine()
+    result["wall_seconds"] = time.perf_counter() - started
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        say(f"wrote {args.out}")
+    return result
