@@ -34,8 +34,7 @@ def cpu_has_native_bf16() -> bool:
     >>> isinstance(cpu_has_native_bf16(), bool)
     True
     """
-    cpu = getattr(torch._C, "_cpu", None)
-    check = getattr(cpu, "_is_amx_tile_supported", None)
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3
     return bool(check()) if check is not None else False
 
 
