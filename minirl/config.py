@@ -276,9 +276,13 @@ class EvalConfig:
     """Samples per held-out problem besides the greedy one (pass@k, maj@k and sampled pass@1 when > 1)."""
     temperature: float = 1.0
     """Sampling temperature of those samples (the training temperature shows what RL sharpened)."""
+    batch_size: int = 288
+    """Sequences decoded together (greedy + k samples per problem); wide batches amortise the long tails of a few
+    rambling completions (48 problems x 9 on a 2-core CPU: 63 s at 72, 48 s at 288)."""
 
     def __post_init__(self):
         _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
+        _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
         _check(self.k >= 1, f"eval.k must be >= 1, got {self.k}")
         _check(
             self.max_new_tokens is None or self.max_new_tokens >= 1,

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=288, help="sequences decoded together")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-one-shot", action="store_true", help="no worked example in the prompt")

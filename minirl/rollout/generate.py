@@ -7,7 +7,8 @@ loop over the model's own forward and KV cache instead of ``model.generate``:
   the layout the advantage code expects);
 - sampling (temperature, top-p) draws from a ``torch.Generator`` that the trainer owns, so runs resume exactly;
 - a row stops at EOS or at a stop string (``</answer>``); the loop ends as soon as every row has stopped, and finished
-  rows are dropped from the batch (and from the KV cache) so that late tokens cost less;
+  rows are dropped from the batch (and from the KV cache) once they are an eighth of it, so that late tokens cost
+  less (a stopped row still in the batch is decoded but nothing it samples is kept);
 - completions that hit ``max_new_tokens`` without stopping are flagged ``truncated``.
 
 ``temperature=0`` means greedy decoding (used by evaluation). Two costs that are easy to miss are avoided: the KV
@@ -178,7 +179,8 @@ def generate(
     out_logps = torch.zeros((n, max_new_tokens), dtype=torch.float32, device=device)  # [N, C]
     lengths = torch.zeros(n, dtype=torch.long, device=device)  # [N]
     stopped = torch.zeros(n, dtype=torch.bool, device=device)  # [N]
-    active = torch.arange(n, device=device)  # rows still being decoded, indices into [N]
+    active = torch.arange(n, device=device)  # rows in the decode batch, indices into [N]
+    running = torch.ones(n, dtype=torch.bool, device=device)  # [n_active] which of them have not stopped
     stops = StopMatcher(tokenizer, stop_strings, device)
 
     # Prefill each distinct prompt once (their common prefix once for all: minirl.prefill), then give each of its G
@@ -218,19 +220,22 @@ def generate(
             uniform=None if uniform is None else uniform[active],
             return_logprobs=True,
         )
-        out[active, t] = next_tok
-        out_logps[active, t] = logp
-        lengths[active] = t + 1
+        live = active[running]  # rows of [N] still generating
+        out[live, t] = next_tok[running]
+        out_logps[live, t] = logp[running]
+        lengths[live] = t + 1
 
-        done_now = torch.isin(next_tok, eos_ids)  # [n_active]
-        hits = stops.hits(out[active, : t + 1], next_tok)
-        done_now |= torch.tensor(hits, dtype=torch.bool, device=device)
+        done_now = torch.isin(next_tok, eos_ids) & running  # [n_active]
+        done_now |= torch.tensor(stops.hits(out[active, : t + 1], next_tok, only=running), device=device)
         stopped[active[done_now]] = True
-        if bool(done_now.all()) or t == max_new_tokens - 1:
+        running &= ~done_now
+        if not bool(running.any()) or t == max_new_tokens - 1:
             break
-        if bool(done_now.any()):
-            keep = (~done_now).nonzero(as_tuple=True)[0]  # [n_keep]
-            active = active[keep]
+        # Finished rows leave the batch (and the KV cache) once they are an eighth of it: a compaction copies the
+        # whole cache, so doing it for every row that stops would cost more than decoding a few idle rows.
+        if int((~running).sum()) * 8 >= running.numel():
+            keep = running.nonzero(as_tuple=True)[0]  # [n_keep]
+            active, running = active[keep], running[keep]
             cache.batch_select_indices(keep)
             attn = attn[keep]
             next_tok = next_tok[keep]

@@ -54,22 +54,22 @@ class StopMatcher:
             mask = torch.tensor([any(ch in t for ch in last) for t in texts], dtype=torch.bool)  # [V]
             self.candidates = mask.to(device)
 
-    def hits(self, rows: torch.Tensor, new_tokens: torch.Tensor) -> list[bool]:
+    def hits(self, rows: torch.Tensor, new_tokens: torch.Tensor, only: torch.Tensor | None = None) -> list[bool]:
         """For each row whether its text now contains a stop string.
 
         Args:
             rows: ``[n, t]`` the rows' ids so far, the newest last (only candidate rows' tails are decoded).
             new_tokens: ``[n]`` the token each row sampled this step (the last column of ``rows``).
+            only: ``[n]`` bool, the rows to look at (others are reported False).
         """
         n = new_tokens.shape[0]
         if not self.stop_strings:
             return [False] * n
-        if self.candidates is None:
-            check = range(n)
-        else:
+        look = torch.ones(n, dtype=torch.bool, device=new_tokens.device) if only is None else only
+        if self.candidates is not None:
             vocab = self.candidates.shape[0]
-            in_vocab = new_tokens.clamp(0, vocab - 1)
-            check = self.candidates[in_vocab].nonzero(as_tuple=True)[0].tolist()
+            look = look & self.candidates[new_tokens.clamp(0, vocab - 1)]
+        check = look.nonzero(as_tuple=True)[0].tolist()
         out = [False] * n
         for j in check:
             tail = self.tokenizer.decode(rows[j, -self.tail :].tolist(), skip_special_tokens=False)

@@ -100,6 +100,7 @@ def evaluate_run(trainer, when: str):
             k=cfg.eval.k,
             temperature=cfg.eval.temperature,
             max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
             language=cfg.data.language,
             progress=False,
         )
