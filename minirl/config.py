@@ -29,7 +29,7 @@ import yaml
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 BACKENDS = ("minirl", "trl")
-ENGINES = ("auto", "exact", "bf16", "vllm", "minirl")
+ENGINES = ("auto", "exact", "fp32", "bf16", "vllm", "minirl")
 SCALE_REWARDS = ("group", "batch", "none")
 SCHEDULERS = ("constant", "linear", "cosine")
 
@@ -126,9 +126,10 @@ class RolloutConfig:
     """Stop a completion at ``</answer>`` (besides EOS)."""
     engine: str = "exact"
     """Who samples: ``exact`` (our KV-cached decode loop over the policy itself; ``minirl`` is its old name),
-    ``bf16`` (the same loop over a bf16 copy refreshed after each step; the loss corrects for the difference with
-    truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto`` (``bf16`` on a CPU with native
-    bf16 matmuls, AMX; ``exact`` elsewhere). See minirl.rollout.engines."""
+    ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged, refreshed after each step; the loss corrects
+    for the difference with truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto``
+    (``bf16`` on a CPU with native bf16 matmuls, AMX; else ``fp32`` with LoRA, ``exact`` without; ``exact`` on a
+    GPU). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from minirl.rollout.generate import Rollout
+from minirl.rollout.weights import merged_state_dict
 
 INSTALL_HINT = (
     "rollout.engine=vllm needs vLLM, which is not installed: pip install vllm (CUDA GPU only), "
@@ -85,50 +86,6 @@ def rollout_from_outputs(
         num_generations=num_generations,
         prompts=list(prompts),
     )
-
-
-_PEFT_PREFIX = "base_model.model."
-
-
-@torch.no_grad()
-def merged_state_dict(model) -> dict[str, torch.Tensor]:
-    """The weights vLLM should sample with: ``model.state_dict()``, or for a peft LoRA model the merged weights
-    ``W + scale * B @ A`` under the base model's names, computed without touching ``model``.
-
-    ``merge_and_unload()`` would give the same tensors but strip the adapter from the model being trained (and
-    ``merge_adapter`` / ``unmerge_adapter`` would leave rounding error in the base weights); here each LoRA layer's
-    delta is added to a copy of its base weight (layers already merged or with adapters disabled are sent as they are). Names lose ``base_model.model.`` and ``.base_layer``; ``lora_*`` and
-    ``original_module`` entries are dropped, ``modules_to_save.<adapter>`` copies replace the originals.
-    """
-    if not hasattr(model, "peft_config"):
-        return model.state_dict()
-    from peft.tuners.lora import LoraLayer
-
-    deltas: dict[str, torch.Tensor] = {}  # base weight name -> summed delta of the active adapters
-    for mod_name, module in model.named_modules():
-        if not isinstance(module, LoraLayer) or module.merged or module.disable_adapters:
-            continue
-        for adapter in module.active_adapters:
-            if adapter not in module.lora_A:
-                continue
-            if adapter in getattr(module, "lora_variant", {}) or module.lora_bias.get(adapter, False):
-                raise NotImplementedError(
-                    f"sync_weights: {mod_name} uses a LoRA variant (DoRA, lora_bias); only plain LoRA is merged."
-                )
-            key = f"{mod_name}.base_layer.weight"
-            delta = module.get_delta_weight(adapter).detach()
-            deltas[key] = deltas[key] + delta if key in deltas else delta
-    out: dict[str, torch.Tensor] = {}
-    for name, value in model.state_dict().items():
-        if "lora_" in name or ".original_module." in name:
-            continue
-        if name in deltas:
-            value = value + deltas[name].to(value.dtype)
-        base = name.removeprefix(_PEFT_PREFIX).replace(".base_layer", "")
-        for adapter in model.peft_config:
-            base = base.replace(f".modules_to_save.{adapter}", "")
-        out[base] = value
-    return out
 
 
 def sync_weights(llm, model) -> None:

@@ -206,10 +206,9 @@ def entropy_advice(s: RunSettings) -> list[str]:
     'lower the learning rate: --optim.lr 1.5e-05'
     """
     out = []
-    if clip_can_act(s):
-        if s.epsilon_high is None or s.epsilon_high < 0.28:
-            now = "" if s.epsilon_high is None else f" (now {_fmt(s.epsilon_high)})"
-            out.append(f"let rare tokens grow (DAPO clip-higher): --grpo.epsilon_high 0.28{now}")
+    if clip_can_act(s) and (s.epsilon_high is None or s.epsilon_high < 0.28):
+        now = "" if s.epsilon_high is None else f" (now {_fmt(s.epsilon_high)})"
+        out.append(f"let rare tokens grow (DAPO clip-higher): --grpo.epsilon_high 0.28{now}")
     out.append(f"lower the learning rate: --optim.lr {_fmt(s.lr / 2)}" if s.lr else "lower --optim.lr")
     if s.lora is False:
         out.append("train a LoRA adapter, which moves the policy less per step: --model.lora true")

@@ -2,18 +2,21 @@
 
 - ``exact`` (:class:`ExactEngine`): the decode loop of :func:`minirl.rollout.generate` over the policy being
   trained, in the trainer's own precision. Its samples come from the trained policy itself (on-policy).
-- ``bf16`` (:class:`CastEngine`): the same decode loop over a bf16 copy of the policy, refreshed after every
-  optimizer step (:meth:`RolloutEngine.sync_weights`). On hardware with native bf16 matmuls (a GPU, or a CPU with
-  AMX) decode is memory- and compute-cheaper; elsewhere (AVX2-only CPUs) bf16 is several times *slower* than fp32.
+- ``bf16`` and ``fp32`` (:class:`CopyEngine`): the same decode loop over a plain copy of the policy (LoRA merged into
+  its base weights) in that precision, refreshed after every optimizer step (:meth:`RolloutEngine.sync_weights`).
+  The merged copy saves LoRA's two extra matmuls per layer; bf16 halves the weight bytes and, on hardware with
+  native bf16 matmuls (a GPU, or a CPU with AMX), the compute (elsewhere, AVX2-only CPUs, bf16 is several times
+  *slower* than fp32).
 - ``vllm`` (:class:`minirl.backends.vllm_rollout.VLLMEngine`): vLLM on a GPU.
 
-When the sampler is not the trained policy (``exact`` is False: a bf16 copy, vLLM in bf16, any other numeric path),
+When the sampler is not the trained policy (``exact`` is False: a copy, vLLM in bf16, any other numeric path),
 its samples are slightly off-policy. The engine then returns its own token log-probs (``Rollout.logprobs``) and the
 loss applies truncated importance sampling (:func:`minirl.grpo.tis_weights`), as TRL
 (``vllm_importance_sampling_correction``) and verl (rollout correction) do for vLLM.
 
-``auto`` picks ``bf16`` where bf16 is native and the policy trains in fp32 on that device (CPU with AMX), and
-``exact`` otherwise (on a GPU the policy already runs under bf16 autocast, so a copy would save nothing).
+``auto`` picks ``bf16`` on a CPU with native bf16 (AMX), where the policy trains in fp32; on other CPUs ``fp32`` for
+a LoRA policy and ``exact`` for full fine-tuning (a copy would only cost memory); ``exact`` on a GPU, where the
+policy already runs under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import copy
 import torch
 
 from minirl.rollout.generate import Rollout, generate
+from minirl.rollout.weights import base_name, lora_deltas
 
-ENGINES = ("auto", "exact", "bf16", "vllm", "minirl")
+ENGINES = ("auto", "exact", "fp32", "bf16", "vllm", "minirl")
 """Engine names; ``minirl`` is the old name of ``exact``."""
 
 
@@ -38,17 +42,21 @@ def cpu_has_native_bf16() -> bool:
     return bool(check()) if check is not None else False
 
 
-def resolve_engine(name: str, device: torch.device | str) -> str:
-    """The engine ``name`` stands for on ``device``: ``auto`` becomes ``bf16`` or ``exact`` (module docstring).
+def resolve_engine(name: str, device: torch.device | str, lora: bool = False) -> str:
+    """The engine ``name`` stands for on ``device``: ``auto`` becomes ``bf16``, ``fp32`` or ``exact`` (module doc).
 
-    >>> resolve_engine("exact", "cpu"), resolve_engine("auto", "cuda")
-    ('exact', 'exact')
+    >>> resolve_engine("exact", "cpu"), resolve_engine("auto", "cuda"), resolve_engine("minirl", "cpu")
+    ('exact', 'exact', 'exact')
     """
     if name not in ENGINES:
         raise ValueError(f"rollout.engine must be one of {ENGINES}, got '{name}'")
     if name != "auto":
         return "exact" if name == "minirl" else name
-    return "bf16" if torch.device(device).type == "cpu" and cpu_has_native_bf16() else "exact"
+    if torch.device(device).type != "cpu":
+        return "exact"
+    if cpu_has_native_bf16():
+        return "bf16"
+    return "fp32" if lora else "exact"
 
 
 class RolloutEngine:
@@ -90,31 +98,44 @@ class ExactEngine(RolloutEngine):
         return generate(self.policy, tokenizer, prompts, **kwargs)
 
 
-class CastEngine(RolloutEngine):
-    """The decode loop over a copy of the policy in ``dtype`` (bf16), refreshed by :meth:`sync_weights`.
+class CopyEngine(RolloutEngine):
+    """The decode loop over a plain copy of the policy in ``dtype``, refreshed by :meth:`sync_weights`.
 
-    Only the trainable parameters are copied at each sync (all of them with full fine-tuning, the adapter's with
-    LoRA), in place, so the copy's memory is allocated once.
+    For a LoRA policy the copy is the base model with the adapter merged in (``W + scale * B @ A``,
+    ``minirl.rollout.weights``): one matmul per linear layer instead of three, about 1.3x faster decoding in fp32 on
+    a 2-core CPU (SmolLM2-135M, 64 rows). At each sync only what training changed is copied, in place: every
+    trainable weight with full fine-tuning, the merged LoRA layers with LoRA.
 
     Args:
         policy: the model being trained (a ``transformers`` model or a peft wrapper of one).
-        dtype: the sampler's precision.
+        dtype: the sampler's precision (``torch.bfloat16`` for the ``bf16`` engine, ``torch.float32`` for ``fp32``).
     """
 
-    name = "bf16"
     exact = False
 
     def __init__(self, policy: torch.nn.Module, dtype: torch.dtype = torch.bfloat16):
         self.policy = policy
         self.dtype = dtype
-        self.copy = copy.deepcopy(policy).to(dtype).eval().requires_grad_(False)
-        own = dict(self.copy.named_parameters())
-        self._pairs = [(p, own[name]) for name, p in policy.named_parameters() if p.requires_grad]
+        self.name = {torch.bfloat16: "bf16", torch.float32: "fp32"}.get(dtype, str(dtype))
+        lora = hasattr(policy, "peft_config")
+        plain = copy.deepcopy(policy).merge_and_unload() if lora else copy.deepcopy(policy)
+        self.copy = plain.to(dtype).eval().requires_grad_(False)
+        own, params = dict(self.copy.named_parameters()), dict(policy.named_parameters())
+        lora_layers = list(lora_deltas(policy)) if lora else []
+        # LoRA: (the policy's frozen base weight, the copy's merged weight) per adapted layer
+        self._lora = {name: (params[name], own[base_name(policy, name)]) for name in lora_layers}
+        # full fine-tuning: (trained weight, the copy's weight)
+        self._pairs = [] if lora else [(p, own[n]) for n, p in policy.named_parameters() if p.requires_grad]
+        self.sync_weights()
 
     @torch.no_grad()
     def sync_weights(self) -> None:
         for src, dst in self._pairs:
             dst.copy_(src)  # cast to the copy's dtype
+        if self._lora:
+            for name, delta in lora_deltas(self.policy).items():
+                base, dst = self._lora[name]
+                dst.copy_(base + delta.to(base.dtype))
 
     def generate(self, tokenizer, prompts: list[str], **kwargs) -> Rollout:
         kwargs["return_logprobs"] = True
@@ -128,11 +149,11 @@ def make_engine(name: str, policy: torch.nn.Module, device: torch.device | str =
     >>> make_engine("bf16", make_tiny_model(16)).copy.dtype
     torch.bfloat16
     """
-    resolved = resolve_engine(name, device)
+    resolved = resolve_engine(name, device, lora=hasattr(policy, "peft_config"))
     if resolved == "exact":
         return ExactEngine(policy)
-    if resolved == "bf16":
-        return CastEngine(policy, torch.bfloat16)
+    if resolved in ("bf16", "fp32"):
+        return CopyEngine(policy, torch.bfloat16 if resolved == "bf16" else torch.float32)
     raise ValueError(
         "rollout.engine 'vllm' is attached by the recipe (minirl.backends.vllm_rollout.VLLMEngine), not built here"
     )

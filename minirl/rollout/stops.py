@@ -54,7 +54,9 @@ class StopMatcher:
             mask = torch.tensor([any(ch in t for ch in last) for t in texts], dtype=torch.bool)  # [V]
             self.candidates = mask.to(device)
 
-    def hits(self, rows: torch.Tensor, new_tokens: torch.Tensor, only: torch.Tensor | None = None) -> list[bool]:
+    def hits(
+        self, rows: torch.Tensor, new_tokens: torch.Tensor, only: torch.Tensor | None = None
+    ) -> list[bool]:
         """For each row whether its text now contains a stop string.
 
         Args:

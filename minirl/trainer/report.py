@@ -83,18 +83,24 @@ def write_report(run_dir: str | Path) -> Path:
         lines += [
             "## Held-out evaluation (95% intervals; sampled = the eval.k samples per problem)",
             "",
-            "| when | step | pass@1 (greedy) | pass@1 (sampled) | format rate (greedy) | mean length (greedy) "
+            "| when | step | pass@1 (greedy) | pass@1 (sampled) | pass@k | format rate (greedy) | mean length (greedy) "
             "| mixed-language rate | problems |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for e in evals:
+            ks = sorted(
+                int(k[len("eval/pass@") :])
+                for k in e
+                if k[len("eval/pass@") :].isdigit() and k != "eval/pass@1"
+            )
 
             def iv(name, e=e):
                 v, lo, hi = e.get(f"eval/{name}"), e.get(f"eval/{name}_low"), e.get(f"eval/{name}_high")
                 return "-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
             lines.append(
-                f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('pass@1_sampled')} | {iv('format_rate')} | "
+                f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('pass@1_sampled')} | "
+                f"{'-' if not ks else f'k={ks[-1]}: ' + iv(f'pass@{ks[-1]}')} | {iv('format_rate')} | "
                 f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |"
             )
         lines.append("")
