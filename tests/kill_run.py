@@ -31,11 +31,11 @@ def die() -> None:
 def install(spec: str) -> None:
     """Arm the kill described by ``spec`` (see the module docstring)."""
     from minirl.trainer import checkpoint
-    from minirl.trainer.loop import GRPOTrainer
+    from minirl.trainer.rundir import RunDir
 
     kind, *rest = spec.split(":")
     if kind in ("metrics", "samples"):
-        step, real_write = int(rest[0]), GRPOTrainer._write
+        step, real_write = int(rest[0]), RunDir.write
 
         def write(self, name, record):
             real_write(self, name, record)
@@ -46,7 +46,7 @@ def install(spec: str) -> None:
             ):
                 die()
 
-        GRPOTrainer._write = write
+        RunDir.write = write
     elif kind == "checkpoint":
         folder, target = f".tmp-step-{int(rest[0]):06d}", rest[1]
         real_save, real_save_file = torch.save, checkpoint.save_file

@@ -25,6 +25,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -115,7 +116,9 @@ class GRPOTrainer:
             self.ref_model.to(acc.device)
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-        self.model, self.optimizer = acc.prepare(model, optimizer)
+        with warnings.catch_warnings():  # torch names broadcast_buffers deprecated; accelerate has no successor yet
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
+            self.model, self.optimizer = acc.prepare(model, optimizer)
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
         engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
         self.engine = make_engine(engine, self.unwrapped, acc.device)

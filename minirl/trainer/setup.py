@@ -29,14 +29,21 @@ def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
 
 
 def make_accelerator(cfg: TrainConfig, device: torch.device, mixed: str):
-    """The run's ``accelerate.Accelerator`` (trackers from ``run.report_to``)."""
-    from accelerate import Accelerator
+    """The run's ``accelerate.Accelerator`` (trackers from ``run.report_to``).
+
+    Under DDP, buffers are not broadcast at each forward (``broadcast_buffers=False``): the policy's buffers (rotary
+    frequencies) never change, and the broadcast is a collective per forward call, while the number of forward calls
+    depends on the data (``minirl.prefill`` runs the prompts' common prefix as a forward of its own only when the
+    prompts share one). With it, a process holding one prompt and another holding two wait on each other forever.
+    """
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     return Accelerator(
         cpu=device.type == "cpu",
         mixed_precision=mixed,
         log_with=cfg.run.report_to or None,
         project_dir=cfg.run.output_dir,
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
 
 
