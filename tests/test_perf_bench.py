@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import mmap
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +29,15 @@ def gsm8k_env(gsm8k_fixture_dir, monkeypatch):
 
 
 def test_peak_rss_is_reset_between_steps():
+    # a fresh anonymous mapping: a bytearray could reuse pages the allocator kept resident after earlier tests,
+    # leaving RSS (and so the peak) where it was
     common.reset_peak_rss()
     before = common.peak_rss_mib()
-    block = bytearray(200 * 2**20)  # touch 200 MiB
-    block[::4096] = b"x" * len(block[::4096])
+    block = mmap.mmap(-1, 200 * 2**20)  # touch 200 MiB
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
     high = common.peak_rss_mib()
-    del block
+    block.close()
     assert high - before > 150
     if Path("/proc/self/clear_refs").exists():
         common.reset_peak_rss()
