@@ -37,7 +37,9 @@ def minirl_config(
     return parse_args(
         [
             "--config",
-            str(Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_reference_1digit.yaml"),
+            str(
+                Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_reference_1digit.yaml"
+            ),
             "--run.output_dir",
             str(out),
             "--run.max_steps",
