@@ -7,7 +7,7 @@
   The merged copy saves LoRA's two extra matmuls per layer; bf16 halves the weight bytes and, on hardware with
   native bf16 matmuls (a GPU, or a CPU with AMX), the compute (elsewhere, AVX2-only CPUs, bf16 is several times
   *slower* than fp32).
-- ``vllm`` (:class:`minirl.backends.vllm_rollout.VLLMEngine`): vLLM on a GPU.
+- ``vllm`` (:class:`minirl.backends.vllm_rollout.VLLMRollout`): vLLM on a GPU.
 
 When the sampler is not the trained policy (``exact`` is False: a copy, vLLM in bf16, any other numeric path),
 its samples are slightly off-policy. The engine then returns its own token log-probs (``Rollout.logprobs``) and the
@@ -155,5 +155,5 @@ def make_engine(name: str, policy: torch.nn.Module, device: torch.device | str =
     if resolved in ("bf16", "fp32"):
         return CopyEngine(policy, torch.bfloat16 if resolved == "bf16" else torch.float32)
     raise ValueError(
-        "rollout.engine 'vllm' is attached by the recipe (minirl.backends.vllm_rollout.VLLMEngine), not built here"
+        "rollout.engine 'vllm' is attached by the recipe (minirl.backends.vllm_rollout.VLLMRollout), not built here"
     )
