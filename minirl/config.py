@@ -280,8 +280,31 @@ class EvalConfig:
     batch_size: int = 288
     """Sequences decoded together (greedy + k samples per problem); wide batches amortise the long tails of a few
     rambling completions (48 problems x 9 on a 2-core CPU: 63 s at 72, 48 s at 288)."""
+    transfer: dict[str, dict] = field(default_factory=dict)
+    """Tasks the run does not train on, evaluated greedily at the start and at the end (with ``at_start`` /
+    ``at_end``) to show whether RL made them worse: ``{name: {task: arithmetic, task_args: {num_terms: 3}, size:
+    200}}``, ``size`` distinct problems of that task's test split, prompted in the run's style."""
 
     def __post_init__(self):
+        for name, spec in self.transfer.items():
+            _check(
+                isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None,
+                f"eval.transfer: name {name!r} must be letters, digits, '_', '-' or '.'",
+            )
+            _check(
+                isinstance(spec, dict) and "task" in spec and set(spec) <= {"task", "task_args", "size"},
+                f"eval.transfer.{name} must be a mapping with 'task' and optionally 'task_args' and 'size', "
+                f"got {spec!r}",
+            )
+            size = spec.get("size", 200)
+            _check(
+                isinstance(size, int) and not isinstance(size, bool) and size > 0,
+                f"eval.transfer.{name}.size must be a positive integer, got {size!r}",
+            )
+            _check(
+                isinstance(spec.get("task_args", {}), dict),
+                f"eval.transfer.{name}.task_args must be a mapping, got {spec.get('task_args')!r}",
+            )
         _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
         _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
         _check(self.k >= 1, f"eval.k must be >= 1, got {self.k}")

@@ -111,7 +111,7 @@ def test_run_is_split_into_run_eval_and_checkpoint():
     )
     assert (cfg.eval.every, cfg.eval.k, cfg.checkpoint.every, cfg.checkpoint.resume) == (5, 4, 10, "latest")
     assert not {f.name for f in fields(cfg.run)} & {"eval_k", "save_every", "resume", "save_model"}
-    assert len(fields(cfg.run)) == 12 and len(fields(cfg.eval)) == 7 and len(fields(cfg.checkpoint)) == 5
+    assert len(fields(cfg.run)) == 12 and len(fields(cfg.eval)) == 8 and len(fields(cfg.checkpoint)) == 5
 
 
 NEW_VALUES = {

@@ -38,7 +38,7 @@ from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import RunDir, evaluate_run, progress_line
+from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, transfer_sets
 from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
 from minirl.trainer.update import PolicyUpdate, TrainingDivergedError, mean
 
@@ -87,6 +87,7 @@ class GRPOTrainer:
         self.eval_examples = (
             self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
         )
+        self.transfer = transfer_sets(cfg, cfg.run.seed)  # tasks not trained on, evaluated at start and end
         self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
         self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
         check_gold_columns(self.reward_set, self.task, self.train_examples[0])
@@ -116,7 +117,9 @@ class GRPOTrainer:
             self.ref_model.to(acc.device)
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-        with warnings.catch_warnings():  # torch names broadcast_buffers deprecated; accelerate has no successor yet
+        with (
+            warnings.catch_warnings()
+        ):  # torch names broadcast_buffers deprecated; accelerate has no successor yet
             warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
             self.model, self.optimizer = acc.prepare(model, optimizer)
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.

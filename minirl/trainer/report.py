@@ -26,6 +26,38 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v)
 
 
+def _transfer_table(evals: list[dict]) -> list[str]:
+    """Lines of the table of ``eval.transfer`` tasks (greedy pass@1 per evaluation), or none.
+
+    >>> e = {"when": "start", "transfer/sub/pass@1": 0.5, "transfer/sub/pass@1_low": 0.4,
+    ...      "transfer/sub/pass@1_high": 0.6, "transfer/sub/n_problems": 200.0}
+    >>> _transfer_table([e])[-2]
+    '| sub | 200 | 0.500 [0.400, 0.600] |'
+    """
+    rows = [e for e in evals if any(k.startswith("transfer/") for k in e)]
+    names = sorted({k.split("/")[1] for e in rows for k in e if k.startswith("transfer/")})
+    if not names:
+        return []
+    lines = [
+        "## Tasks not trained on (greedy pass@1, 95% intervals)",
+        "",
+        "| task | problems | "
+        + " | ".join(f"{e.get('when', '')} (step {e.get('step', '-')})" for e in rows)
+        + " |",
+        "| --- | --- | " + " | ".join("---" for _ in rows) + " |",
+    ]
+    for name in names:
+        cells = []
+        for e in rows:
+            v, lo, hi = (e.get(f"transfer/{name}/pass@1{end}") for end in ("", "_low", "_high"))
+            cells.append("-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]")
+        n = next(
+            (int(e[f"transfer/{name}/n_problems"]) for e in rows if f"transfer/{name}/n_problems" in e), 0
+        )
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path."""
     from minirl.plot.curves import plot_runs
@@ -104,6 +136,7 @@ def write_report(run_dir: str | Path) -> Path:
                 f"{iv('completion_length')} | {iv('mixed_rate')} | {int(e.get('eval/n_problems', 0))} |"
             )
         lines.append("")
+        lines += _transfer_table(evals)
     if train:
         plots = plot_runs([run], run / "plots", smooth=0.6 if len(train) >= 20 else 0.0)
         lines += [

@@ -111,6 +111,8 @@ def evaluate_run(trainer, when: str):
             **{f"eval/{k}": v for k, v in result.flat().items()},
             "eval/accuracy": result.metrics["pass@1"].value,
         }
+        if when in ("start", "end"):
+            record.update(_evaluate_transfer(trainer, when))
         trainer.run_dir.write("metrics.jsonl", record)
         for line in trainer.diagnostics.update_eval(trainer.step, record):
             acc.print(line)
@@ -119,6 +121,65 @@ def evaluate_run(trainer, when: str):
         acc.print(f"[minirl] eval ({when}, step {trainer.step}): " + result.summary_line())
     acc.wait_for_everyone()
     return result
+
+
+def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
+    """``{name: (task, examples)}`` of ``eval.transfer``: the first ``size`` distinct test problems of each task (all
+    of them when its test split has fewer).
+
+    Built when the trainer starts, so that a bad task name or setting fails before any training.
+
+    >>> from minirl.config import TrainConfig, EvalConfig
+    >>> cfg = TrainConfig(eval=EvalConfig(transfer={"sub": {"task": "arithmetic", "task_args": {"ops": "-"}}}))
+    >>> task, examples = transfer_sets(cfg, seed=0)["sub"]
+    >>> len(examples), examples[0].question.count("-")  # 1-digit subtraction has only 16 held-out problems
+    (16, 1)
+    """
+    from minirl.tasks import get_task
+
+    out = {}
+    for name, spec in cfg.eval.transfer.items():
+        try:
+            task = get_task(spec["task"], **spec.get("task_args", {}))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"eval.transfer.{name}: {err}") from None
+        out[name] = (task, task.examples("test", seed=seed)[: spec.get("size", 200)])
+    return out
+
+
+def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
+    """Greedy pass@1 and format rate (with intervals) on each ``eval.transfer`` task, as ``transfer/<name>/...``."""
+    from minirl.eval.runner import evaluate_examples
+
+    cfg, out = trainer.cfg, {}
+    for name, (task, examples) in trainer.transfer.items():
+        result = evaluate_examples(
+            trainer.unwrapped,
+            trainer.tokenizer,
+            task,
+            examples,
+            trainer.style,
+            k=1,
+            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
+            language=cfg.data.language,
+            progress=False,
+        )
+        for metric in ("pass@1", "format_rate"):
+            est = result.metrics[metric]
+            out.update(
+                {
+                    f"transfer/{name}/{metric}{end}": v
+                    for end, v in (("", est.value), ("_low", est.low), ("_high", est.high))
+                }
+            )
+        out[f"transfer/{name}/n_problems"] = float(len(examples))
+        if when == "end":
+            result.save(trainer.out / "eval" / "transfer" / name)
+        trainer.accelerator.print(
+            f"[minirl] eval ({when}) of {name}, not trained on: {result.metrics['pass@1']}"
+        )
+    return out
 
 
 def progress_line(m: dict[str, float]) -> str:
