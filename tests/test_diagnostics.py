@@ -173,7 +173,7 @@ def test_report_advice_names_the_cause():
     solved = report(accuracy=1.0, format_rate=1.0)
     assert not solved.ok and "already right" in solved.advice() and "num_terms: 3" in solved.advice()
     same = report(distinct=0.0).advice()
-    assert "identical" in same and "--rollout.temperature 1.0 (now 0.7)" in same
+    assert "identical" in same and "--rollout.temperature 0.9 (now 0.7)" in same
     no_tags = report(tag_rate=0.0, truncated=0.6).advice()
     assert no_tags.index("no completion contains") < no_tags.index("length cap")  # tags first: 40% did end
     assert "tag_count: 0.5" in no_tags and "--rollout.max_new_tokens 128" in no_tags
@@ -353,7 +353,7 @@ ADVICE_CASES = [
         {"num_iterations": 2, "num_minibatches": 1},
     ),
     (entropy_advice, "--model.lora true", {"lora": False}, {"lora": True}),
-    (entropy_advice, "--rollout.temperature 1.0", {"temperature": 0.5}, {"temperature": 1.0}),
+    (entropy_advice, "--rollout.temperature 0.7", {"temperature": 0.5}, {"temperature": 1.0}),
     (entropy_advice, "--grpo.beta", {"beta": 0.0}, {"beta": 0.04}),
     (
         lambda s: spike_advice(s, "kl"),
@@ -378,7 +378,7 @@ ADVICE_CASES = [
         {"rewards": {"format": 1.0}},
         {"rewards": {"format": 1.0, "tag_count": 0.5}},
     ),
-    (lambda s: no_signal_advice(s), "--rollout.temperature 1.0", {"temperature": 0.7}, {"temperature": 1.0}),
+    (lambda s: no_signal_advice(s), "--rollout.temperature 0.9", {"temperature": 0.7}, {"temperature": 1.0}),
 ]
 
 

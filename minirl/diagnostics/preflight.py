@@ -24,6 +24,7 @@ import torch
 from minirl.diagnostics.advice import (
     TAGS,
     RunSettings,
+    hotter_advice,
     join,
     no_signal_advice,
     no_tag_advice,
@@ -118,10 +119,7 @@ class PreflightReport:
                 )
         if self.distinct_rate < 0.5:
             causes.append("the completions of a group are identical, so their rewards are too")
-            temp = self.settings.temperature
-            tips.append(
-                "sample more diversely: --rollout.temperature 1.0" + (f" (now {temp:g})" if temp else "")
-            )
+            tips += hotter_advice(self.settings)
         cut = self.truncated_rate >= 0.5
         found = [
             (
