@@ -80,7 +80,8 @@ class RunDir:
 def evaluate_run(trainer, when: str):
     """Evaluate ``trainer``'s policy on its held-out problems (``eval.*`` settings) and log it to the run.
 
-    ``when`` is ``"start"``, ``"train"`` (every ``eval.every`` steps) or ``"end"`` (also saved to ``eval/``).
+    ``when`` is ``"start"`` (its records saved to ``eval/start/``), ``"train"`` (every ``eval.every`` steps) or
+    ``"end"`` (saved to ``eval/``).
     Returns the :class:`~minirl.eval.runner.EvalResult` on the main process, else None.
     """
     if not trainer.eval_examples:
@@ -116,11 +117,20 @@ def evaluate_run(trainer, when: str):
         trainer.run_dir.write("metrics.jsonl", record)
         for line in trainer.diagnostics.update_eval(trainer.step, record):
             acc.print(line)
-        if when == "end":
-            result.save(trainer.out / "eval")
+        if when in ("start", "end"):
+            result.save(saved_eval_dir(trainer.out, when))
         acc.print(f"[minirl] eval ({when}, step {trainer.step}): " + result.summary_line())
     acc.wait_for_everyone()
     return result
+
+
+def saved_eval_dir(out: Path, when: str) -> Path:
+    """Where the evaluation ``when`` (``start`` or ``end``) of the run in ``out`` saves its records.
+
+    >>> saved_eval_dir(Path("runs/x"), "end"), saved_eval_dir(Path("runs/x"), "start")
+    (PosixPath('runs/x/eval'), PosixPath('runs/x/eval/start'))
+    """
+    return out / "eval" if when == "end" else out / "eval" / when
 
 
 def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
@@ -174,8 +184,8 @@ def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
                 }
             )
         out[f"transfer/{name}/n_problems"] = float(len(examples))
-        if when == "end":
-            result.save(trainer.out / "eval" / "transfer" / name)
+        if when in ("start", "end"):
+            result.save(saved_eval_dir(trainer.out, when) / "transfer" / name)
         trainer.accelerator.print(
             f"[minirl] eval ({when}) of {name}, not trained on: {result.metrics['pass@1']}"
         )
