@@ -63,6 +63,19 @@ def test_summarize_counts_correct_answers():
     assert res.metrics["maj@2"].value == pytest.approx(0.5)
 
 
+def test_reasoning_metrics_say_whether_the_answer_was_worked_out_before_it_was_given():
+    base = {"correct": [1.0], "format": [1.0], "target_share": [1.0], "lengths": [9], "truncated": [False]}
+    worked = {**base, "reasoning_words": [5], "answer_in_reasoning": [True]}
+    apart = {**base, "reasoning_words": [3], "answer_in_reasoning": [False]}
+    unjudged = {**base, "reasoning_words": [0], "answer_in_reasoning": [None]}  # no reasoning: not counted
+    res = summarize([worked, worked, apart, unjudged])
+    assert res.metrics["answer_in_reasoning"].value == pytest.approx(2 / 3)
+    assert res.metrics["answer_in_reasoning"].n == 3
+    assert res.metrics["reasoning_words"].value == pytest.approx(13 / 4)
+    assert summarize([unjudged]).metrics["answer_in_reasoning"].n == 0  # nothing to judge: "-", not 0
+    assert "answer_in_reasoning" not in summarize([base]).flat()  # records of an older run: no such metric
+
+
 # ---------------------------------------------------------------- maj@k vote keys
 
 

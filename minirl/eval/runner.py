@@ -12,12 +12,18 @@ votes for one shared class ``VALID_SOLUTION`` and any other answer for its expre
 goes to the key seen first in sample order; the winner's correctness is the task reward of the first sample that
 voted for it. A metric with nothing to measure (the mixed-language rate when no completion has words to classify)
 has ``n == 0``: it prints as ``-``, saves as ``null`` in ``summary.json`` and is left out of :meth:`EvalResult.flat`.
+
+Two greedy metrics describe the reasoning itself: ``reasoning_words`` (words between the prompt's ``<think>`` and
+``</think>``) and ``answer_in_reasoning`` (of the completions with a numeric answer and a number in their reasoning,
+the share whose answer is the last number the reasoning wrote, :func:`answer_in_reasoning`): whether the answer was
+worked out in the reasoning before it was given, or stated apart from it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +109,29 @@ def vote_key(task: Task, extracted: str | None, correct: float) -> str | None:
     return rewards.normalize_answer(extracted)
 
 
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def answer_in_reasoning(reasoning: str | None, answer: str | None) -> bool | None:
+    """Whether ``answer`` is the last number the reasoning wrote: the answer was worked out before it was given.
+
+    ``None`` when there is nothing to compare: no closed reasoning, no answer, an answer that is not a number, or
+    a reasoning without numbers.
+
+    >>> answer_in_reasoning("12 + 43 = 55.", "55"), answer_in_reasoning("12 + 43 = 55.", "56")
+    (True, False)
+    >>> answer_in_reasoning("I add them.", "55") is None, answer_in_reasoning("1 + 1 = 2", "(1 + 1)") is None
+    (True, True)
+    """
+    if reasoning is None or answer is None:
+        return None
+    numbers = _NUMBER.findall(reasoning)
+    gold = rewards.normalize_answer(answer)
+    if not numbers or gold is None or _NUMBER.fullmatch(answer.strip()) is None:
+        return None
+    return rewards.normalize_answer(numbers[-1]) == gold
+
+
 def _batched(seq: list, size: int):
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
@@ -152,6 +181,7 @@ def evaluate_examples(
                 prompt
             )  # a prefilled <think>: the answer must follow </think>
             extracted = [rewards.extract_answer(t, opened) for t in texts]
+            thoughts = [rewards.extract_think(t) for t in texts]
             records.append(
                 {
                     "question": ex.question,
@@ -164,6 +194,8 @@ def evaluate_examples(
                     "format": rewards.format_reward(texts),
                     "target_share": rewards.language_consistency_reward(texts, language=language),
                     "lengths": lengths,
+                    "reasoning_words": [0 if r is None else len(r.split()) for r in thoughts],
+                    "answer_in_reasoning": [answer_in_reasoning(r, a) for r, a in zip(thoughts, extracted)],
                     "truncated": truncated,
                 }
             )
@@ -204,6 +236,14 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         else _NOTHING,
         "target_share": mean_estimate(shares) if shares else _NOTHING,
     }
+    judged = [
+        r["answer_in_reasoning"][0] for r in records if r.get("answer_in_reasoning", [None])[0] is not None
+    ]
+    metrics["answer_in_reasoning"] = (
+        proportion(sum(int(j) for j in judged), len(judged)) if judged else _NOTHING
+    )
+    if all("reasoning_words" in r for r in records):
+        metrics["reasoning_words"] = mean_estimate([float(r["reasoning_words"][0]) for r in records])
     metrics["completion_length_median"] = Estimate(
         float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n
     )
