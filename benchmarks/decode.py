@@ -47,6 +47,7 @@ def measure(args) -> dict:
     """The floor of a decode step: bytes of weights read per step against the memory bandwidth, and batch scaling."""
     import torch
 
+    from minirl.prefill import CACHE, with_cache
     from minirl.rollout.generate import sample_next_token
 
     dev = args.device
@@ -57,11 +58,11 @@ def measure(args) -> dict:
     out["prompt_tokens"] = int(enc["input_ids"].shape[1])
     with torch.no_grad():
         for batch in (1, args.generations, 2 * args.generations):
-            cache = model(**enc, use_cache=True, logits_to_keep=1).past_key_values
+            cache = getattr(model(**enc, use_cache=True, logits_to_keep=1), CACHE)
             cache.batch_repeat_interleave(batch)
             ids = torch.full((batch, 1), 100, device=dev)  # [batch, 1]
             out[f"decode_step_ms_batch{batch}"] = median_ms(
-                lambda ids=ids, cache=cache: model(input_ids=ids, past_key_values=cache, use_cache=True), dev
+                lambda ids=ids, cache=cache: model(input_ids=ids, **with_cache(cache), use_cache=True), dev
             )
     logits = torch.randn(args.generations, model.config.vocab_size, device=dev)  # [G, V]
     gen = torch.Generator(device=dev).manual_seed(args.seed)

@@ -25,6 +25,28 @@ MIN_SHARED = 8
 """Fewest common tokens worth a separate prefix forward."""
 
 
+def _cache_name() -> str:
+    from dataclasses import fields
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in {f.name for f in fields(CausalLMOutputWithPast)} else "past_key_values"
+
+
+CACHE = _cache_name()
+"""The name transformers gives the KV cache, as a forward argument and an output field: ``cache`` from 5.2x on,
+``past_key_values`` before (still accepted there, with a deprecation warning, until 5.40)."""
+
+
+def with_cache(cache) -> dict:
+    """``{CACHE: cache}``: the keyword argument that hands ``cache`` to a model's forward.
+
+    >>> list(with_cache(None)) == [CACHE]
+    True
+    """
+    return {CACHE: cache}
+
+
 @dataclass
 class Prefilled:
     """The prompts' KV cache and what decoding on top of it needs."""
@@ -67,7 +89,7 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
     """Run the left-padded prompts ``[B, P]`` through ``model`` with a KV cache (see the module docstring).
 
     Args:
-        model: a causal LM accepting ``position_ids``, ``past_key_values`` and ``logits_to_keep``.
+        model: a causal LM accepting ``position_ids``, a KV cache (:data:`CACHE`) and ``logits_to_keep``.
         prompt_ids, prompt_mask: ``[B, P]`` left-padded prompts and their mask.
         pad_id: the id fed at padded positions (masked out).
         share: compute the common prefix once (False: whole prompts, left-padded).
@@ -84,7 +106,7 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
             use_cache=True,
             logits_to_keep=1,
         )
-        return Prefilled(out.past_key_values, out.logits[:, -1, :], prompt_mask, positions[:, -1] + 1, 0)
+        return Prefilled(getattr(out, CACHE), out.logits[:, -1, :], prompt_mask, positions[:, -1] + 1, 0)
     b = len(rows)
     prefix = torch.tensor([rows[0][:shared]], device=device)  # [1, L]
     head = model(
@@ -94,7 +116,7 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
         use_cache=True,
         logits_to_keep=1,
     )
-    cache = head.past_key_values
+    cache = getattr(head, CACHE)
     cache.batch_repeat_interleave(b)  # [1, H, L, D] -> [B, H, L, D]
     suffix_ids, suffix_mask = _left_pad([r[shared:] for r in rows], pad_id, device)  # [B, S]
     attn = torch.cat([suffix_mask.new_ones(b, shared), suffix_mask], dim=1)  # [B, L + S]
@@ -103,8 +125,8 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
         input_ids=suffix_ids,
         attention_mask=attn,
         position_ids=positions,
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=True,
         logits_to_keep=1,
     )
-    return Prefilled(out.past_key_values, out.logits[:, -1, :], attn, positions[:, -1] + 1, shared)
+    return Prefilled(getattr(out, CACHE), out.logits[:, -1, :], attn, positions[:, -1] + 1, shared)

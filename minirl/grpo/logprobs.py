@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from minirl.prefill import prefill
+from minirl.prefill import prefill, with_cache
 
 
 def _log_normalizer(logits: Tensor, dtype: torch.dtype) -> Tensor:
@@ -178,7 +178,7 @@ def grouped_completion_logprobs(
             input_ids=completion_ids[:, :-1],
             attention_mask=attn,
             position_ids=comp_pos,
-            past_key_values=cache,
+            **with_cache(cache),
             use_cache=True,
         ).logits  # [N, C-1, V]
         logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [N, C, V]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from minirl.prefill import prefill
+from minirl.prefill import CACHE, prefill, with_cache
 from minirl.rollout.kv_cache import reserve
 from minirl.rollout.stops import StopMatcher
 
@@ -203,10 +203,10 @@ def generate(
                 input_ids=step_input,
                 attention_mask=attn[:, : width + t],
                 position_ids=position_ids,
-                past_key_values=cache,
+                **with_cache(cache),
                 use_cache=True,
             )
-            cache = step_out.past_key_values
+            cache = getattr(step_out, CACHE)
             logits = step_out.logits[:, -1, :]  # [n_active, V]
         # One uniform per row of the whole batch at every step, so a row's tokens do not depend on which other rows
         # are still running.
