@@ -279,7 +279,7 @@ def test_two_process_launch_on_cpu(tmp_path, tiny_model_dir):
         *("--model.name", str(tiny_model_dir), "--run.output_dir", str(tmp_path), "--run.max_steps", "2"),
         *("--rollout.max_new_tokens", "6", "--rollout.num_generations", "4", "--data.eval_size", "0"),
         *("--data.train_size", "64", "--run.sample_every", "1", "--run.preflight", "false"),
-        *("--checkpoint.save_model", "false", "--eval.at_start", "false"),
+        *("--checkpoint.save_model", "false", "--eval.at_start", "false", "--rollout.prompts_per_step", "1"),
     ]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd = [*launcher, str(ROOT / "recipes" / "r1_zero.py"), *args]
