@@ -1,4 +1,5 @@
-"""Curve parity with TRL: the reference run of DEVELOPERS.md done with minirl and with TRL's GRPOTrainer.
+"""Curve parity with TRL: the single-digit reference run (r1_zero_reference_1digit.yaml) by minirl and by TRL's
+GRPOTrainer.
 
 Work (identical for both): the embedded SmolLM2-135M-Instruct, single-digit addition, the R1 template with a one-shot
 example as system prompt and ``<think>`` prefilled, rewards tag_count (0.5) + format (1) + accuracy (1), 1 prompt x 8

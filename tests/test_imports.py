@@ -51,6 +51,13 @@ STAGES = {  # an R1 stage imports earlier stages only (and never the orchestrati
         "minirl.rejection",
         "minirl.pipeline",
     ),
+    "minirl.trainer": (  # RL (stage 4) knows nothing of how its starting model was made
+        "minirl.colddata",
+        "minirl.curation",
+        "minirl.sft",
+        "minirl.rejection",
+        "minirl.pipeline",
+    ),
     "minirl.rejection": ("minirl.colddata", "minirl.trainer", "minirl.pipeline"),
 }
 

@@ -1,5 +1,6 @@
-"""benchmarks/trl_parity.py: minirl's side runs the reference work of DEVELOPERS.md with the levers the script
-exposes, and its summary averages the windows the docs quote. (The runs themselves take ~30 min: docs/trl_parity.md.)"""
+"""benchmarks/trl_parity.py: minirl's side runs the single-digit reference work (r1_zero_reference_1digit.yaml)
+with the levers the script exposes, and its summary averages the windows the docs quote. (The runs themselves
+take ~30 min: docs/trl_parity.md.)"""
 
 from __future__ import annotations
 
