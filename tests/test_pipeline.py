@@ -215,3 +215,45 @@ def test_training_mix_skips_steps_without_words(tmp_path):
         json.dumps({"type": "train", "step": 1, "language/mixed_rate": None}) + "\n"
     )
     assert _training_mix(tmp_path)["first_steps"] is None
+
+
+def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, tiny_model_dir, monkeypatch):
+    # The R1 recipe's RL stage trains a LoRA adapter; stage 5 must fine-tune (and save) the merged model, with its
+    # weights trainable again, not the adapter-wrapped policy whose base peft froze.
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import minirl.rejection
+    import minirl.sft
+    from minirl.curation import CurationReport
+    from minirl.pipeline import RejectionConfig, rejection_round
+
+    policy = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=2, target_modules="all-linear")
+    )
+    assert not any(p.requires_grad for n, p in policy.named_parameters() if "lora_" not in n)
+    task = get_task("arithmetic")
+    trainer = SimpleNamespace(
+        unwrapped=policy,
+        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
+        task=task,
+        style=PromptStyle(),
+        cfg=SimpleNamespace(rollout=SimpleNamespace(max_new_tokens=8)),
+    )
+    report = CurationReport(total=2, kept=1, filters=[])
+    monkeypatch.setattr(minirl.rejection, "rejection_keep", lambda *a, **k: (["a kept trace"], report))
+    monkeypatch.setattr(minirl.sft, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
+    seen = {}
+
+    def fake_sft(model, tokenizer, records, out, **kwargs):
+        seen["model"] = model
+        return {"train_loss": 0.0}
+
+    monkeypatch.setattr(minirl.sft, "run_sft", fake_sft)
+    result = rejection_round(RejectionConfig(num_prompts=2, samples_per_prompt=1), trainer, tmp_path / "rej")
+    model = seen["model"]
+    assert not hasattr(model, "peft_config") and not any("lora_" in n for n, _ in model.named_parameters())
+    assert all(p.requires_grad for p in model.parameters())
+    assert result.kept == 1 and json.loads((tmp_path / "rej" / "rejection.json").read_text())["kept"] == 1

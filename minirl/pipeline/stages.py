@@ -189,7 +189,8 @@ def rejection_round(
     """Stage 5 on a trained policy: sample, keep correct single-language traces, SFT on them, save.
 
     Writes ``out_dir/rejection.json`` (:meth:`RejectionResult.to_dict`) and, when a trace survives, the fine-tuned
-    model; when none does, nothing is trained.
+    model; when none does, nothing is trained. A LoRA policy is merged into its base model first (in place: the
+    trainer's model is not trained further after this last stage), so the saved model is a whole one.
     """
     from minirl.curation import default_filters
     from minirl.rejection import rejection_keep
@@ -214,6 +215,10 @@ def rejection_round(
     sft = None
     if kept:
         records = to_sft_records(kept, tokenizer, style, task)
+        if hasattr(
+            model, "merge_and_unload"
+        ):  # RL trained a LoRA adapter: fine-tune (and save) the whole model
+            model = model.merge_and_unload().requires_grad_(True)  # peft had frozen the base weights
         sft = run_sft(model, tokenizer, records, out, epochs=cfg.epochs, lr=cfg.lr, seed=seed)
     else:
         print("[minirl] rejection sampling kept no trace: nothing to fine-tune on (see the curation report)")
