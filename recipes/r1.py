@@ -8,6 +8,8 @@ reward -> rejection sampling (each stage is a function of ``minirl.pipeline.stag
 Writes ``runs/r1_smollm2_cpu/``: ``cold_start/`` (the SFT model, ``cold_start.json`` with the curation report),
 the GRPO run (config.yaml, metrics.jsonl, eval/, model/, report.md) and, when enabled, ``rejection/`` (the
 final model and ``rejection.json``). Data is synthetic: see docs/cold_start_data.md. ``--help`` lists every field.
+Measured results, time and limits on the 2-core CPU: docs/r1.md. A ``cold_start/`` already in the run directory
+is reused instead of trained again.
 """
 
 from __future__ import annotations
