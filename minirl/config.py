@@ -97,7 +97,8 @@ class DataConfig:
     prefill_think: bool = True
     """End the prompt with ``<think>`` so that the model starts inside the reasoning block."""
     language: str = "en"
-    """Prompt language (``en`` or ``zh``)."""
+    """Prompt language and target language of the reasoning: ``en``, ``zh``, ``fr``, ``es`` or ``de`` (the
+    instruction, example labels and, for arithmetic, the question and worked example, in that language)."""
 
     def __post_init__(self):
         _check(

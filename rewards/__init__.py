@@ -30,8 +30,10 @@ from rewards.language import (
     LANGUAGE_SCRIPTS,
     MIXED_BELOW,
     LanguageConsistencyReward,
+    english_share,
     language_consistency_reward,
     language_mix,
+    resolve_backend,
     target_language_share,
 )
 from rewards.penalties import OverlongPenalty, RepetitionPenalty, overlong_penalty, repetition_penalty
@@ -57,6 +59,7 @@ __all__ = [
     "format_number",
     "format_reward",
     "get",
+    "english_share",
     "language_consistency_reward",
     "language_mix",
     "last_boxed",
@@ -69,5 +72,6 @@ __all__ = [
     "register",
     "repetition_penalty",
     "tag_count_reward",
+    "resolve_backend",
     "target_language_share",
 ]

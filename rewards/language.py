@@ -16,11 +16,13 @@ i.e. Num(target-language words) / Num(words). The paper does not define a word; 
   So the R1 failure "English, Chinese and Python" scores below 1 for every target language. Detection is a
   heuristic (a regex finds candidate lines, plain string tests decide), linear in the text length.
 
-The default backend is script-based and needs nothing: a language is its script(s) (``en``/``fr``/... ->
-Latin, ``zh`` -> Han, ``ja`` -> kana + Han, ``ko`` -> Hangul, ``ru`` -> Cyrillic, ``ar`` -> Arabic, ``hi`` ->
-Devanagari, ``el`` -> Greek), so it cannot tell English from French. ``backend="langid"`` uses py3langid
-(``pip install minirl-grpo[langid]``, offline) to label each sentence's words of each script, which separates
-same-script languages at the cost of speed and some noise on short sentences.
+The script backend needs nothing: a language is its script(s) (``en``/``fr``/... -> Latin, ``zh`` -> Han, ``ja``
+-> kana + Han, ``ko`` -> Hangul, ``ru`` -> Cyrillic, ``ar`` -> Arabic, ``hi`` -> Devanagari, ``el`` -> Greek), so it
+cannot tell English from French. ``backend="langid"`` uses py3langid (``pip install minirl-grpo[langid]``,
+offline) to label each sentence's words of each script, which separates same-script languages at the cost of
+speed and some noise on short sentences. The default of the share and the reward, ``"auto"``, is the script
+backend, except for a Latin-script target other than English, which gets py3langid choosing between the target
+and English (so a French share is never silently the Latin share).
 """
 
 from __future__ import annotations
@@ -295,6 +297,28 @@ def language_mix(
     return {key: n / total for key, n in counts.items()} if total else {}
 
 
+LATIN_TARGETS = frozenset(code for code in _LATIN_LANGS.split() if code != "en")
+"""Latin-script languages other than English: the script backend cannot tell them from English."""
+
+
+def resolve_backend(
+    language: Any, backend: str, candidates: Sequence[str] | None = None
+) -> tuple[str, tuple[str, ...] | None]:
+    """The backend and candidates that measure ``language``: ``"auto"`` is the script backend, except for a
+    Latin-script language other than English (fr, es, de, ...), which gets py3langid restricted to that language
+    and English (``candidates`` override the pair). Other backends pass through.
+
+    >>> resolve_backend("zh", "auto"), resolve_backend("fr", "auto"), resolve_backend("fr", "script")
+    (('script', None), ('langid', ('fr', 'en')), ('script', None))
+    """
+    if backend != "auto":
+        _check_backend(backend)
+        return backend, None if candidates is None else tuple(candidates)
+    if language in LATIN_TARGETS:
+        return "langid", (language, "en") if candidates is None else tuple(candidates)
+    return "script", None
+
+
 def _check_language(language: Any, backend: str, candidates: Sequence[str] | None) -> str:
     if backend == "script" and (not isinstance(language, str) or language not in LANGUAGE_SCRIPTS):
         raise ValueError(
@@ -307,16 +331,19 @@ def _check_language(language: Any, backend: str, candidates: Sequence[str] | Non
 
 
 def target_language_share(
-    text: str, language: str = "en", backend: str = "script", candidates: Sequence[str] | None = None
+    text: str, language: str = "en", backend: str = "auto", candidates: Sequence[str] | None = None
 ) -> float | None:
     """Num(words in ``language``) / Num(words) over ``text`` (R1's formula); ``None`` when there are no words.
+
+    ``backend="auto"`` (default) counts scripts, except for Latin-script targets other than English, whose words
+    py3langid labels as the target or English (:func:`resolve_backend`).
 
     >>> target_language_share("The sum is 7, 所以答案是 7")  # 3 English words, 5 Han characters
     0.375
     >>> target_language_share("所以答案是七", "zh")
     1.0
     """
-    _check_backend(backend)
+    backend, candidates = resolve_backend(language, backend, candidates)
     _check_language(language, backend, candidates)
     counts = _counts(text, backend, candidates)
     total = sum(counts.values())
@@ -324,6 +351,19 @@ def target_language_share(
         return None
     targets = LANGUAGE_SCRIPTS[language] if backend == "script" else (language,)
     return sum(counts.get(key, 0) for key in targets) / total
+
+
+def english_share(text: str, language: str) -> float | None:
+    """The share of English words in a completion's reasoning, judged as :func:`target_language_share`
+    judges ``language`` (py3langid choosing between ``language`` and English for Latin-script languages, scripts
+    otherwise); ``None`` without words. For ``language="en"`` it is the target share itself.
+
+    >>> english_share("<think>Wir addieren 3 und 4. Then the answer is 7.</think>", "de")
+    0.5
+    """
+    backend, candidates = resolve_backend(language, "auto")
+    think = extract_think(text)
+    return target_language_share(think if think is not None else text, "en", backend, candidates)
 
 
 class LanguageConsistencyReward:
@@ -334,7 +374,9 @@ class LanguageConsistencyReward:
 
     Args:
         language: the default target language (a code from ``LANGUAGE_SCRIPTS`` for the script backend).
-        backend: ``"script"`` (default, no dependency) or ``"langid"`` (py3langid, tells en from fr).
+        backend: ``"auto"`` (default: scripts, and py3langid between the target and English for Latin-script
+            targets other than English, :func:`resolve_backend`), ``"script"`` (no dependency; cannot tell en
+            from fr) or ``"langid"`` (py3langid for every target).
         candidates: langid only: restrict identification to these codes, e.g. ``("en", "fr")``.
 
     Call: ``reward(completions, language=None, **ignored)``; ``language`` may be a per-completion column (a
@@ -347,14 +389,14 @@ class LanguageConsistencyReward:
     [1.0]
     """
 
-    def __init__(
-        self, language: str = "en", backend: str = "script", candidates: Sequence[str] | None = None
-    ):
-        _check_backend(backend)
+    def __init__(self, language: str = "en", backend: str = "auto", candidates: Sequence[str] | None = None):
+        if backend != "auto":
+            _check_backend(backend)
         self.backend = backend
         self.candidates = tuple(candidates) if candidates is not None else None
-        self.language = _check_language(language, backend, self.candidates)
-        if backend == "langid" and importlib.util.find_spec("py3langid") is None:
+        resolved, resolved_candidates = resolve_backend(language, backend, self.candidates)
+        self.language = _check_language(language, resolved, resolved_candidates)
+        if resolved == "langid" and importlib.util.find_spec("py3langid") is None:
             raise ImportError("backend='langid' needs py3langid: pip install 'minirl-grpo[langid]'")
         self.__name__ = "language_consistency_reward"  # the name TRL logs under
 
@@ -366,7 +408,7 @@ class LanguageConsistencyReward:
         out: list[float | None] = []
         for row, (text, lang) in enumerate(zip(texts, languages)):
             try:
-                lang = _check_language(lang, self.backend, self.candidates)
+                lang = _check_language(lang, *resolve_backend(lang, self.backend, self.candidates))
             except ValueError as err:
                 raise ValueError(f"{self.__name__}, row {row}: {err}") from None
             think = extract_think(text)

@@ -169,6 +169,41 @@ def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):
     assert (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.parametrize("language", ["de", "zh"])
+def test_language_drift_recipe_two_step_smoke_of_each_arm(tmp_path, tiny_model_dir, language):
+    recipe = _import_recipe("language_drift")
+    out = tmp_path / "drift"
+    argv = ["--model.name", str(tiny_model_dir), "--run.output_dir", str(out), *TINY]
+    argv += ["--mixing.eval_size", "2", "--mixing.eval_k", "2", "--data.language", language]
+    summaries = recipe.main(argv)
+    assert [s["arm"] for s in summaries] == ["r1_zero", "r1_zero_language"]  # Z, ZL
+    assert (
+        "language_consistency" in summaries[1]["rewards"]
+        and "language_consistency" not in summaries[0]["rewards"]
+    )
+    assert summaries[0]["before_rl"] == summaries[1]["before_rl"]  # the base model's measurement, reused
+    for s in summaries:
+        rows = [json.loads(x) for x in (out / s["arm"] / "metrics.jsonl").read_text().splitlines()]
+        train = [r for r in rows if r.get("type", "train") == "train"]
+        assert [r["step"] for r in train] == [1, 2]
+        assert all("language/target_share" in r and "language/english_share" in r for r in train)
+        prompt = json.loads((out / s["arm"] / "eval_samples.jsonl").read_text().splitlines()[0])["prompt"]
+        assert "What is" not in prompt and "Think" not in prompt  # the prompt is in the target language
+    rows = json.loads((out / "summary.json").read_text())
+    keys = {"arm", "seed", "language", "target_share_before", "target_share_after", "mixed_rate_before"}
+    keys |= {
+        "mixed_rate_after",
+        "accuracy_before",
+        "accuracy_after",
+        "accuracy_after_low",
+        "accuracy_after_high",
+    }
+    assert [r["arm"] for r in rows] == ["r1_zero", "r1_zero_language"]
+    for r in rows:
+        assert keys | {"minutes"} <= set(r) and r["language"] == language and r["seed"] == 42
+        assert r["accuracy_after_low"] <= r["accuracy_after"] <= r["accuracy_after_high"]
+
+
 def test_r1_recipe_two_step_smoke_with_rejection_round(tmp_path, tiny_model_dir):
     recipe = _import_recipe("r1")
     out = tmp_path / "r1"

@@ -380,9 +380,12 @@ def test_build_prompt_chinese(tiny_tokenizer):
     task = ArithmeticTask()
     ex = task.examples("test", n=1)[0]
     prompt = build_prompt(ex, tiny_tokenizer, PromptStyle(language="zh"), task=task)
-    assert "<think> </think> 和 <answer> </answer> 标签" in prompt and ex.question in prompt
+    assert "<think> </think> 和 <answer> </answer> 标签" in prompt and ex.question not in prompt
+    assert task.localize(ex, "zh").question in prompt and "所以答案是" in prompt  # the worked example, worded
     assert prompt.endswith("<|im_start|>assistant\n<think>\n")
-    base = build_prompt(ex, None, PromptStyle(language="zh", chat=False, one_shot=False))
+    base = build_prompt(
+        ex, None, PromptStyle(language="zh", chat=False, one_shot=False)
+    )  # no task: as written
     assert base.endswith(f"用户：问题：{ex.question}\n请用中文思考。\n助手： <think>\n")
 
 
@@ -390,7 +393,7 @@ def test_prompt_style_validation():
     with pytest.raises(ValueError, match="template"):
         PromptStyle(template="r1")
     with pytest.raises(ValueError, match="language"):
-        PromptStyle(language="fr")
+        PromptStyle(language="it")
 
 
 def test_prefill_not_doubled_when_chat_template_opens_think(tiny_tokenizer):

@@ -108,7 +108,7 @@ class RejectionConfig:
         _check(self.epochs > 0 and self.lr > 0, "rejection.epochs and rejection.lr must be > 0")
 
 
-ARM_NAMES = ("uncurated", "curated", "r1_zero", "curation_only", "reward_only")
+ARM_NAMES = ("uncurated", "curated", "r1_zero", "curation_only", "reward_only", "r1_zero_language")
 
 
 @dataclass
@@ -117,7 +117,8 @@ class MixingConfig:
 
     arms: list = field(default_factory=lambda: ["uncurated", "curated", "r1_zero"])
     """Arms to run, from ``uncurated`` (A: raw SFT, accuracy+format), ``curated`` (B: curated SFT + language
-    reward), ``r1_zero`` (C: no SFT), ``curation_only`` and ``reward_only`` (the 2x2's other cells)."""
+    reward), ``r1_zero`` (C: no SFT; Z of the natural-drift comparison), ``curation_only`` and ``reward_only``
+    (the 2x2's other cells), ``r1_zero_language`` (ZL: no SFT, with the language reward)."""
     language_reward: float = 1.0
     """Weight of the language-consistency reward in the arms that use it."""
     eval_size: int = 32

@@ -49,6 +49,7 @@ ARMS = {
     "r1_zero": Arm("r1_zero", "C R1-Zero (no SFT)", None, False),
     "curation_only": Arm("curation_only", "curated SFT, acc+format", "curated", False),
     "reward_only": Arm("reward_only", "raw SFT + language reward", "raw", True),
+    "r1_zero_language": Arm("r1_zero_language", "ZL R1-Zero + language reward (no SFT)", None, True),
 }
 
 
@@ -72,7 +73,9 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
 
     ``records`` are :func:`minirl.eval.evaluate_examples` records (greedy completion first, then the samples);
     with no samples the greedy completion is used. Each metric is a mean over problems of the per-problem rate,
-    with a bootstrap interval over problems; ``greedy_accuracy`` is the greedy pass@1.
+    with a bootstrap interval over problems; ``greedy_accuracy`` is the greedy pass@1 and ``greedy_target_share``
+    the greedy completions' share. ``english_share`` is :func:`rewards.english_share` (equal to ``target_share`` for
+    ``language="en"``).
 
     >>> rec = {"completions": ["g", "<think>Add them.</think><answer>7</answer>", "<think>加起来</think>"],
     ...        "correct": [1.0, 1.0, 0.0], "format": [1.0, 1.0, 0.0], "target_share": [None, 1.0, 0.0]}
@@ -83,7 +86,7 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
     if not records:
         raise ValueError("mixing_metrics: no eval records")
     per_problem: dict[str, list[float]] = {
-        k: [] for k in ("accuracy", "format_rate", "mixed_rate", "target_share", "code_rate")
+        k: [] for k in ("accuracy", "format_rate", "mixed_rate", "target_share", "code_rate", "english_share")
     }
     for rec in records:
         sl = _sampled(rec)
@@ -95,31 +98,45 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
         if shares:  # completions with no words say nothing about language
             per_problem["mixed_rate"].append(sum(s < rewards.MIXED_BELOW for s in shares) / len(shares))
             per_problem["target_share"].append(sum(shares) / len(shares))
+        english = [e for e in (rewards.english_share(t, language) for t in texts) if e is not None]
+        if english:
+            per_problem["english_share"].append(sum(english) / len(english))
     out = {k: mean_estimate(v) if v else Estimate(0.0, 0.0, 1.0, 0) for k, v in per_problem.items()}
     out["greedy_accuracy"] = mean_estimate([float(rec["correct"][0]) for rec in records])
+    greedy_shares = [rec["target_share"][0] for rec in records if rec["target_share"][0] is not None]
+    out["greedy_target_share"] = mean_estimate(greedy_shares) if greedy_shares else Estimate(0.0, 0.0, 1.0, 0)
     return out
 
 
-def accuracy_by_mode(records: list[dict]) -> dict[str, dict[str, float | int | None]]:
+def accuracy_by_mode(records: list[dict], language: str = "en") -> dict[str, dict[str, float | int | None]]:
     """Accuracy of the sampled completions by reasoning mode: ``target`` language or ``mixed`` (does mixing pay?).
 
     Pooled over samples (``n`` completions of a mode, ``accuracy`` their share right, ``None`` when ``n`` is 0);
-    completions with no words are left out. ``records`` are as for :func:`mixing_metrics`. The two modes may be
+    completions with no words are left out. For a target other than English, ``english`` counts the mixed
+    completions whose reasoning is mostly English (:func:`rewards.english_share` >= 0.5) and ``no_words`` those whose
+    reasoning has no word (equations only). ``records`` are as for :func:`mixing_metrics`. The modes may be
     sampled on different problems, so compare them on a task whose problems are alike.
 
     >>> rec = {"completions": ["g", "a", "b", "c"], "correct": [1.0, 1.0, 0.0, 1.0], "target_share": [1.0, 1.0, 1.0, 0.2]}
     >>> accuracy_by_mode([rec])
     {'target': {'n': 2, 'accuracy': 0.5}, 'mixed': {'n': 1, 'accuracy': 1.0}}
     """
-    counts = {"target": [0, 0.0], "mixed": [0, 0.0]}
+    modes = ("target", "mixed") + (("english", "no_words") if language != "en" else ())
+    counts = {mode: [0, 0.0] for mode in modes}
     for rec in records:
         sl = _sampled(rec)
-        for share, correct in zip(rec["target_share"][sl], rec["correct"][sl]):
-            if share is None:
-                continue
-            mode = counts["mixed" if share < rewards.MIXED_BELOW else "target"]
-            mode[0] += 1
-            mode[1] += correct
+        for text, share, correct in zip(rec["completions"][sl], rec["target_share"][sl], rec["correct"][sl]):
+            found = ["no_words"] if share is None else ["mixed" if share < rewards.MIXED_BELOW else "target"]
+            if (
+                share is not None
+                and language != "en"
+                and (rewards.english_share(text, language) or 0.0) >= 0.5
+            ):
+                found.append("english")
+            for mode in found:
+                if mode in counts:
+                    counts[mode][0] += 1
+                    counts[mode][1] += correct
     return {k: {"n": n, "accuracy": right / n if n else None} for k, (n, right) in counts.items()}
 
 
@@ -189,8 +206,14 @@ def _training_mix(run_dir: Path, window: int = 5) -> dict[str, float | None]:
     return {"first_steps": mean(vals[:window]), "last_steps": mean(vals[-window:]), "window": window}
 
 
-def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any]:
-    """Cold start (if any), GRPO, and the before/after measurements of one arm; writes ``<arm>/arm.json``."""
+def run_arm(
+    cfg: LanguageMixingConfig, arm: Arm, out_dir: Path, before_cache: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Cold start (if any), GRPO, and the before/after measurements of one arm; writes ``<arm>/arm.json``.
+
+    Arms with no cold start all start from the same model, prompts and seed: with ``before_cache`` (a dict kept
+    across arms) the first one's before-RL measurement is reused by the others instead of measured again.
+    """
     model = None
     if arm.cold_start is not None:
         sft_dir = out_dir / f"cold_start_{arm.cold_start}"
@@ -198,7 +221,21 @@ def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any
             cold_start_sft(cfg.cold_start, cfg.train_config(), sft_dir, curated=arm.cold_start == "curated")
         )
     train = arm_config(cfg, arm, model, out_dir)
-    trainer, before, after = run_grpo(train, evaluate=_measure(cfg))
+    measure, calls = _measure(cfg), []
+
+    def evaluate(trainer: Any) -> dict[str, Any]:
+        calls.append(len(calls))
+        if len(calls) > 1 or arm.cold_start is not None or before_cache is None:
+            return measure(trainer)
+        if "base" not in before_cache:
+            before_cache["base"] = measure(trainer)
+        else:
+            print(
+                "[minirl] before RL: the base model's measurement of an earlier arm (same model, prompts, seed)"
+            )
+        return before_cache["base"]
+
+    trainer, before, after = run_grpo(train, evaluate=evaluate)
     run_dir = Path(train.run.output_dir)
     summary = {
         "arm": arm.name,
@@ -210,8 +247,8 @@ def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any
         "after_rl": after["metrics"],
         "training_mixed_rate": _training_mix(run_dir),
         "accuracy_by_mode": {
-            "before_rl": accuracy_by_mode(before["records"]),
-            "after_rl": accuracy_by_mode(after["records"]),
+            "before_rl": accuracy_by_mode(before["records"], cfg.data.language),
+            "after_rl": accuracy_by_mode(after["records"], cfg.data.language),
         },
     }
     (run_dir / "arm.json").write_text(json.dumps(summary, indent=2))
@@ -222,6 +259,35 @@ def run_arm(cfg: LanguageMixingConfig, arm: Arm, out_dir: Path) -> dict[str, Any
     del trainer
     gc.collect()
     return summary
+
+
+def run_rows(summaries: list[dict[str, Any]], cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
+    """One flat row per arm (``summary.json``): the held-out language and accuracy numbers before and after RL.
+
+    Shares, the mixed rate and ``accuracy`` are over the sampled completions (at the training temperature),
+    means over problems; ``*_low``/``*_high`` are their 95% intervals; ``greedy_*`` are the greedy completions.
+    ``minutes`` is the arm's wall time (its cold start included; a before-RL measurement reused from an earlier
+    arm is not).
+    """
+    rows = []
+    for s in summaries:
+        row: dict[str, Any] = {"arm": s["arm"], "seed": cfg.run.seed, "language": cfg.data.language}
+        for key, metric in (
+            ("target_share", "target_share"),
+            ("mixed_rate", "mixed_rate"),
+            ("english_share", "english_share"),
+            ("accuracy", "accuracy"),
+            ("greedy_accuracy", "greedy_accuracy"),
+            ("greedy_target_share", "greedy_target_share"),
+        ):
+            for when, part in (("before", "before_rl"), ("after", "after_rl")):
+                est = s[part].get(metric) or {}
+                row[f"{key}_{when}"] = est.get("value")
+                row[f"{key}_{when}_low"], row[f"{key}_{when}_high"] = est.get("low"), est.get("high")
+        row["accuracy_by_mode_after"] = s.get("accuracy_by_mode", {}).get("after_rl")
+        row["minutes"] = round(s.get("wall_s", 0.0) / 60, 1)
+        rows.append(row)
+    return rows
 
 
 def _fmt(est: dict[str, Any]) -> str:
@@ -258,18 +324,26 @@ def mode_table(summaries: list[dict[str, Any]]) -> str:
     >>> print(mode_table([{"label": "A", "accuracy_by_mode": {"before_rl": m, "after_rl": m}}]).splitlines()[2])
     | A | 0.50 (10) | - (0) | 0.50 (10) | - (0) |
     """
-    lines = [
-        "| arm | target language, before RL | mixed, before RL | target language, after RL | mixed, after RL |",
-        "|---|---|---|---|---|",
-    ]
+    modes = ["target", "mixed"]
+    for extra in ("english", "no_words"):
+        if any(extra in s.get("accuracy_by_mode", {}).get("after_rl", {}) for s in summaries):
+            modes.append(extra)
+    names = {
+        "target": "target language",
+        "mixed": "mixed",
+        "english": "mostly English",
+        "no_words": "no words",
+    }
+    head = [f"{names[m]}, {when} RL" for when in ("before", "after") for m in modes]
+    lines = ["| arm | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for s in summaries:
         by_mode = s.get("accuracy_by_mode")
         if not by_mode:
             continue
         cells = []
         for when in ("before_rl", "after_rl"):
-            for mode in ("target", "mixed"):
-                m = by_mode[when][mode]
+            for mode in modes:
+                m = by_mode[when].get(mode, {"n": 0, "accuracy": None})
                 acc = "-" if m["accuracy"] is None else f"{m['accuracy']:.2f}"
                 cells.append(f"{acc} ({m['n']})")
         lines.append(f"| {s['label']} | " + " | ".join(cells) + " |")
@@ -298,17 +372,18 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
     out = Path(cfg.run.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     start = time.perf_counter()
+    before_cache: dict[str, Any] = {}
     for name in cfg.mixing.arms:
         t0 = time.perf_counter()
         print(f"[minirl] === arm {name}: {ARMS[name].label} ===")
-        summary = run_arm(cfg, ARMS[name], out)
+        summary = run_arm(cfg, ARMS[name], out, before_cache)
         summary["wall_s"] = round(time.perf_counter() - t0, 1)
         summaries.append(summary)
-        (out / "comparison.json").write_text(
-            json.dumps(summaries, indent=2)
-        )  # partial results survive a crash
+        # partial results survive a crash
+        (out / "comparison.json").write_text(json.dumps(summaries, indent=2))
+        (out / "summary.json").write_text(json.dumps(run_rows(summaries, cfg), indent=2))
     table = comparison_table(summaries)
     total = time.perf_counter() - start
     modes = (

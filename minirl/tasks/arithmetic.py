@@ -83,6 +83,40 @@ def _value_and_sentences(first: int, done: list[Operation]) -> tuple[int, list[s
     return (done[-1].value if done else first), [op.sentence() for op in ordered]
 
 
+WORDING: dict[str, dict[str, str]] = {
+    "fr": {
+        "question": "Combien font {expr} ?",
+        "+": "On additionne {a} et {b} : {a} + {b} = {v}.",
+        "-": "On soustrait {b} de {a} : {a} - {b} = {v}.",
+        "*": "On multiplie {a} par {b} : {a} * {b} = {v}.",
+        "answer": "La réponse est donc {v}.",
+    },
+    "es": {
+        "question": "¿Cuánto es {expr}?",
+        "+": "Sumamos {a} y {b}: {a} + {b} = {v}.",
+        "-": "Restamos {b} de {a}: {a} - {b} = {v}.",
+        "*": "Multiplicamos {a} por {b}: {a} * {b} = {v}.",
+        "answer": "Por lo tanto, la respuesta es {v}.",
+    },
+    "de": {
+        "question": "Wie viel ist {expr}?",
+        "+": "Wir addieren {a} und {b}: {a} + {b} = {v}.",
+        "-": "Wir ziehen {b} von {a} ab: {a} - {b} = {v}.",
+        "*": "Wir multiplizieren {a} mit {b}: {a} * {b} = {v}.",
+        "answer": "Die Antwort ist also {v}.",
+    },
+    "zh": {
+        "question": "{expr} 等于多少？",
+        "+": "把 {a} 和 {b} 相加：{a} + {b} = {v}。",
+        "-": "从 {a} 中减去 {b}：{a} - {b} = {v}。",
+        "*": "把 {a} 乘以 {b}：{a} * {b} = {v}。",
+        "answer": "所以答案是 {v}。",
+    },
+}
+"""Our own wording of an arithmetic problem in each non-English prompt language: the question, one sentence per
+operation (``{a} op {b} = {v}``) and the closing answer sentence (:meth:`ArithmeticTask.localize`)."""
+
+
 class ArithmeticTask(ProceduralTask):
     """Seeded arithmetic problems such as ``"What is 3 + 5?"`` with gold ``answer`` ``"8"``.
 
@@ -139,6 +173,36 @@ class ArithmeticTask(ProceduralTask):
     def key(self, example: Example) -> str:
         """The question itself."""
         return example.question
+
+    def localize(self, example: Example, language: str) -> Example:
+        """``example`` worded in ``language`` (see :data:`WORDING`): the question, and a worked reasoning in words.
+
+        English returns the example as it is (the R1-Zero main job's prompts: the reasoning is equations only).
+        Every other language words each :class:`Operation` as a sentence and ends with the answer, so the reasoning
+        has words whose language can be measured. The answer and the operations are unchanged.
+
+        >>> ex = ArithmeticTask(max_digits=2).example([23, 45], ["+"])
+        >>> fr = ArithmeticTask().localize(ex, "fr")
+        >>> fr.question, fr.worked_reasoning
+        ('Combien font 23 + 45 ?', 'On additionne 23 et 45 : 23 + 45 = 68. La réponse est donc 68.')
+        """
+        if language == "en":
+            return example
+        if language not in WORDING:
+            raise ValueError(
+                f"arithmetic: no wording for language {language!r}; use one of {['en', *WORDING]}"
+            )
+        words = WORDING[language]
+        expr = example.question.removeprefix("What is ").removesuffix("?")
+        steps = [words[op.op].format(a=op.a, b=op.b, v=op.value) for op in example.worked_steps or ()]
+        reasoning = " ".join([*steps, words["answer"].format(v=example.answer)])
+        return Example(
+            words["question"].format(expr=expr),
+            example.answer,
+            dict(example.extra),
+            worked_reasoning=reasoning,
+            worked_steps=example.worked_steps,
+        )
 
     def __repr__(self) -> str:
         return (

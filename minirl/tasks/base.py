@@ -134,6 +134,12 @@ class Task(ABC):
         ``n=None`` returns the task's natural size for that split (the whole file for data sets).
         """
 
+    def localize(self, example: Example, language: str) -> Example:
+        """``example`` worded in the prompt ``language``; by default as the task wrote it (only the instruction and
+        the question wrapper of :func:`~minirl.tasks.build_prompt` are translated then). Tasks with their own
+        wording per language (arithmetic) override this."""
+        return example
+
     def correct(self, completions: Sequence[Any], **gold: Any) -> list[float | None]:
         """:func:`correctness` under this task's accuracy reward; ``gold`` as the reward's keyword columns."""
         return correctness(self.accuracy_reward, completions, **gold)

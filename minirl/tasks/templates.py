@@ -14,8 +14,10 @@ samples, so every reward is 0 and GRPO has no signal to start from; with ``<thin
 example in the system prompt and a soft tag reward (``tag_count``), the format rate goes 0.25 -> 1.0 in about
 6 steps. The ideal completion after such a prompt is :func:`render_completion`'s text.
 
-``language="zh"`` swaps in a Chinese instruction and question wrapper. They are our own translation (the
-paper gives only the English template); the task's questions and worked example stay as the task wrote them.
+``language`` (``zh``, ``fr``, ``es``, ``de``) swaps in a translated instruction, worked-example labels and question
+wrapper (our own translations; the paper gives only the English template), and asks the task to word the question
+and its worked example in that language (:meth:`Task.localize`: arithmetic does, so the whole prompt is in the
+language apart from the tags and the chat template's role markers; other tasks keep their own text).
 """
 
 from __future__ import annotations
@@ -59,6 +61,45 @@ _TEXTS: dict[str, dict[str, str]] = {
         "assistant": "助手：",
         "question": "问题：{question}\n请用中文思考。",
     },
+    "fr": {  # our own translations, as zh
+        "instruction": (
+            "Une conversation entre l'utilisateur et l'assistant. L'utilisateur pose une question, et l'assistant "
+            "la résout. L'assistant réfléchit d'abord au raisonnement dans sa tête, puis donne la réponse à "
+            "l'utilisateur. Le raisonnement et la réponse sont placés entre les balises <think> </think> et "
+            "<answer> </answer>, c'est-à-dire <think> raisonnement ici </think> <answer> réponse ici </answer>."
+        ),
+        "turn": "Utilisateur : {prompt}\nAssistant :",
+        "example_heading": "Voici un exemple :",
+        "user": "Utilisateur : ",
+        "assistant": "Assistant : ",
+        "question": "{question}\nRéfléchis en français.",
+    },
+    "es": {
+        "instruction": (
+            "Una conversación entre el usuario y el asistente. El usuario hace una pregunta, y el asistente la "
+            "resuelve. El asistente primero piensa el razonamiento en su mente y luego le da la respuesta al "
+            "usuario. El razonamiento y la respuesta van entre las etiquetas <think> </think> y <answer> </answer>, "
+            "es decir, <think> razonamiento aquí </think> <answer> respuesta aquí </answer>."
+        ),
+        "turn": "Usuario: {prompt}\nAsistente:",
+        "example_heading": "Aquí hay un ejemplo:",
+        "user": "Usuario: ",
+        "assistant": "Asistente: ",
+        "question": "{question}\nPiensa en español.",
+    },
+    "de": {
+        "instruction": (
+            "Ein Gespräch zwischen Benutzer und Assistent. Der Benutzer stellt eine Frage, und der Assistent löst "
+            "sie. Der Assistent denkt zuerst im Kopf über den Lösungsweg nach und gibt dem Benutzer dann die "
+            "Antwort. Lösungsweg und Antwort stehen zwischen den Markierungen <think> </think> bzw. "
+            "<answer> </answer>, also <think> Lösungsweg hier </think> <answer> Antwort hier </answer>."
+        ),
+        "turn": "Benutzer: {prompt}\nAssistent:",
+        "example_heading": "Hier ist ein Beispiel:",
+        "user": "Benutzer: ",
+        "assistant": "Assistent: ",
+        "question": "{question}\nDenke auf Deutsch.",
+    },
 }
 TEMPLATES = ("r1_zero", "plain")
 LANGUAGES = tuple(_TEXTS)
@@ -76,7 +117,8 @@ class PromptStyle:
             ``None`` = the template's instruction.
         one_shot: show the task's worked example after the instruction (``r1_zero`` only).
         prefill_think: end the prompt with ``<think>\\n`` (``r1_zero`` only).
-        language: ``"en"`` or ``"zh"`` (our Chinese translation of the instruction and question wrapper).
+        language: ``"en"``, ``"zh"``, ``"fr"``, ``"es"`` or ``"de"`` (our translations of the instruction, the
+            example labels and the question wrapper; the task words the question, :meth:`Task.localize`).
     """
 
     template: str = "r1_zero"
@@ -114,10 +156,11 @@ def render_completion(example: Example, reasoning: str, answer: str | None = Non
     return f"{reasoning.strip()}\n</think>\n<answer>{example.answer if answer is None else answer}</answer>"
 
 
-def _worked_turn(task: Task, texts: dict[str, str], chat: bool) -> str:
+def _worked_turn(task: Task, language: str, chat: bool) -> str:
     """The worked example as a user turn plus the ideal assistant reply."""
-    ex = task.few_shot
+    ex = task.localize(task.few_shot, language)
     reply = THINK_PREFILL + render_completion(ex, ex.worked_reasoning or "", task.answer_text(ex))
+    texts = _TEXTS[language]
     question = texts["question"].format(question=ex.question)
     if chat:  # inside a system message: label the two sides
         return f"{texts['example_heading']}\n{texts['user']}{question}\n{texts['assistant']}{reply}"
@@ -171,12 +214,16 @@ def build_prompt(
             "PromptStyle(chat=True) needs a tokenizer with a chat template; this one has none. "
             "Use chat=False (plain R1-Zero text) or chat=None (auto)."
         )
+    if task is not None:
+        example = task.localize(example, style.language)
     question = texts["question"].format(question=example.question)
     r1 = style.template == "r1_zero"
     instruction = (
         style.system_prompt if style.system_prompt is not None else (texts["instruction"] if r1 else "")
     )
-    example_turn = _worked_turn(task, texts, chat) if r1 and style.one_shot and task is not None else ""
+    example_turn = (
+        _worked_turn(task, style.language, chat) if r1 and style.one_shot and task is not None else ""
+    )
     prefill = THINK_PREFILL if r1 and style.prefill_think else ""
 
     if chat:

@@ -103,6 +103,7 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
         for key, value in ex.reward_kwargs().items():
             kwargs.setdefault(key, []).extend([value] * g)
     kwargs["prompts"] = [p for p in roll.prompts for _ in range(g)]
+    kwargs["language"] = [language] * len(roll.texts)  # the target of a language-consistency reward
     kwargs["completion_ids"] = roll.completion_token_lists()
     per_func, metrics = reward_set.score(roll.texts, **kwargs)
     total, matrix = rewards_to_tensor(per_func, reward_set.weights)  # [N], [N, F]
@@ -114,6 +115,9 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
             "format_rate": _mean(rewards_pkg.format_reward(roll.texts)),
             "language/target_share": _mean(lang),
             "language/mixed_rate": _mean([float(v < rewards_pkg.MIXED_BELOW) for v in lang if v is not None]),
+            "language/english_share": _mean([rewards_pkg.english_share(t, language) for t in roll.texts])
+            if language != "en"
+            else _mean(lang),
             "completion_length/mean": float(lengths.mean()),
             "completion_length/max": float(lengths.max()),
             "truncated_rate": float(roll.truncated.float().mean()),
