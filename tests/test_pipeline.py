@@ -198,7 +198,7 @@ def test_language_drift_recipe_two_step_smoke_of_each_arm(tmp_path, tiny_model_d
         "accuracy_after_low",
         "accuracy_after_high",
     }
-    assert [r["arm"] for r in rows] == ["r1_zero", "r1_zero_language"]
+    assert [(r["arm"], r["arm_name"]) for r in rows] == [("Z", "r1_zero"), ("ZL", "r1_zero_language")]
     for r in rows:
         assert keys | {"minutes"} <= set(r) and r["language"] == language and r["seed"] == 42
         assert r["accuracy_after_low"] <= r["accuracy_after"] <= r["accuracy_after_high"]

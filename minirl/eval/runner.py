@@ -66,7 +66,8 @@ class EvalResult:
 
     def summary_line(self) -> str:
         """One line with the headline metrics, e.g. ``pass@1 0.040 [0.025, 0.062] (n=500) | ...``."""
-        keys = ["pass@1", "pass@1_sampled", "format_rate", "completion_length", "mixed_rate"]
+        keys = ["pass@1", "pass@1_sampled", "format_rate", "completion_length", "mixed_rate", "target_share"]
+        keys += ["english_share"] if self.settings.get("language", "en") != "en" else []
         return " | ".join(f"{k} {self.metrics[k]}" for k in keys if k in self.metrics)
 
     def save(self, out_dir: str | Path) -> Path:
@@ -193,6 +194,7 @@ def evaluate_examples(
                     "correct": correct,
                     "format": rewards.format_reward(texts),
                     "target_share": rewards.language_consistency_reward(texts, language=language),
+                    "english_share": [rewards.english_share(t, language) for t in texts],
                     "lengths": lengths,
                     "reasoning_words": [0 if r is None else len(r.split()) for r in thoughts],
                     "answer_in_reasoning": [answer_in_reasoning(r, a) for r, a in zip(thoughts, extracted)],
@@ -236,6 +238,8 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         else _NOTHING,
         "target_share": mean_estimate(shares) if shares else _NOTHING,
     }
+    english = [r["english_share"][0] for r in records if r.get("english_share", [None])[0] is not None]
+    metrics["english_share"] = mean_estimate(english) if english else _NOTHING
     judged = [
         r["answer_in_reasoning"][0] for r in records if r.get("answer_in_reasoning", [None])[0] is not None
     ]
@@ -252,6 +256,15 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
         sampled_ok = sum(c for _, c in counts)
         sampled_n = sum(m for m, _ in counts)
         metrics["pass@1_sampled"] = proportion(sampled_ok, sampled_n)
+        # mean over problems of each problem's mean over samples
+        for key in ("target_share", "english_share"):
+            per_problem = [
+                [v for v in r.get(key, [None])[1:] if v is not None]
+                for r in records
+                if r.get(key) is not None
+            ]
+            means = [sum(v) / len(v) for v in per_problem if v]
+            metrics[f"{key}_sampled"] = mean_estimate(means) if means else _NOTHING
         pk = mean_pass_at_k(counts, k)
         metrics[f"pass@{k}"] = (
             mean_estimate([mean_pass_at_k([c], k) for c in counts]) if n > 1 else Estimate(pk, pk, pk, n)

@@ -19,6 +19,7 @@ from minirl.pipeline.mixing import (
     mode_table,
     run_arm,
     run_comparison,
+    run_rows,
 )
 from minirl.pipeline.stages import (
     ColdStartData,
@@ -50,4 +51,5 @@ __all__ = [
     "run_arm",
     "run_comparison",
     "run_grpo",
+    "run_rows",
 ]

@@ -261,6 +261,10 @@ def run_arm(
     return summary
 
 
+SHORT_NAMES = {"r1_zero": "Z", "r1_zero_language": "ZL"}
+"""The natural-drift comparison's names of its arms (``summary.json``'s ``arm``; ``arm_name`` keeps the long one)."""
+
+
 def run_rows(summaries: list[dict[str, Any]], cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
     """One flat row per arm (``summary.json``): the held-out language and accuracy numbers before and after RL.
 
@@ -271,7 +275,8 @@ def run_rows(summaries: list[dict[str, Any]], cfg: LanguageMixingConfig) -> list
     """
     rows = []
     for s in summaries:
-        row: dict[str, Any] = {"arm": s["arm"], "seed": cfg.run.seed, "language": cfg.data.language}
+        row: dict[str, Any] = {"arm": SHORT_NAMES.get(s["arm"], s["arm"]), "arm_name": s["arm"]}
+        row.update({"seed": cfg.run.seed, "language": cfg.data.language})
         for key, metric in (
             ("target_share", "target_share"),
             ("mixed_rate", "mixed_rate"),
@@ -390,8 +395,10 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
         "Accuracy of the sampled held-out completions by reasoning mode (pooled over samples, count in brackets; "
         f"mixed = under {rewards.MIXED_BELOW:.0%} target-language words):\n\n{mode_table(summaries)}"
     )
+    natural = all(ARMS[name].cold_start is None for name in cfg.mixing.arms)
+    title = f"Language drift under RL, prompt in {cfg.data.language!r}" if natural else "curated vs uncurated"
     (out / "comparison.md").write_text(
-        f"# Language mixing: curated vs uncurated\n\n{table}\n\n{modes}\n\nWall time: {total / 60:.1f} min.\n"
+        f"# Language mixing: {title}\n\n{table}\n\n{modes}\n\nWall time: {total / 60:.1f} min.\n"
     )
     plot_runs([out / s["arm"] for s in summaries], out / "plots", metrics=PLOT_METRICS)
     print(table)
