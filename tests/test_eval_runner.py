@@ -63,6 +63,25 @@ def test_summarize_counts_correct_answers():
     assert res.metrics["maj@2"].value == pytest.approx(0.5)
 
 
+def test_summarize_reports_greedy_and_sampled_target_and_english_shares():
+    rec = {
+        "correct": [1.0, 1.0, 0.0],
+        "format": [1.0, 1.0, 1.0],
+        "target_share": [1.0, 0.5, None],  # the last sample has no words: left out
+        "english_share": [0.0, 0.5, None],
+        "lengths": [5, 6, 7],
+        "truncated": [False, False, False],
+        "extracted": ["4", "4", "5"],
+        "gold": "4",
+    }
+    other = {**rec, "target_share": [0.0, 0.0, 0.0], "english_share": [1.0, 1.0, 1.0]}
+    m = summarize([rec, other], k=2).metrics
+    assert m["target_share"].value == pytest.approx(0.5) and m["english_share"].value == pytest.approx(0.5)
+    assert m["target_share_sampled"].value == pytest.approx((0.5 + 0.0) / 2)  # a mean over problems
+    assert m["english_share_sampled"].value == pytest.approx((0.5 + 1.0) / 2)
+    assert summarize([rec]).metrics["english_share"].value == 0.0
+
+
 def test_reasoning_metrics_say_whether_the_answer_was_worked_out_before_it_was_given():
     base = {"correct": [1.0], "format": [1.0], "target_share": [1.0], "lengths": [9], "truncated": [False]}
     worked = {**base, "reasoning_words": [5], "answer_in_reasoning": [True]}
