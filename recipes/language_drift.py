@@ -10,7 +10,8 @@ the language-consistency reward for that language. Both start from the base mode
 budget; nothing in the policy's path is English or mixed. Writes ``runs/language_drift/``: one run directory per
 arm (per-step ``language/target_share``, ``language/english_share``, ``language/mixed_rate``), ``comparison.md``
 and ``summary.json`` (one row per arm: held-out target share, mixed rate, English share and accuracy before and
-after RL, with 95% intervals). Results: docs/language_mixing.md.
+after RL, with 95% intervals). Results: docs/language_mixing.md. Latin-script languages other than English (fr, es,
+de) are measured with py3langid: ``pip install -e ".[langid]"`` (the test extra includes it).
 """
 
 from __future__ import annotations
