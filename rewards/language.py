@@ -358,7 +358,7 @@ def english_share(text: str, language: str) -> float | None:
     judges ``language`` (py3langid choosing between ``language`` and English for Latin-script languages, scripts
     otherwise); ``None`` without words. For ``language="en"`` it is the target share itself.
 
-    >>> english_share("<think>Wir addieren 3 und 4. Then the answer is 7.</think>", "de")
+    >>> english_share("<think>Wir addieren die beiden Zahlen jetzt. Then we add the two numbers.</think>", "de")
     0.5
     """
     backend, candidates = resolve_backend(language, "auto")
