@@ -63,6 +63,13 @@ def has_code(text: str) -> bool:
     return rewards.language_mix(reasoning).get("code", 0.0) > 0
 
 
+def _english_shares(rec: dict, language: str) -> list[float | None]:
+    """Each completion's :func:`rewards.english_share`: the record's own (``evaluate_examples`` measures it once),
+    or measured here for records that lack it (hand-made ones, eval files of older versions)."""
+    shares = rec.get("english_share")
+    return shares if shares is not None else [rewards.english_share(t, language) for t in rec["completions"]]
+
+
 def _sampled(rec: dict) -> slice:
     """Which completions of an eval record are the samples: all but the greedy first one, or the greedy one alone."""
     return slice(1, None) if len(rec["completions"]) > 1 else slice(0, 1)
@@ -98,7 +105,7 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
         if shares:  # completions with no words say nothing about language
             per_problem["mixed_rate"].append(sum(s < rewards.MIXED_BELOW for s in shares) / len(shares))
             per_problem["target_share"].append(sum(shares) / len(shares))
-        english = [e for e in (rewards.english_share(t, language) for t in texts) if e is not None]
+        english = [e for e in _english_shares(rec, language)[sl] if e is not None]
         if english:
             per_problem["english_share"].append(sum(english) / len(english))
     out = {k: mean_estimate(v) if v else Estimate(0.0, 0.0, 1.0, 0) for k, v in per_problem.items()}
@@ -125,13 +132,10 @@ def accuracy_by_mode(records: list[dict], language: str = "en") -> dict[str, dic
     counts = {mode: [0, 0.0] for mode in modes}
     for rec in records:
         sl = _sampled(rec)
-        for text, share, correct in zip(rec["completions"][sl], rec["target_share"][sl], rec["correct"][sl]):
+        english = _english_shares(rec, language)[sl] if language != "en" else [None] * len(rec["correct"][sl])
+        for share, en, correct in zip(rec["target_share"][sl], english, rec["correct"][sl]):
             found = ["no_words"] if share is None else ["mixed" if share < rewards.MIXED_BELOW else "target"]
-            if (
-                share is not None
-                and language != "en"
-                and (rewards.english_share(text, language) or 0.0) >= 0.5
-            ):
+            if share is not None and (en or 0.0) >= 0.5:
                 found.append("english")
             for mode in found:
                 if mode in counts:
@@ -221,11 +225,12 @@ def run_arm(
             cold_start_sft(cfg.cold_start, cfg.train_config(), sft_dir, curated=arm.cold_start == "curated")
         )
     train = arm_config(cfg, arm, model, out_dir)
-    measure, calls = _measure(cfg), []
+    measure = _measure(cfg)
 
     def evaluate(trainer: Any) -> dict[str, Any]:
-        calls.append(len(calls))
-        if len(calls) > 1 or arm.cold_start is not None or before_cache is None:
+        if (
+            trainer.step > 0 or arm.cold_start is not None or before_cache is None
+        ):  # after RL, or its own start
             return measure(trainer)
         if "base" not in before_cache:
             before_cache["base"] = measure(trainer)
@@ -277,16 +282,16 @@ def run_rows(summaries: list[dict[str, Any]], cfg: LanguageMixingConfig) -> list
     for s in summaries:
         row: dict[str, Any] = {"arm": SHORT_NAMES.get(s["arm"], s["arm"]), "arm_name": s["arm"]}
         row.update({"seed": cfg.run.seed, "language": cfg.data.language})
-        for key, metric in (
-            ("target_share", "target_share"),
-            ("mixed_rate", "mixed_rate"),
-            ("english_share", "english_share"),
-            ("accuracy", "accuracy"),
-            ("greedy_accuracy", "greedy_accuracy"),
-            ("greedy_target_share", "greedy_target_share"),
+        for key in (
+            "target_share",
+            "mixed_rate",
+            "english_share",
+            "accuracy",
+            "greedy_accuracy",
+            "greedy_target_share",
         ):
             for when, part in (("before", "before_rl"), ("after", "after_rl")):
-                est = s[part].get(metric) or {}
+                est = s[part].get(key) or {}
                 row[f"{key}_{when}"] = est.get("value")
                 row[f"{key}_{when}_low"], row[f"{key}_{when}_high"] = est.get("low"), est.get("high")
         row["accuracy_by_mode_after"] = s.get("accuracy_by_mode", {}).get("after_rl")
