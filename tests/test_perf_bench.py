@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import common, decode, rollout, scaling, step, sweep  # noqa: E402
+from benchmarks import common, decode, int8, rollout, scaling, step, sweep  # noqa: E402
 
 
 @pytest.fixture
@@ -256,7 +256,25 @@ def test_decode(tiny_model_dir, gsm8k_env):
     assert 0.1 < s["weight_MB"] < 10 and s["copy_GBps_read_plus_write"] > 0 and s["sample_ms_minirl"] > 0
 
 
-@pytest.mark.parametrize("script", ["step", "rollout", "scaling", "sweep", "decode"])
+def test_int8(tiny_model_dir, gsm8k_env, tmp_path):
+    """Every variant is timed and measured; fp32 is the reference (KL 0), quantizing moves the distribution."""
+    out = tmp_path / "int8.json"
+    rows = int8.main(
+        ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "6", "--out", str(out)]
+    )["rows"]
+    assert {"fp32", "bf16 copy", "int8 every linear", "int8 all but down_proj", "int8 lm_head only"} <= set(
+        rows
+    )
+    assert rows["fp32"]["kl_mean"] == 0.0 and rows["fp32"]["speedup_vs_fp32"] == 1.0
+    assert all(r["decode_ms"] > 0 for r in rows.values())
+    assert (
+        rows["int8 every linear"]["kl_mean"] > 0
+        and rows["int8 every linear"]["kl_max"] >= rows["int8 every linear"]["kl_mean"]
+    )
+    assert "weight_only_matmul" in json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("script", ["step", "rollout", "scaling", "sweep", "decode", "int8"])
 def test_scripts_run_from_anywhere(script, tmp_path):
     """Each script puts the repository on sys.path itself: ``--help`` works from another directory."""
     done = subprocess.run(
