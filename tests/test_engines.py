@@ -110,13 +110,14 @@ def test_a_perturbed_sampler_gets_capped_weights():
 
 
 def test_auto_engine_by_device_and_adapter(monkeypatch):
+    """auto: the bf16 copy on any CPU (decode is bound by weight bytes, AMX or not), the policy itself on a GPU."""
     import minirl.rollout.engines as engines
 
-    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
-    assert resolve_engine("auto", "cpu") == "bf16"
-    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
-    assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("exact", "fp32")
-    assert resolve_engine("auto", "cuda", lora=True) == "exact"
+    for amx in (True, False):
+        monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda amx=amx: amx)
+        assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("bf16", "bf16")
+    assert resolve_engine("auto", "cuda", lora=True) == "exact" and resolve_engine("auto", "cuda") == "exact"
+    assert resolve_engine("fp32", "cpu") == "fp32" and resolve_engine("exact", "cpu") == "exact"
     with pytest.raises(ValueError, match="rollout.engine must be one of"):
         resolve_engine("sglang", "cpu")
 
