@@ -43,11 +43,23 @@ def copy_gbps(device: str) -> float:
     return 2 * src.numel() * 4 / median_ms(lambda: dst.copy_(src), device, 5) * 1e-6  # read + write
 
 
+def decode_step_ms(model, enc, batch: int, dev: str) -> float:
+    """Median time of one decode step at ``batch`` rows after the prompt ``enc`` (its cache repeated per row)."""
+    import torch
+
+    from minirl.prefill import CACHE, with_cache
+
+    with torch.no_grad():
+        cache = getattr(model(**enc, use_cache=True, logits_to_keep=1), CACHE)
+        cache.batch_repeat_interleave(batch)
+        ids = torch.full((batch, 1), 100, device=dev)  # [batch, 1]
+        return median_ms(lambda: model(input_ids=ids, **with_cache(cache), use_cache=True), dev)
+
+
 def measure(args) -> dict:
     """The floor of a decode step: bytes of weights read per step against the memory bandwidth, and batch scaling."""
     import torch
 
-    from minirl.prefill import CACHE, with_cache
     from minirl.rollout.generate import sample_next_token
 
     dev = args.device
@@ -56,14 +68,8 @@ def measure(args) -> dict:
     out["weight_MB"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     enc = tok(gsm8k_prompts(tok, 1, args.seed), return_tensors="pt", add_special_tokens=False).to(dev)
     out["prompt_tokens"] = int(enc["input_ids"].shape[1])
-    with torch.no_grad():
-        for batch in (1, args.generations, 2 * args.generations):
-            cache = getattr(model(**enc, use_cache=True, logits_to_keep=1), CACHE)
-            cache.batch_repeat_interleave(batch)
-            ids = torch.full((batch, 1), 100, device=dev)  # [batch, 1]
-            out[f"decode_step_ms_batch{batch}"] = median_ms(
-                lambda ids=ids, cache=cache: model(input_ids=ids, **with_cache(cache), use_cache=True), dev
-            )
+    for batch in (1, args.generations, 2 * args.generations):
+        out[f"decode_step_ms_batch{batch}"] = decode_step_ms(model, enc, batch, dev)
     logits = torch.randn(args.generations, model.config.vocab_size, device=dev)  # [G, V]
     gen = torch.Generator(device=dev).manual_seed(args.seed)
     out["sample_ms_minirl"] = median_ms(lambda: sample_next_token(logits, 1.0, 1.0, gen), dev, 20)

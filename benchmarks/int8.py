@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say  # noqa: E402
-from benchmarks.decode import median_ms  # noqa: E402
+from benchmarks.decode import decode_step_ms, median_ms  # noqa: E402
 
 KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 
@@ -75,19 +75,6 @@ def kl_per_token(model, ref_logprobs, ids, start: int) -> tuple[float, float]:
     return float(kl.mean()), float(kl.max())
 
 
-def decode_ms(model, enc, batch: int, dev: str) -> float:
-    """Median time of one decode step at ``batch`` rows after the prompt (as benchmarks/decode.py times it)."""
-    import torch
-
-    from minirl.prefill import CACHE, with_cache
-
-    with torch.no_grad():
-        cache = getattr(model(**enc, use_cache=True, logits_to_keep=1), CACHE)
-        cache.batch_repeat_interleave(batch)
-        ids = torch.full((batch, 1), 100, device=dev)  # [batch, 1]
-        return median_ms(lambda: model(input_ids=ids, **with_cache(cache), use_cache=True), dev)
-
-
 def weight_only_matmul_us(dev: str) -> dict:
     """One decoder-sized product ([G, 576] x [576, 1536]) in fp32 against ``_weight_int8pack_mm`` (us, medians)."""
     import torch
@@ -121,31 +108,27 @@ def measure(args) -> dict:
         {f"int8 all but {k}": tuple(x for x in KINDS if x != k) for k in ("down_proj", "lm_head")}
     )
     variants.update({f"int8 {k} only": (k,) for k in ("down_proj", "gate_proj", "q_proj", "lm_head")})
-    rows: dict[str, dict] = {
-        "fp32": {"decode_ms": decode_ms(model, enc, args.generations, dev), "kl_mean": 0.0}
-    }
-    bf16 = copy.deepcopy(model).to(torch.bfloat16)
-    kl_mean, kl_max = kl_per_token(bf16, ref, ids_in, start)
-    rows["bf16 copy"] = {
-        "decode_ms": decode_ms(bf16, enc, args.generations, dev),
-        "kl_mean": kl_mean,
-        "kl_max": kl_max,
-    }
-    del bf16
-    for name, kinds in variants.items():
-        m = quantized(model, kinds)
-        kl_mean, kl_max = kl_per_token(m, ref, ids_in, start)
-        rows[name] = {
-            "decode_ms": decode_ms(m, enc, args.generations, dev),
-            "kl_mean": kl_mean,
-            "kl_max": kl_max,
+
+    def measured(copy_of_model) -> dict:
+        kl_mean, kl_max = kl_per_token(copy_of_model, ref, ids_in, start)
+        ms = decode_step_ms(copy_of_model, enc, args.generations, dev)
+        return {"decode_ms": ms, "kl_mean": kl_mean, "kl_max": kl_max}
+
+    rows = {
+        "fp32": {
+            "decode_ms": decode_step_ms(model, enc, args.generations, dev),
+            "kl_mean": 0.0,
+            "kl_max": 0.0,
         }
-        del m
+    }
+    rows["bf16 copy"] = measured(copy.deepcopy(model).to(torch.bfloat16))
+    for name, kinds in variants.items():
+        rows[name] = measured(quantized(model, kinds))
     for name, row in rows.items():
         row["speedup_vs_fp32"] = rows["fp32"]["decode_ms"] / row["decode_ms"]
         say(
             f"{name:24s} decode {row['decode_ms']:7.1f} ms  {row['speedup_vs_fp32']:.2f}x  "
-            f"KL/token mean {row['kl_mean']:.4f}  max {row.get('kl_max', 0.0):.3f}"
+            f"KL/token mean {row['kl_mean']:.4f}  max {row['kl_max']:.3f}"
         )
     mm = weight_only_matmul_us(dev)
     say(
