@@ -273,6 +273,7 @@ class GRPOTrainer:
             path, self.unwrapped, self._raw_optimizer, self.scheduler, self.generator
         )
         self.step = int(state["step"])
+        self.engine.sync_weights()  # a sampler copy was made from the weights before they were restored
         self.accelerator.print(f"[minirl] resumed from {path} at step {self.step}")
 
     def save_model(self, path: Path | None = None) -> Path:
