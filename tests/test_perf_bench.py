@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import common, decode, int8, rollout, scaling, step, sweep  # noqa: E402
+from benchmarks import compile as compile_bench  # noqa: E402
 
 
 @pytest.fixture
@@ -287,3 +288,15 @@ def test_scripts_run_from_anywhere(script, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "--model" in done.stdout and "--out" in done.stdout
+
+
+def test_compile_modes_do_the_same_work(tiny_model_dir, gsm8k_env):
+    """The eager modes (the compiled one needs a C++ toolchain and minutes): same first-step logits, ratios > 0."""
+    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "8", "--steps", "3"]
+    s = compile_bench.main([*argv, "--modes", "reserved,static", "--dtype", "float32"])["summary"]
+    assert s["reserved_step_ms"] > 0 and s["static_step_ms"] > 0 and s["reserved_vs_reserved"] == 1.0
+    assert (
+        s["static_max_logit_diff"] < 1e-4
+    )  # fp32: the static cache's masked attention equals the reserved one
+    with pytest.raises(SystemExit, match="--max-new-tokens of at least"):
+        compile_bench.main([*argv, "--steps", "20"])
