@@ -29,6 +29,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> Any:
     """Call ``main(argv)``; on one of :data:`USER_ERRORS` print ``error: <message>`` to stderr and exit with 2.
+    After a ``main`` that returned, a distributed process group left open is torn down on every process.
 
     >>> run_main(lambda argv: "ok")
     'ok'
@@ -41,7 +42,22 @@ def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = N
     exit 2
     """
     try:
-        return main(argv)
+        result = main(argv)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    _end_process_group()
+    return result
+
+
+def _end_process_group() -> None:
+    """After a recipe finished: wait for every process, then tear down the distributed process group it left open
+    (``accelerate launch`` with several processes; nothing happens in a single process).
+
+    Left to the interpreter's exit, gloo's threads can be torn down while a peer is still finishing, and that rank
+    aborts ("terminate called without an active exception") after training has finished.
+    """
+    dist = sys.modules.get("torch.distributed")  # only if torch was imported at all
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
