@@ -125,14 +125,13 @@ class RolloutConfig:
     """Nucleus sampling threshold (1.0 = off)."""
     stop_at_answer: bool = True
     """Stop a completion at ``</answer>`` (besides EOS)."""
-    engine: str = "auto"
-    """Who samples: ``auto`` (``bf16`` on a CPU, ``exact`` on a GPU), ``exact`` (our KV-cached decode loop over the
-    policy itself; ``minirl`` is its old name), ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged,
-    refreshed after each step; the loss corrects for the difference with truncated importance sampling), or
-    ``vllm`` (needs ``pip install vllm``). On a 2-core CPU ``bf16`` made the benchmark step 2.51x TRL's against
-    2.19x for ``exact``, and the R1-Zero default learned as it did with ``exact`` (docs/benchmarks.md,
-    docs/r1_zero.md). The language and R1 recipes pin ``exact``, with which their results were made.
-    See minirl.rollout.engines."""
+    engine: str = "exact"
+    """Who samples: ``exact`` (our KV-cached decode loop over the policy itself; ``minirl`` is its old name),
+    ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged, refreshed after each step; the loss corrects
+    for the difference with truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto``
+    (``exact``). On a 2-core CPU ``bf16`` made the benchmark step 2.51x TRL's against 2.19x for ``exact``, but it
+    did not keep learning unchanged: on the R1-Zero default its sampled accuracy ended below ``exact``'s on 3 of 3
+    seeds (docs/benchmarks.md). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")

@@ -50,7 +50,7 @@ def _cfg(tmp_path, model_dir, *extra: str):
 def test_backend_and_engine_fields_are_validated():
     cfg = parse_args(["--run.backend", "trl", "--rollout.engine", "vllm"])
     assert (cfg.run.backend, cfg.rollout.engine) == ("trl", "vllm")
-    assert (parse_args([]).run.backend, parse_args([]).rollout.engine) == ("minirl", "auto")
+    assert (parse_args([]).run.backend, parse_args([]).rollout.engine) == ("minirl", "exact")
     assert parse_args(["--rollout.engine", "minirl"]).rollout.engine == "minirl"  # the old name of exact
     with pytest.raises(ConfigError, match="run.backend must be one of"):
         parse_args(["--run.backend", "deepspeed"])

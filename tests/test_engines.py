@@ -109,14 +109,15 @@ def test_a_perturbed_sampler_gets_capped_weights():
     torch.testing.assert_close(logps.grad, plain.grad * w)
 
 
-def test_auto_engine_by_device_and_adapter(monkeypatch):
-    """auto: the bf16 copy on any CPU (decode is bound by weight bytes, AMX or not), the policy itself on a GPU."""
+def test_auto_engine_is_exact_on_every_device(monkeypatch):
+    """auto: the policy itself, AMX or not, LoRA or not (the bf16 copy did not keep learning unchanged: module doc)."""
     import minirl.rollout.engines as engines
 
     for amx in (True, False):
         monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda amx=amx: amx)
-        assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("bf16", "bf16")
+        assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("exact", "exact")
     assert resolve_engine("auto", "cuda", lora=True) == "exact" and resolve_engine("auto", "cuda") == "exact"
+    assert resolve_engine("bf16", "cpu") == "bf16"
     assert resolve_engine("fp32", "cpu") == "fp32" and resolve_engine("exact", "cpu") == "exact"
     with pytest.raises(ValueError, match="rollout.engine must be one of"):
         resolve_engine("sglang", "cpu")

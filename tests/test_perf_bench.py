@@ -161,7 +161,7 @@ def test_step_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
     assert {"rollout", "score", "forward_backward", "optimizer", "other"} <= set(s["profile_seconds"])
     assert abs(sum(s["profile_seconds"].values()) - s["seconds_per_step"]) < 1e-6
     assert result["settings"]["max_new_tokens"] == 4 and "torch" in result["machine"]
-    assert result["minirl_engine"] == "bf16"  # the default engine auto, on a CPU
+    assert result["minirl_engine"] == "exact"  # the default engine
     assert "seconds_per_step" in capsys.readouterr().out  # the table
 
 

@@ -93,11 +93,15 @@ def _train(tmp_path, model, tok, *extra):
     return trainer
 
 
-def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
+@pytest.mark.parametrize("engine", ["exact", "bf16"])
+def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer, engine):
+    """With a sampler copy (bf16) too: the copy made from the fresh model's weights is synced with the restored ones."""
     from minirl.testing import make_tiny_model
 
+    eng = ("--rollout.engine", engine)
+
     straight = tmp_path / "straight"
-    t1 = _train(straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "4")
+    t1 = _train(straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "4", *eng)
     resumed = tmp_path / "resumed"
     _train(
         resumed,
@@ -107,6 +111,7 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
         "2",
         "--checkpoint.every",
         "2",
+        *eng,
     )
     assert [p.name for p in list_checkpoints(resumed)] == ["step-000002"]
     t2 = _train(
@@ -117,6 +122,7 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer):
         "4",
         "--checkpoint.resume",
         "latest",
+        *eng,
     )
     a = [r for r in read_metrics(straight) if r["type"] == "train"]
     b = [r for r in read_metrics(resumed) if r["type"] == "train"]
