@@ -38,3 +38,18 @@ def test_bug_keeps_its_traceback():
 
     with pytest.raises(KeyError):
         run_main(broken)
+
+
+def test_run_main_tears_down_the_process_group_a_recipe_left_open(tmp_path):
+    """A one-process gloo group stands in for ``accelerate launch``'s: after main returns it is destroyed."""
+    import torch.distributed as dist
+
+    from minirl.cli import run_main
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        assert run_main(lambda argv: dist.is_initialized()) is True  # open while main runs
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
