@@ -27,19 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say  # noqa: E402
+from benchmarks.decode import median_ms  # noqa: E402
 
 MODES = ("reserved", "static", "compiled")
-
-
-def _median_ms(step, reps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return 1000 * sorted(times)[len(times) // 2]
 
 
 def reserved_step(model, ids, batch: int, room: int):
@@ -115,7 +105,7 @@ def measure(args) -> dict:
         if mode == "compiled":
             out["compile_seconds"] = time.perf_counter() - started
             say(f"compile: {out['compile_seconds']:.1f} s")
-        out[f"{mode}_step_ms"] = _median_ms(step, args.steps, args.warmup)
+        out[f"{mode}_step_ms"] = median_ms(step, "cpu", args.steps, args.warmup)
         say(f"{mode}: {out[f'{mode}_step_ms']:.1f} ms per decode step")
     if "reserved" in args.modes:  # the same work: the first step's logits agree, and the time ratio
         for mode in args.modes:

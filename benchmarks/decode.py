@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say, sync  # noqa: E402
 
 
-def median_ms(fn, device: str, reps: int = 8) -> float:
-    """Median wall time of ``fn()`` over ``reps`` calls after one warm-up call (ms)."""
-    fn()  # warm-up
+def median_ms(fn, device: str, reps: int = 8, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``reps`` calls after ``warmup`` untimed calls (ms)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(reps):
         sync(device)

@@ -295,8 +295,7 @@ def test_compile_modes_do_the_same_work(tiny_model_dir, gsm8k_env):
     argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "8", "--steps", "3"]
     s = compile_bench.main([*argv, "--modes", "reserved,static", "--dtype", "float32"])["summary"]
     assert s["reserved_step_ms"] > 0 and s["static_step_ms"] > 0 and s["reserved_vs_reserved"] == 1.0
-    assert (
-        s["static_max_logit_diff"] < 1e-4
-    )  # fp32: the static cache's masked attention equals the reserved one
+    # fp32: the static cache's masked attention equals the reserved one
+    assert s["static_max_logit_diff"] < 1e-4
     with pytest.raises(SystemExit, match="--max-new-tokens of at least"):
         compile_bench.main([*argv, "--steps", "20"])
