@@ -109,13 +109,13 @@ def test_a_perturbed_sampler_gets_capped_weights():
     torch.testing.assert_close(logps.grad, plain.grad * w)
 
 
-def test_auto_engine_is_exact_on_every_device(monkeypatch):
-    """auto: the policy itself, AMX or not, LoRA or not (the bf16 copy did not keep learning unchanged: module doc)."""
+def test_auto_engine_is_never_bf16(monkeypatch):
+    """auto: the merged fp32 copy for LoRA on a CPU, else the policy itself; never bf16, AMX or not (module doc)."""
     import minirl.rollout.engines as engines
 
     for amx in (True, False):
         monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda amx=amx: amx)
-        assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("exact", "exact")
+        assert (resolve_engine("auto", "cpu"), resolve_engine("auto", "cpu", lora=True)) == ("exact", "fp32")
     assert resolve_engine("auto", "cuda", lora=True) == "exact" and resolve_engine("auto", "cuda") == "exact"
     assert resolve_engine("bf16", "cpu") == "bf16"
     assert resolve_engine("fp32", "cpu") == "fp32" and resolve_engine("exact", "cpu") == "exact"

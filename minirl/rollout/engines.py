@@ -16,7 +16,8 @@ its samples are slightly off-policy. The engine then returns its own token log-p
 loss applies truncated importance sampling (:func:`minirl.grpo.tis_weights`), as TRL
 (``vllm_importance_sampling_correction``) and verl (rollout correction) do for vLLM.
 
-``auto`` (and the config's default) is ``exact``. The bf16 copy made the benchmark step 2.51x TRL's against 2.19x
+``auto`` is the merged ``fp32`` copy for a LoRA policy on a CPU (its samples are the policy's up to fp32 rounding,
+one matmul per layer instead of three) and ``exact`` otherwise; the config's default is ``exact``. The bf16 copy made the benchmark step 2.51x TRL's against 2.19x
 for ``exact`` on a 2-core AVX2 CPU, and the single-digit reference work (LoRA, no KL anchor) learned alike
 (docs/trl_parity.md), but on the R1-Zero default (full fine-tuning, lr 1e-5, KL anchor) its sampled accuracy ended
 below ``exact``'s on 3 of 3 seeds and its k3 KL spiked up to 3.3 nats per token (``exact``: at most 0.28); 90% of the
@@ -48,18 +49,19 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_engine(name: str, device: torch.device | str, lora: bool = False) -> str:
-    """The engine ``name`` stands for on ``device``: ``auto`` becomes ``exact`` everywhere (module doc: the faster
-    ``bf16`` copy does not keep learning unchanged). ``device`` and ``lora`` are accepted for callers that pass them;
-    the choice does not depend on them now.
+    """The engine ``name`` stands for on ``device``: ``auto`` becomes ``fp32`` for a LoRA policy on a CPU and
+    ``exact`` otherwise (module doc: never ``bf16``, which does not keep learning unchanged).
 
     >>> resolve_engine("exact", "cpu"), resolve_engine("auto", "cuda"), resolve_engine("minirl", "cpu")
     ('exact', 'exact', 'exact')
+    >>> resolve_engine("auto", "cpu", lora=True)
+    'fp32'
     """
     if name not in ENGINES:
         raise ValueError(f"rollout.engine must be one of {ENGINES}, got '{name}'")
     if name != "auto":
         return "exact" if name == "minirl" else name
-    return "exact"
+    return "fp32" if lora and torch.device(device).type == "cpu" else "exact"
 
 
 class RolloutEngine:
