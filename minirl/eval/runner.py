@@ -151,8 +151,11 @@ def evaluate_examples(
     language: str = "en",
     seed: int = 0,
     progress: bool = True,
+    desc: str = "eval",
 ) -> EvalResult:
     """Greedy pass@1 on every problem, plus k sampled completions per problem when ``k > 1``.
+
+    ``progress`` shows a bar on stderr with the problems done and the time left, labelled ``desc``.
 
     Returns:
         An :class:`EvalResult`; ``pass@1`` is the greedy accuracy, ``pass@1_sampled``/``pass@k``/``maj@k`` appear when
@@ -165,7 +168,7 @@ def evaluate_examples(
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     records: list[dict] = []
-    bar = tqdm(total=len(examples), desc="eval", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(examples), desc=desc, unit="problem", disable=not progress, dynamic_ncols=True)
     rows = k + 1 if k > 1 else 1  # the greedy completion first, then k samples, decoded in one batch
     per_batch = max(1, batch_size // rows)
     temps = [0.0] + [temperature] * k if k > 1 else 0.0

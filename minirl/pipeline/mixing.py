@@ -46,10 +46,10 @@ class Arm:
 ARMS = {
     "uncurated": Arm("uncurated", "A uncurated (raw SFT, acc+format)", "raw", False),
     "curated": Arm("curated", "B curated (curated SFT + language reward)", "curated", True),
-    "r1_zero": Arm("r1_zero", "C R1-Zero (no SFT)", None, False),
+    "r1_zero": Arm("r1_zero", "C R1-Zero (drift: Z), no SFT, acc+format", None, False),
     "curation_only": Arm("curation_only", "curated SFT, acc+format", "curated", False),
     "reward_only": Arm("reward_only", "raw SFT + language reward", "raw", True),
-    "r1_zero_language": Arm("r1_zero_language", "ZL R1-Zero + language reward (no SFT)", None, True),
+    "r1_zero_language": Arm("r1_zero_language", "ZL R1-Zero + language reward, no SFT", None, True),
 }
 
 
@@ -183,7 +183,7 @@ def _measure(cfg: LanguageMixingConfig):
             max_new_tokens=cfg.rollout.max_new_tokens,
             language=cfg.data.language,
             seed=cfg.run.seed,
-            progress=False,
+            desc=f"held-out ({'after' if trainer.step > 0 else 'before'} RL)",
         )
         metrics = mixing_metrics(result.records, cfg.data.language)
         return {"metrics": {k: v.to_dict() for k, v in metrics.items()}, "records": result.records}

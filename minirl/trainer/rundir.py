@@ -103,7 +103,7 @@ def evaluate_run(trainer, when: str):
             max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
             batch_size=cfg.eval.batch_size,
             language=cfg.data.language,
-            progress=False,
+            desc=f"held-out eval ({when}, step {trainer.step})",
         )
         record = {
             "type": "eval",
@@ -173,7 +173,7 @@ def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
             max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
             batch_size=cfg.eval.batch_size,
             language=cfg.data.language,
-            progress=False,
+            desc=f"transfer eval {name} ({when})",
         )
         for metric in ("pass@1", "format_rate"):
             est = result.metrics[metric]
