@@ -15,8 +15,8 @@ adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.
 evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``.
 
 Every step logs its own phase times (``time/rollout``, ``time/score``, ``time/frozen_logps``,
-``time/forward_backward``, ``time/optimizer``) and token counts (``tokens/generated``, ``tokens/prompt``), so a
-benchmark reads them instead of patching the trainer.
+``time/forward_backward``, ``time/optimizer``) and token counts (``tokens/generated``, ``tokens/prompt``), and on
+CUDA its peak allocated memory (``memory/peak_gib``), so a benchmark reads them instead of patching the trainer.
 """
 
 from __future__ import annotations
@@ -177,6 +177,9 @@ class GRPOTrainer:
     def train_step(self) -> dict[str, float]:
         """One rollout batch and its updates; returns the step's metrics (gathered across processes)."""
         cfg, acc = self.cfg, self.accelerator
+        on_cuda = acc.device.type == "cuda"
+        if on_cuda:
+            torch.cuda.reset_peak_memory_stats(acc.device)
         t0 = time.perf_counter()
         examples = self.schedule.batch(self.step, acc.process_index, acc.num_processes)
         self.model.eval()
@@ -226,6 +229,8 @@ class GRPOTrainer:
                 **{f"time/{k}": v for k, v in self.update.times.items()},
             }
         )
+        if on_cuda:  # the step's peak of allocated GPU memory (weights and optimizer state included)
+            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
         return self._gather(metrics)
 
     def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
