@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import common, decode, int8, rollout, scaling, step, sweep  # noqa: E402
+from benchmarks import common, decode, gpu_check, int8, rollout, scaling, step, sweep  # noqa: E402
 from benchmarks import compile as compile_bench  # noqa: E402
 
 
@@ -299,3 +299,19 @@ def test_compile_modes_do_the_same_work(tiny_model_dir, gsm8k_env):
     assert s["static_max_logit_diff"] < 1e-4
     with pytest.raises(SystemExit, match="--max-new-tokens of at least"):
         compile_bench.main([*argv, "--steps", "20"])
+
+
+def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
+    """The GPU machine's one script, on the CPU with the 2-layer model: every stage ends ok and leaves numbers."""
+    result = gpu_check.main(["--smoke", "--out-dir", str(tmp_path), "--steps", "2"])
+    assert set(result["stages"]) == {"r1_zero", "rollout", "step"}  # pytest -m gpu is CI's own run on the CPU
+    for name, stage in result["stages"].items():
+        assert stage["status"] == "ok", (name, stage["tail"])
+    recipe = result["stages"]["r1_zero"]["numbers"]
+    assert recipe["steps"] == 2 and recipe["step_time_s"] > 0 and recipe["rollout_tokens_per_s"] > 0
+    assert recipe["peak_memory_gib"] is None  # logged on CUDA only
+    assert set(result["stages"]["rollout"]["numbers"]) == {"minirl_exact", "minirl_bf16"}
+    assert result["stages"]["step"]["numbers"]["seconds_per_step"] > 0
+    saved = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert saved["stages"].keys() == result["stages"].keys()
+    assert "| r1_zero | ok |" in (tmp_path / "gpu_check.md").read_text()

@@ -1,0 +1,203 @@
+"""The GPU check: everything a first session on a GPU machine should run, in one command of about 5 minutes.
+
+    python benchmarks/gpu_check.py --out-dir "$OUT"          # on the GPU machine (its results come back in $OUT)
+    python benchmarks/gpu_check.py --smoke --out-dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
+
+Stages, each in its own process with its own time limit, so that one failing does not lose the others:
+
+1. ``pytest -m gpu tests/test_device.py``: the ``gpu``-marked tests (trainer steps and rollout engines on CUDA; only
+   that file, since the others import TRL or ``datasets``, which that machine lacks);
+2. ``recipes/r1_zero.py`` for a few steps with the Qwen2.5-0.5B architecture built from its config (random init,
+   bf16 autocast over fp32 master weights, minirl's byte tokenizer: the machine has no Hub), reading step time,
+   rollout tokens/s and peak GPU memory from the run's ``metrics.jsonl``;
+3. ``benchmarks/rollout.py``: the rollout engines side by side with HF ``generate``;
+4. ``benchmarks/step.py --minirl-only``: minirl's GRPO step (that machine has no TRL).
+
+Writes ``gpu_check.json`` (every stage's status, seconds, numbers and the last lines of its output) and a
+markdown table ``gpu_check.md`` into ``--out-dir``, both rewritten after every stage. ``--smoke`` runs stages 2-4 on
+the CPU with the 2-layer test model and tiny sizes (stage 1 is CI's own test run there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def build_checkpoint(path: Path, smoke: bool) -> Path:
+    """A random Qwen2.5-0.5B-architecture checkpoint (or, with ``smoke``, the 2-layer test model) with minirl's
+    byte tokenizer, saved to ``path``."""
+    from minirl.testing import make_tiny_tokenizer, save_tiny_checkpoint
+
+    if smoke:
+        return save_tiny_checkpoint(path)
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from benchmarks.common import QWEN25_05B
+
+    tok = make_tiny_tokenizer()
+    config = Qwen2Config(**QWEN25_05B, bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=0)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def run_stage(name: str, cmd: list[str], limit_s: int, log_dir: Path) -> dict:
+    """Run ``cmd`` with a time limit; its output goes to ``log_dir/<name>.log``. Returns status, seconds, tail."""
+    started = time.perf_counter()
+    log = log_dir / f"{name}.log"
+    print(f"[gpu_check] {name}: {' '.join(cmd)} (limit {limit_s} s)", flush=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    try:
+        with open(log, "w") as f:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=limit_s, env=env)
+        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+    except subprocess.TimeoutExpired:
+        status = f"timed out after {limit_s} s"
+    seconds = time.perf_counter() - started
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    print(f"[gpu_check] {name}: {status}, {seconds:.0f} s", flush=True)
+    return {"status": status, "seconds": round(seconds, 1), "log": log.name, "tail": tail}
+
+
+def run_metrics(run_dir: Path) -> dict:
+    """Means over the recipe run's training steps after the first (warm-up): step time, tokens/s, peak memory."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    train = [r for r in rows if r.get("type", "train") == "train"]
+    timed = train[1:] or train
+
+    def mean(key: str) -> float | None:
+        vals = [r[key] for r in timed if isinstance(r.get(key), (int, float))]
+        return sum(vals) / len(vals) if vals else None
+
+    return {
+        "steps": len(train),
+        "step_time_s": mean("step_time"),
+        "rollout_tokens_per_s": mean("tokens_per_s"),
+        "peak_memory_gib": max((r["memory/peak_gib"] for r in train if "memory/peak_gib" in r), default=None),
+        "completion_length": mean("completion_length/mean"),
+    }
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    from benchmarks.common import machine
+
+    return str(machine().get("cpu", "cpu"))
+
+
+def table(result: dict) -> str:
+    """A markdown summary of the stages and their numbers."""
+    lines = [
+        f"# GPU check on {result['device_name']}",
+        "",
+        "| stage | status | seconds | numbers |",
+        "|---|---|---|---|",
+    ]
+    for name, stage in result["stages"].items():
+        numbers = stage.get("numbers", {}).items()
+        nums = ", ".join(
+            f"{k} {v:.3g}" for k, v in numbers if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        lines.append(f"| {name} | {stage['status']} | {stage['seconds']} | {nums} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the stages in order and write the summary after each."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--out-dir", default=os.environ.get("OUT", "gpu_check_out"), help="where results go ($OUT)"
+    )
+    p.add_argument("--device", default="cuda", help="cuda (default), or cpu with --smoke")
+    p.add_argument(
+        "--smoke", action="store_true", help="CPU, 2-layer model, tiny sizes: checks the script itself"
+    )
+    p.add_argument("--steps", type=int, default=4, help="recipe steps (the first is a warm-up)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.device = "cpu"
+    out = Path(args.out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    result = {
+        "device": args.device,
+        "device_name": device_name(args.device),
+        "smoke": args.smoke,
+        "stages": {},
+    }
+
+    def save() -> None:
+        (out / "gpu_check.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "gpu_check.md").write_text(table(result))
+
+    if not args.smoke:
+        result["stages"]["gpu_tests"] = run_stage(
+            "gpu_tests",
+            [py, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests/test_device.py"],
+            240,
+            out,
+        )
+        save()
+
+    started = time.perf_counter()
+    ckpt = build_checkpoint(out / "model", args.smoke)
+    print(f"[gpu_check] checkpoint built in {time.perf_counter() - started:.0f} s: {ckpt}", flush=True)
+    run_dir = out / "r1_zero"
+    new_tokens = "8" if args.smoke else "128"
+    recipe = [
+        py, "recipes/r1_zero.py", "--model.name", str(ckpt), "--model.device", args.device,
+        "--run.max_steps", str(args.steps), "--run.output_dir", str(run_dir), "--run.preflight", "false",
+        "--eval.at_start", "false", "--eval.at_end", "false", "--checkpoint.save_model", "false",
+        "--checkpoint.every", "0", "--rollout.max_new_tokens", new_tokens,
+    ]  # fmt: skip
+    if args.smoke:
+        recipe += ["--rollout.prompts_per_step", "2", "--rollout.num_generations", "2"]
+    stage = run_stage("r1_zero", recipe, 300, out)
+    stage["numbers"] = run_metrics(run_dir)
+    result["stages"]["r1_zero"] = stage
+    save()
+
+    model = ["--model", str(ckpt)] if args.smoke else ["--arch", "qwen2.5-0.5b"]
+    size = ["--max-new-tokens", "8", "--generations", "2"] if args.smoke else []
+    for name, script, extra, limit in (
+        ("rollout", "benchmarks/rollout.py", ["--engines", "exact,bf16"], 240),
+        ("step", "benchmarks/step.py", ["--minirl-only"], 240),
+    ):
+        json_out = out / f"{name}.json"
+        cmd = [py, script, "--device", args.device, *model, *size, *extra, "--warmup", "1", "--steps", "2"]
+        stage = run_stage(name, [*cmd, "--out", str(json_out)], limit, out)
+        if json_out.exists():
+            data = json.loads(json_out.read_text())
+            stage["numbers"] = data.get("ratios_over_hf_tokens_per_s") or data.get("summary", {}).get(
+                "minirl", {}
+            )
+        result["stages"][name] = stage
+        save()
+    print(table(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
