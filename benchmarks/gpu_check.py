@@ -3,6 +3,16 @@
     python benchmarks/gpu_check.py --out-dir "$OUT"          # on the GPU machine (its results come back in $OUT)
     python benchmarks/gpu_check.py --smoke --out-dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
 
+The project's GPU machine (the ``device`` tool) has torch, transformers, accelerate and peft, no Hub and no package
+index, and runs the working tree without installing it. What else minirl needs there is pure Python; put it in an
+ignored folder here and carry it (~23 MB; checked in a venv with only those four packages and this folder):
+
+    pip install --target .device_deps "jsonargparse[signatures]>=4.49" pytest
+    rm -rf .device_deps/{yaml,_yaml,pyyaml-*,typing_extensions*}   # keep the machine's own PyYAML and typing_extensions
+    echo /.device_deps/ >> .git/info/exclude
+    # device run, carry [".device_deps"], timeout_s 480:
+    PYTHONPATH=.device_deps python benchmarks/gpu_check.py --out-dir "$OUT"
+
 Stages, each in its own process with its own time limit, so that one failing does not lose the others:
 
 1. ``pytest -m gpu tests/test_device.py``: the ``gpu``-marked tests (trainer steps and rollout engines on CUDA; only
@@ -13,9 +23,12 @@ Stages, each in its own process with its own time limit, so that one failing doe
 3. ``benchmarks/rollout.py``: the rollout engines side by side with HF ``generate``;
 4. ``benchmarks/step.py --minirl-only``: minirl's GRPO step (that machine has no TRL).
 
-Writes ``gpu_check.json`` (every stage's status, seconds, numbers and the last lines of its output) and a
-markdown table ``gpu_check.md`` into ``--out-dir``, both rewritten after every stage. ``--smoke`` runs stages 2-4 on
-the CPU with the 2-layer test model and tiny sizes (stage 1 is CI's own test run there).
+Writes into ``--out-dir`` six files at most (the device tool brings back eight): ``gpu_check.json`` (every stage's
+status, seconds, numbers and the last lines of its output) and a markdown table ``gpu_check.md``, both rewritten
+after every stage, ``logs.txt`` (every stage's whole output), the recipe run's ``r1_zero_metrics.jsonl``, and the
+benchmarks' ``rollout.json`` and ``step.json``. The checkpoint (2 GB) and the run folder stay in ``--work-dir``.
+``--smoke`` runs stages 2-4 on the CPU with the 2-layer test model and tiny sizes (stage 1 is CI's own test run
+there).
 """
 
 from __future__ import annotations
@@ -23,8 +36,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,11 +72,13 @@ def build_checkpoint(path: Path, smoke: bool) -> Path:
 
 
 def run_stage(name: str, cmd: list[str], limit_s: int, log_dir: Path) -> dict:
-    """Run ``cmd`` with a time limit; its output goes to ``log_dir/<name>.log``. Returns status, seconds, tail."""
+    """Run ``cmd`` with a time limit; its output is added to ``log_dir/logs.txt``. Returns status, seconds, tail."""
     started = time.perf_counter()
-    log = log_dir / f"{name}.log"
+    log = log_dir / f".{name}.log"
     print(f"[gpu_check] {name}: {' '.join(cmd)} (limit {limit_s} s)", flush=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    # PYTHONPATH: the GPU machine runs the working tree as it is, minirl not installed
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     try:
         with open(log, "w") as f:
             proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=limit_s, env=env)
@@ -69,9 +86,13 @@ def run_stage(name: str, cmd: list[str], limit_s: int, log_dir: Path) -> dict:
     except subprocess.TimeoutExpired:
         status = f"timed out after {limit_s} s"
     seconds = time.perf_counter() - started
-    tail = log.read_text(errors="replace").splitlines()[-15:]
+    text = log.read_text(errors="replace")
+    log.unlink()
+    with open(log_dir / "logs.txt", "a") as f:
+        f.write(f"===== {name}: {' '.join(cmd)}\n{text}\n===== {name}: {status}\n\n")
+    tail = text.splitlines()[-15:]
     print(f"[gpu_check] {name}: {status}, {seconds:.0f} s", flush=True)
-    return {"status": status, "seconds": round(seconds, 1), "log": log.name, "tail": tail}
+    return {"status": status, "seconds": round(seconds, 1), "tail": tail}
 
 
 def run_metrics(run_dir: Path) -> dict:
@@ -135,11 +156,17 @@ def main(argv: list[str] | None = None) -> dict:
         "--smoke", action="store_true", help="CPU, 2-layer model, tiny sizes: checks the script itself"
     )
     p.add_argument("--steps", type=int, default=4, help="recipe steps (the first is a warm-up)")
+    p.add_argument(
+        "--work-dir", default=None, help="checkpoint and run folder (default: a new temporary folder)"
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.device = "cpu"
     out = Path(args.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    (out / "logs.txt").unlink(missing_ok=True)
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="gpu_check_")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     result = {
         "device": args.device,
@@ -162,9 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
         save()
 
     started = time.perf_counter()
-    ckpt = build_checkpoint(out / "model", args.smoke)
+    ckpt = build_checkpoint(work / "model", args.smoke)
     print(f"[gpu_check] checkpoint built in {time.perf_counter() - started:.0f} s: {ckpt}", flush=True)
-    run_dir = out / "r1_zero"
+    run_dir = work / "r1_zero"
     new_tokens = "8" if args.smoke else "128"
     recipe = [
         py, "recipes/r1_zero.py", "--model.name", str(ckpt), "--model.device", args.device,
@@ -176,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
         recipe += ["--rollout.prompts_per_step", "2", "--rollout.num_generations", "2"]
     stage = run_stage("r1_zero", recipe, 300, out)
     stage["numbers"] = run_metrics(run_dir)
+    if (run_dir / "metrics.jsonl").exists():
+        shutil.copy(run_dir / "metrics.jsonl", out / "r1_zero_metrics.jsonl")
     result["stages"]["r1_zero"] = stage
     save()
 

@@ -303,7 +303,10 @@ def test_compile_modes_do_the_same_work(tiny_model_dir, gsm8k_env):
 
 def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
     """The GPU machine's one script, on the CPU with the 2-layer model: every stage ends ok and leaves numbers."""
-    result = gpu_check.main(["--smoke", "--out-dir", str(tmp_path), "--steps", "2"])
+    out = tmp_path / "out"
+    result = gpu_check.main(
+        ["--smoke", "--out-dir", str(out), "--work-dir", str(tmp_path / "work"), "--steps", "2"]
+    )
     assert set(result["stages"]) == {"r1_zero", "rollout", "step"}  # pytest -m gpu is CI's own run on the CPU
     for name, stage in result["stages"].items():
         assert stage["status"] == "ok", (name, stage["tail"])
@@ -312,6 +315,17 @@ def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
     assert recipe["peak_memory_gib"] is None  # logged on CUDA only
     assert set(result["stages"]["rollout"]["numbers"]) == {"minirl_exact", "minirl_bf16"}
     assert result["stages"]["step"]["numbers"]["seconds_per_step"] > 0
-    saved = json.loads((tmp_path / "gpu_check.json").read_text())
+    saved = json.loads((out / "gpu_check.json").read_text())
     assert saved["stages"].keys() == result["stages"].keys()
-    assert "| r1_zero | ok |" in (tmp_path / "gpu_check.md").read_text()
+    assert "| r1_zero | ok |" in (out / "gpu_check.md").read_text()
+    # what comes back from the device machine: at most 8 files, the checkpoint not among them
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "gpu_check.json",
+        "gpu_check.md",
+        "logs.txt",
+        "r1_zero_metrics.jsonl",
+        "rollout.json",
+        "step.json",
+    }
+    assert "===== step: ok" in (out / "logs.txt").read_text()

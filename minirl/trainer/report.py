@@ -59,8 +59,18 @@ def _transfer_table(evals: list[dict]) -> list[str]:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path."""
-    from minirl.plot.curves import plot_runs
+    """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path.
+
+    Without matplotlib (a dependency, but a bare GPU image may lack it) the report says the curves were not drawn
+    instead of failing a run that has finished.
+    """
+    try:
+        from minirl.plot.curves import plot_runs
+    except ModuleNotFoundError as err:
+        if err.name is None or not err.name.startswith("matplotlib"):
+            raise
+        plot_runs = None
+        print("[minirl] report: no curves, matplotlib is not installed (pip install matplotlib)")
 
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
@@ -128,7 +138,9 @@ def write_report(run_dir: str | Path) -> Path:
 
             def iv(name, e=e):
                 v, lo, hi = e.get(f"eval/{name}"), e.get(f"eval/{name}_low"), e.get(f"eval/{name}_high")
-                return "-" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+                if v is None:
+                    return "-"
+                return f"{v:.3f}" if lo is None or hi is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
             lines.append(
                 f"| {e.get('when', '')} | {e.get('step')} | {iv('pass@1')} | {iv('pass@1_sampled')} | "
@@ -137,7 +149,9 @@ def write_report(run_dir: str | Path) -> Path:
             )
         lines.append("")
         lines += _transfer_table(evals)
-    if train:
+    if train and plot_runs is None:
+        lines += ["## Curves", "", "Not drawn: matplotlib is not installed (`pip install matplotlib`).", ""]
+    elif train:
         plots = plot_runs([run], run / "plots", smooth=0.6 if len(train) >= 20 else 0.0)
         lines += [
             "## Curves",
