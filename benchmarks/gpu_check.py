@@ -208,6 +208,11 @@ def main(argv: list[str] | None = None) -> dict:
     result["stages"]["r1_zero"] = stage
     save()
 
+    # The benchmarks' prompts are GSM8K questions; ../shared does not travel to the GPU machine: use the tests' own
+    # GSM8K-format rows there (the prompt text matters little to a random-weight model's timings).
+    if "MINIRL_GSM8K" not in os.environ and not (ROOT.parent / "shared" / "data" / "gsm8k").is_dir():
+        os.environ["MINIRL_GSM8K"] = str(ROOT / "tests" / "data" / "gsm8k")
+    result["gsm8k"] = os.environ.get("MINIRL_GSM8K", str(ROOT.parent / "shared" / "data" / "gsm8k"))
     model = ["--model", str(ckpt)] if args.smoke else ["--arch", "qwen2.5-0.5b"]
     size = ["--max-new-tokens", "8", "--generations", "2"] if args.smoke else []
     for name, script, extra, limit in (
