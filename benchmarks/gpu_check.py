@@ -10,10 +10,11 @@ ignored folder here and carry it (~23 MB; checked in a venv with only those four
     pip install --target .device_deps "jsonargparse[signatures]>=4.49" pytest
     rm -rf .device_deps/{yaml,_yaml,pyyaml-*,typing_extensions*}   # keep the machine's own PyYAML and typing_extensions
     echo /.device_deps/ >> .git/info/exclude
-    # device run, carry [".device_deps"], timeout_s 480:
+    # device run, carry [".device_deps"], timeout_s 600 (the stages' limits add up to 9 minutes):
     PYTHONPATH=.device_deps python benchmarks/gpu_check.py --out-dir "$OUT"
 
-Stages, each in its own process with its own time limit, so that one failing does not lose the others:
+Stages, each in its own process with its own time limit (2, 3, 2 and 2 minutes), so that one failing does not lose
+the others:
 
 1. ``pytest -m gpu tests/test_device.py``: the ``gpu``-marked tests (trainer steps and rollout engines on CUDA; only
    that file, since the others import TRL or ``datasets``, which that machine lacks);
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["stages"]["gpu_tests"] = run_stage(
             "gpu_tests",
             [py, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests/test_device.py"],
-            240,
+            120,
             out,
         )
         save()
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]  # fmt: skip
     if args.smoke:
         recipe += ["--rollout.prompts_per_step", "2", "--rollout.num_generations", "2"]
-    stage = run_stage("r1_zero", recipe, 300, out)
+    stage = run_stage("r1_zero", recipe, 180, out)
     stage["numbers"] = run_metrics(run_dir)
     if (run_dir / "metrics.jsonl").exists():
         shutil.copy(run_dir / "metrics.jsonl", out / "r1_zero_metrics.jsonl")
@@ -216,8 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = ["--model", str(ckpt)] if args.smoke else ["--arch", "qwen2.5-0.5b"]
     size = ["--max-new-tokens", "8", "--generations", "2"] if args.smoke else []
     for name, script, extra, limit in (
-        ("rollout", "benchmarks/rollout.py", ["--engines", "exact,bf16"], 240),
-        ("step", "benchmarks/step.py", ["--minirl-only"], 240),
+        ("rollout", "benchmarks/rollout.py", ["--engines", "exact,bf16"], 120),
+        ("step", "benchmarks/step.py", ["--minirl-only"], 120),
     ):
         json_out = out / f"{name}.json"
         cmd = [py, script, "--device", args.device, *model, *size, *extra, "--warmup", "1", "--steps", "2"]
