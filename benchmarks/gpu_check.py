@@ -3,21 +3,23 @@
     python benchmarks/gpu_check.py --out-dir "$OUT"          # on the GPU machine (its results come back in $OUT)
     python benchmarks/gpu_check.py --smoke --out-dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
 
-The project's GPU machine (the ``device`` tool) has torch, transformers, accelerate and peft, no Hub and no package
-index, and runs the working tree without installing it. What else minirl needs there is pure Python; put it in an
-ignored folder here and carry it (~23 MB; checked in a venv with only those four packages and this folder):
+The project's GPU machine (the ``device`` tool) runs the working tree without installing it, under its image's
+``python3`` (torch, transformers, accelerate, peft, pytest, matplotlib, PyYAML; no Hub, no package index, no TRL or
+``datasets``). minirl's one missing dependency there, jsonargparse with its two helpers, is pure Python; put it in an
+ignored folder here and carry it (7 MB; checked in a venv holding only torch, transformers, accelerate, peft and
+pytest, plus this folder):
 
-    pip install --target .device_deps "jsonargparse[signatures]>=4.49" pytest
-    rm -rf .device_deps/{yaml,_yaml,pyyaml-*,typing_extensions*}   # keep the machine's own PyYAML and typing_extensions
+    pip install --no-deps --target .device_deps "jsonargparse>=4.49" docstring-parser typeshed-client
     echo /.device_deps/ >> .git/info/exclude
     # device run, carry [".device_deps"], timeout_s 600 (the stages' limits add up to 9 minutes):
-    PYTHONPATH=.device_deps python benchmarks/gpu_check.py --out-dir "$OUT"
+    PYTHONPATH=.device_deps python3 benchmarks/gpu_check.py --out-dir "$OUT"
 
 Stages, each in its own process with its own time limit (2, 3, 2 and 2 minutes), so that one failing does not lose
 the others:
 
 1. ``pytest -m gpu tests/test_device.py``: the ``gpu``-marked tests (trainer steps and rollout engines on CUDA; only
-   that file, since the others import TRL or ``datasets``, which that machine lacks);
+   that file, since others import TRL or ``datasets``, which that machine lacks). The script stops at once if
+   ``--device cuda`` sees no GPU, so these cannot pass by being skipped;
 2. ``recipes/r1_zero.py`` for a few steps with the Qwen2.5-0.5B architecture built from its config (random init,
    bf16 autocast over fp32 master weights, minirl's byte tokenizer: the machine has no Hub), reading step time,
    rollout tokens/s and peak GPU memory from the run's ``metrics.jsonl``;
@@ -163,6 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.smoke:
         args.device = "cpu"
+    else:
+        from benchmarks.common import check_device
+
+        check_device(args)  # no GPU visible: stop here, not with every CUDA test skipped and "ok"
     out = Path(args.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "logs.txt").unlink(missing_ok=True)

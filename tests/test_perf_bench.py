@@ -307,7 +307,7 @@ def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
     result = gpu_check.main(
         ["--smoke", "--out-dir", str(out), "--work-dir", str(tmp_path / "work"), "--steps", "2"]
     )
-    assert set(result["stages"]) == {"r1_zero", "rollout", "step"}  # pytest -m gpu is CI's own run on the CPU
+    assert set(result["stages"]) == {"r1_zero", "rollout", "step"}  # smoke mode has no gpu_tests stage
     for name, stage in result["stages"].items():
         assert stage["status"] == "ok", (name, stage["tail"])
     recipe = result["stages"]["r1_zero"]["numbers"]
@@ -329,3 +329,11 @@ def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
         "step.json",
     }
     assert "===== step: ok" in (out / "logs.txt").read_text()
+
+
+def test_gpu_check_without_a_gpu_stops_before_any_stage(tmp_path, monkeypatch):
+    """--device cuda with no GPU visible: a one-line stop, not CUDA tests all skipped and reported ok."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        gpu_check.main(["--out-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
