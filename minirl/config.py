@@ -129,9 +129,9 @@ class RolloutConfig:
     """Who samples: ``exact`` (our KV-cached decode loop over the policy itself; ``minirl`` is its old name),
     ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged, refreshed after each step; the loss corrects
     for the difference with truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto``
-    (``fp32`` for a LoRA policy on a CPU, ``exact`` otherwise). On a 2-core CPU ``bf16`` made the benchmark step 2.51x TRL's against 2.19x for ``exact``, but it
-    did not keep learning unchanged: on the R1-Zero default its sampled accuracy ended below ``exact``'s on 3 of 3
-    seeds (docs/benchmarks.md). See minirl.rollout.engines."""
+    (``fp32`` for a LoRA policy on a CPU, ``exact`` otherwise). On a 2-core CPU ``bf16`` made the benchmark step
+    2.51x TRL's against 2.19x for ``exact``, but it did not keep learning unchanged: on the R1-Zero default its
+    sampled accuracy ended below ``exact``'s on 3 of 3 seeds (docs/benchmarks.md). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")

@@ -17,8 +17,9 @@ loss applies truncated importance sampling (:func:`minirl.grpo.tis_weights`), as
 (``vllm_importance_sampling_correction``) and verl (rollout correction) do for vLLM.
 
 ``auto`` is the merged ``fp32`` copy for a LoRA policy on a CPU (its samples are the policy's up to fp32 rounding,
-one matmul per layer instead of three) and ``exact`` otherwise; the config's default is ``exact``. The bf16 copy made the benchmark step 2.51x TRL's against 2.19x
-for ``exact`` on a 2-core AVX2 CPU, and the single-digit reference work (LoRA, no KL anchor) learned alike
+one matmul per layer instead of three) and ``exact`` otherwise; the config's default is ``exact``. The bf16 copy
+made the benchmark step 2.51x TRL's against 2.19x for ``exact`` on a 2-core AVX2 CPU, and the single-digit
+reference work (LoRA, no KL anchor) learned alike
 (docs/trl_parity.md), but on the R1-Zero default (full fine-tuning, lr 1e-5, KL anchor) its sampled accuracy ended
 below ``exact``'s on 3 of 3 seeds and its k3 KL spiked up to 3.3 nats per token (``exact``: at most 0.28); 90% of the
 copy's weights never changed in 24 steps, the policy's updates being finer than bf16's rounding step
