@@ -281,26 +281,34 @@ def check_device(args) -> None:
             raise SystemExit("--device cuda: no CUDA device is visible here")
 
 
+def qwen25_05b(seed: int):
+    """``(model, tokenizer)``: the Qwen2.5-0.5B architecture with random fp32 weights (seeded, on the CPU) and
+    minirl's byte tokenizer (no Hub needed; ids it lacks decode to nothing)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from minirl.testing import make_tiny_tokenizer
+
+    tok = make_tiny_tokenizer()
+    config = Qwen2Config(**QWEN25_05B, bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=0)
+    torch.manual_seed(seed)
+    # fp32 master weights, as minirl's trainer keeps them; it computes in bf16 autocast on the GPU.
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok
+
+
 def build_model(args):
     """``(model, tokenizer)``: ``--model`` loaded as minirl loads it, or ``--arch`` built from its config (random)."""
-    import torch
 
     from minirl.models import load_model_and_tokenizer
 
     if args.arch is None:
         model, tok = load_model_and_tokenizer(args.model, device=args.device, dtype="fp32")
     else:
-        from transformers import Qwen2Config, Qwen2ForCausalLM
-
-        from minirl.testing import make_tiny_tokenizer
-
-        tok = make_tiny_tokenizer()  # no hub here: a byte tokenizer; ids it lacks decode to nothing
-        config = Qwen2Config(**QWEN25_05B, bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=0)
-        torch.manual_seed(args.seed)
-        # fp32 master weights, as minirl's trainer keeps them; it computes in bf16 autocast on the GPU.
-        model = Qwen2ForCausalLM(config).to(args.device).eval()
-        model.generation_config.eos_token_id = tok.eos_token_id
-        model.generation_config.pad_token_id = tok.pad_token_id
+        model, tok = qwen25_05b(args.seed)
+        model = model.to(args.device).eval()
     if tok.pad_token is None:  # as the trainer does
         tok.pad_token = tok.eos_token
     return model, tok

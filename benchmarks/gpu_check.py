@@ -54,21 +54,13 @@ if str(ROOT) not in sys.path:
 def build_checkpoint(path: Path, smoke: bool) -> Path:
     """A random Qwen2.5-0.5B-architecture checkpoint (or, with ``smoke``, the 2-layer test model) with minirl's
     byte tokenizer, saved to ``path``."""
-    from minirl.testing import make_tiny_tokenizer, save_tiny_checkpoint
+    from minirl.testing import save_tiny_checkpoint
 
     if smoke:
         return save_tiny_checkpoint(path)
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from benchmarks.common import qwen25_05b
 
-    from benchmarks.common import QWEN25_05B
-
-    tok = make_tiny_tokenizer()
-    config = Qwen2Config(**QWEN25_05B, bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=0)
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
+    model, tok = qwen25_05b(seed=0)
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -99,11 +91,16 @@ def run_stage(name: str, cmd: list[str], limit_s: int, log_dir: Path) -> dict:
 
 
 def run_metrics(run_dir: Path) -> dict:
-    """Means over the recipe run's training steps after the first (warm-up): step time, tokens/s, peak memory."""
+    """Means over the recipe run's training steps after the first (warm-up): step time, tokens/s, peak memory.
+
+    Read with the run log's own parser, which skips a last line cut off by a stage's time limit (with a warning).
+    """
+    from minirl.plot import read_metrics
+
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_metrics(path)
     train = [r for r in rows if r.get("type", "train") == "train"]
     timed = train[1:] or train
 

@@ -104,10 +104,9 @@ def test_grid_and_list_parsing_rejects_garbage():
 
 
 def test_qwen25_05b_architecture_has_its_parameter_count():
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     with torch.device("meta"):  # shapes only, no memory
-        model = Qwen2ForCausalLM(Qwen2Config(**common.QWEN25_05B))
+        model, tok = common.qwen25_05b(seed=0)  # what --arch qwen2.5-0.5b and gpu_check.py build
+    assert model.generation_config.eos_token_id == tok.eos_token_id
     n = sum(p.numel() for p in model.parameters())
     assert n == 494_032_768  # Qwen2.5-0.5B: 0.49B parameters with tied embeddings
     layer = model.model.layers[0].self_attn
@@ -337,3 +336,19 @@ def test_gpu_check_without_a_gpu_stops_before_any_stage(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="no CUDA device"):
         gpu_check.main(["--out-dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_reads_a_run_cut_off_mid_line(tmp_path):
+    """A recipe stage killed by its time limit leaves a half-written last line: skipped with a warning, the steps
+    before it still counted (the stages after it must not be lost to a parse error)."""
+    rows = [
+        {"step": 1, "step_time": 2.0, "tokens_per_s": 10.0},
+        {"step": 2, "step_time": 1.0, "tokens_per_s": 20.0},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 3, "step_ti'
+    (tmp_path / "metrics.jsonl").write_text(text)
+    with pytest.warns(UserWarning, match="incomplete last line"):
+        numbers = gpu_check.run_metrics(tmp_path)
+    assert numbers["steps"] == 2 and numbers["step_time_s"] == 1.0  # the first step is the warm-up
+    assert numbers["rollout_tokens_per_s"] == 20.0 and numbers["peak_memory_gib"] is None
+    assert gpu_check.run_metrics(tmp_path / "absent") == {}
