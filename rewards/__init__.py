@@ -16,6 +16,11 @@ Pure Python (standard library only); ``math-verify`` and ``py3langid`` are optio
 
 from rewards._numbers import format_number, parse_number
 from rewards._text import (
+    ANSWER_CLOSE,
+    ANSWER_OPEN,
+    TAGS,
+    THINK_CLOSE,
+    THINK_OPEN,
     after_reasoning,
     completion_text,
     extract_answer,
@@ -40,6 +45,11 @@ from rewards.penalties import OverlongPenalty, RepetitionPenalty, overlong_penal
 from rewards.registry import CombinedReward, UnknownRewardError, combine, get, names, register
 
 __all__ = [
+    "ANSWER_CLOSE",
+    "ANSWER_OPEN",
+    "TAGS",
+    "THINK_CLOSE",
+    "THINK_OPEN",
     "LANGUAGE_SCRIPTS",
     "MIXED_BELOW",
     "AccuracyReward",

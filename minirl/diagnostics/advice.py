@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-"""The R1 format's tags (as in ``rewards``)."""
-
 FORMAT_REWARDS = ("format", "tag_count")
 """Rewards that score the output format rather than the answer."""
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
+import rewards
 from minirl.diagnostics.advice import (
-    TAGS,
     RunSettings,
     hotter_advice,
     join,
@@ -107,8 +107,6 @@ class PreflightReport:
 
     def _diagnose(self) -> tuple[list[str], list[str]]:
         """(causes, tips) that fit what was seen, the most basic first."""
-        import rewards
-
         causes: list[str] = []
         tips: list[str] = []
         for r in self.rewards:  # your own reward is constant although the completions differ
@@ -279,7 +277,7 @@ def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) ->
         truncated_rate=float(roll.truncated.float().mean()),
         format_rate=float(metrics.get("format_rate", float("nan"))),
         accuracy=float(metrics.get("accuracy", float("nan"))),
-        tag_rate=sum(any(t in text for t in TAGS) for text in texts) / len(texts),
+        tag_rate=sum(any(t in text for t in rewards.TAGS) for text in texts) / len(texts),
         distinct_rate=sum(len(set(texts[i : i + g])) > 1 for i in range(0, len(texts), g)) / len(examples),
         samples=[texts[i] for i in picks if i < len(texts)],
         settings=RunSettings.from_config(cfg, rewards=dict(zip(names, weights))),
