@@ -14,6 +14,8 @@ from typing import Any
 
 from minirl.config import ConfigError
 from minirl.diagnostics import PreflightFailed
+from minirl.diagnostics.resources import NotEnoughMemory
+from minirl.files import DiskFullError
 from minirl.models import ModelNotFoundError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -22,6 +24,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileExistsError,
     FileNotFoundError,
     PreflightFailed,
+    NotEnoughMemory,
+    DiskFullError,
     ImportError,  # optional engines (vLLM, trackers) raise it with the pip command to run
 )
 """Errors reported as ``error: <message>`` with exit code 2 instead of a traceback."""

@@ -12,10 +12,14 @@ mix, and a machine crash cannot leave a complete-looking name whose contents nev
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import numbers
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +91,40 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+"""The errors of a write that found the disk (or the user's quota) full."""
+
+
+class DiskFullError(OSError):
+    """A run file could not be written for lack of disk space; the message names the path and the space needed."""
+
+
+@contextmanager
+def disk_space_for(path: str | Path, needed: int, hint: str = "") -> Iterator[None]:
+    """Turn a full disk (``ENOSPC``/``EDQUOT``) inside the block into a :class:`DiskFullError` that names ``path``,
+    the ``needed`` bytes and the disk's free space (plus ``hint``); other errors pass unchanged.
+
+    >>> try:
+    ...     with disk_space_for("runs/x/model", 2**30, "the last checkpoint is intact"):
+    ...         raise OSError(errno.ENOSPC, "No space left on device")
+    ... except DiskFullError as err:
+    ...     print(str(err).split(":")[0])
+    no space left to write runs/x/model
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in NO_SPACE:
+            raise
+        folder = Path(path).resolve()
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        full = DiskFullError(
+            f"no space left to write {path}: it needs about {needed / 2**30:.2f} GiB and its disk has "
+            f"{free / 2**30:.2f} GiB free" + (f"; {hint}" if hint else "")
+        )
+        full.errno = err.errno
+        raise full from None

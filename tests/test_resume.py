@@ -226,10 +226,67 @@ def test_a_cli_run_killed_at_several_moments_resumes_to_the_straight_run(tmp_pat
         (r["type"], r.get("when"), r["step"]) for r in a
     ]
     for ra, rb in zip(a, b):
-        _same(ra, rb, skip=TIMING | {k for k in ra if k.startswith("time/")})  # wall-clock phase times
+        _same(
+            ra, rb, skip=TIMING | {k for k in ra if k.startswith(("time/", "memory/"))}
+        )  # measured, not computed
     assert _lines(killed / "samples.jsonl") == _lines(straight / "samples.jsonl")
     wa = load_file(str(straight / "model" / "model.safetensors"))
     wb = load_file(str(killed / "model" / "model.safetensors"))
     assert set(wa) == set(wb)
     for name in wa:
         assert torch.allclose(wa[name], wb[name], atol=1e-6), name
+
+
+# ----------------------------------------------------------------------------------- a full disk
+def test_a_full_disk_stops_the_run_with_the_path_and_the_previous_checkpoint_resumes(
+    tmp_path, tiny_tokenizer, monkeypatch
+):
+    """The second checkpoint's write finds no space (ENOSPC): the run stops with a one-line error naming the path,
+    the space needed and the checkpoint to resume from; nothing of the half checkpoint stays; the run resumes."""
+    import errno
+
+    from minirl.files import DiskFullError
+    from minirl.testing import make_tiny_model
+    from minirl.trainer import checkpoint
+
+    real_save, calls = checkpoint.save_file, []
+
+    def save_file(tensors, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, path)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_file)
+    extra = ("--run.max_steps", "3", "--checkpoint.every", "1")
+    trainer = _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra)
+    with pytest.raises(DiskFullError) as err:
+        trainer.train()
+    message = str(err.value)
+    assert "\n" not in message and "step-000002" in message and "GiB" in message
+    assert "step-000001 is intact" in message and "--checkpoint.resume latest" in message
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000001"]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
+
+    monkeypatch.setattr(checkpoint, "save_file", real_save)
+    resumed = _resumed(tmp_path, tiny_tokenizer, extra)
+    assert resumed.step == 0  # resume happens in train()
+    resumed.train()
+    assert resumed.step == 3 and [p.name for p in list_checkpoints(tmp_path)][-1] == "step-000003"
+
+
+def test_a_full_disk_is_a_one_line_error_with_exit_code_2(capsys):
+    import errno
+
+    from minirl.cli import run_main
+    from minirl.files import disk_space_for
+
+    def main(argv):
+        with disk_space_for("runs/x/model", 2**30):
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    with pytest.raises(SystemExit) as stop:
+        run_main(main)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no space left to write runs/x/model") and "\n" not in err

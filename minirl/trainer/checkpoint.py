@@ -8,7 +8,8 @@ process killed at any moment leaves no half checkpoint, and a machine crash cann
 files never reached the disk (``minirl.files``). A checkpoint counts only with all its files. Old checkpoints (all
 but the last ``keep_last``) are renamed to a hidden name before they are deleted, so a kill during the deletion
 cannot leave a half-deleted one that looks complete; leftovers of interrupted saves and deletions are removed by the
-next save. Loading uses ``torch.load(weights_only=True)``.
+next save. Loading uses ``torch.load(weights_only=True)``. A save that finds the disk full removes what it wrote and
+stops the run with :class:`minirl.files.DiskFullError` (the path, the space needed, and the checkpoint to resume from).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from minirl.files import fsync_dir, fsync_tree
+from minirl.files import DiskFullError, disk_space_for, fsync_dir, fsync_tree
 
 PREFIX = "step-"
 FILES = ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json")
@@ -84,22 +85,35 @@ def save_checkpoint(
     for leftover in root.iterdir():  # interrupted saves and deletions of earlier processes
         if leftover.name.startswith(_HIDDEN):
             shutil.rmtree(leftover, ignore_errors=True)
-    tmp.mkdir()
-    save_file(trainable_state_dict(model), str(tmp / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(
-        {
-            "torch": torch.get_rng_state(),
-            "sampler": generator.get_state(),
-            "python": list(random.getstate()[1]),
-            "python_version": random.getstate()[0],
-            "python_gauss": random.getstate()[2],
-        },
-        tmp / "rng.pt",
+    weights = trainable_state_dict(model)
+    needed = 3 * sum(t.numel() * t.element_size() for t in weights.values())  # weights + Adam's two moments
+    previous = list_checkpoints(output_dir)
+    hint = (
+        f"{previous[-1]} is intact: free some space and continue with --checkpoint.resume latest"
+        if previous
+        else "free some space or write elsewhere (--run.output_dir)"
     )
-    (tmp / "state.json").write_text(json.dumps({"step": step, **extra_state}, indent=2, default=str))
-    fsync_tree(tmp)
+    try:
+        with disk_space_for(tmp, needed, hint):
+            tmp.mkdir()
+            save_file(weights, str(tmp / "trainable.safetensors"))
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            torch.save(
+                {
+                    "torch": torch.get_rng_state(),
+                    "sampler": generator.get_state(),
+                    "python": list(random.getstate()[1]),
+                    "python_version": random.getstate()[0],
+                    "python_gauss": random.getstate()[2],
+                },
+                tmp / "rng.pt",
+            )
+            (tmp / "state.json").write_text(json.dumps({"step": step, **extra_state}, indent=2, default=str))
+            fsync_tree(tmp)
+    except DiskFullError:
+        shutil.rmtree(tmp, ignore_errors=True)  # the half-written checkpoint gives its space back
+        raise
     if final.exists():  # the same step saved again (e.g. a stop right after a periodic save)
         _remove(final)
     os.replace(tmp, final)
