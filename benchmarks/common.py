@@ -420,7 +420,7 @@ class MinirlSide:
         phases["other"] = max(0.0, sw.seconds - sum(phases.values()))
         generated = int(metrics["tokens/generated"])
         rows = tr.cfg.rollout.prompts_per_step * tr.cfg.rollout.num_generations
-        return {
+        row = {
             "seconds": sw.seconds,
             "rollout_seconds": metrics["rollout_time"],
             "generated_tokens": generated,
@@ -430,6 +430,17 @@ class MinirlSide:
             "phases": phases,
             **peaks(self.device),
         }
+        # The trainer measures each phase's peak itself (resetting the peak between phases, so the peak read around
+        # the whole step would be the last phase's): its largest is the step's peak.
+        memory = {
+            k.removeprefix("memory/").removesuffix("_gib"): v
+            for k, v in metrics.items()
+            if k.startswith("memory/")
+        }
+        if memory:
+            row["memory_gib"] = memory
+            row["peak_vram_mib" if self.device.startswith("cuda") else "peak_rss_mib"] = memory["peak"] * 1024
+        return row
 
 
 # ---------------------------------------------------------------------------------------------------------------------

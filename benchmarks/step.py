@@ -92,16 +92,21 @@ class TrlSide:
             cfg, model, tok, bf16=bf16, disable_tqdm=True, logging_steps=10_000
         )
         self.gen_seconds = 0.0
+        self.before_rollout = self.rollout_peaks = {}
         generate = tr._generate  # TRL's private method: the only place its rollout can be timed (docstring)
 
         def timed_generate(*a, **kw):
             sync(self.device)
+            self.before_rollout = peaks(self.device)  # the step's peak so far (start of the step to here)
+            reset_peaks(self.device)
             t = time.perf_counter()
             try:
                 return generate(*a, **kw)
             finally:
                 sync(self.device)
                 self.gen_seconds += time.perf_counter() - t
+                self.rollout_peaks = peaks(self.device)
+                reset_peaks(self.device)  # the rest of the step: log-probs, loss, backward, optimizer
 
         tr._generate = timed_generate
         side = self
@@ -130,11 +135,22 @@ class TrlSide:
                         "train_tokens": int(state.num_input_tokens_seen - side.tokens_before),
                         "mean_completion_length": mean_len,
                         "sequences": n,
-                        **peaks(side.device),
+                        **side.step_peaks(),
                     }
                 )
 
         tr.add_callback(Stepper())
+
+    def step_peaks(self) -> dict:
+        """The step's peaks (the largest of its three parts), and per phase ``memory_gib``: the rollout (TRL's
+        ``_generate``) and the rest of the step (``training``)."""
+        rest = peaks(self.device)
+        parts = [self.before_rollout, self.rollout_peaks, rest]
+        key = "peak_vram_mib" if "peak_vram_mib" in rest else "peak_rss_mib"
+        out = {k: max(p[k] for p in parts) for k in rest}
+        out["memory_gib"] = {"rollout": self.rollout_peaks[key] / 1024, "training": rest[key] / 1024}
+        out["memory_gib"]["peak"] = out[key] / 1024
+        return out
 
     def run(self) -> None:
         """TRL's ``train()``, until the parent says ``quit``."""

@@ -43,6 +43,33 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+WORKED_EXAMPLE_KEYS = ("question", "reasoning", "answer")
+"""The fields of one entry of ``data.worked_examples``."""
+
+
+def check_worked_examples(examples: Any) -> list[dict[str, str]] | None:
+    """``examples`` (``data.worked_examples``) checked: None, or a non-empty list of mappings with exactly the
+    keys :data:`WORKED_EXAMPLE_KEYS`, each non-empty text.
+
+    >>> check_worked_examples([{"question": "What is 1 + 2?", "reasoning": "1 + 2 = 3.", "answer": "3"}])[0]["answer"]
+    '3'
+    """
+    if examples is None:
+        return None
+    _check(
+        isinstance(examples, list) and examples,
+        f"data.worked_examples must be a non-empty list or null, got {examples!r}",
+    )
+    for i, ex in enumerate(examples):
+        ok = isinstance(ex, dict) and set(ex) == set(WORKED_EXAMPLE_KEYS)
+        ok = ok and all(isinstance(ex[k], str) and ex[k].strip() for k in WORKED_EXAMPLE_KEYS)
+        _check(
+            ok,
+            f"data.worked_examples[{i}] must map each of {list(WORKED_EXAMPLE_KEYS)} to non-empty text, got {ex!r}",
+        )
+    return [dict(ex) for ex in examples]
+
+
 @dataclass
 class ModelConfig:
     """Which model to train and how to hold it."""
@@ -99,8 +126,13 @@ class DataConfig:
     language: str = "en"
     """Prompt language and target language of the reasoning: ``en``, ``zh``, ``fr``, ``es`` or ``de`` (the
     instruction, example labels and, for arithmetic, the question and worked example, in that language)."""
+    worked_examples: list[dict[str, str]] | None = None
+    """Worked examples shown instead of the task's own (with ``one_shot``), each ``{question, reasoning, answer}``,
+    shown as written. Show two ways to reason (a short and a stepwise one) and the policy chooses between them;
+    a question of the task's held-out split is refused."""
 
     def __post_init__(self):
+        self.worked_examples = check_worked_examples(self.worked_examples)
         _check(
             self.train_size is None or self.train_size > 0,
             f"data.train_size must be > 0, got {self.train_size}",
@@ -213,8 +245,10 @@ class OptimConfig:
     """``constant``, ``linear`` or ``cosine`` decay after warmup."""
     max_grad_norm: float = 1.0
     """Gradient clipping (0 = off)."""
-    grad_accum: int = 1
-    """Micro-batches per minibatch (gradients accumulate; for memory, not for a bigger batch)."""
+    micro_batch_size: int | None = 16
+    """Completions per forward/backward pass, for memory: gradients accumulate over the micro-batches of a minibatch,
+    and the update equals the one of a single pass over it (the loss normaliser is the whole minibatch's). Also the
+    batch of the frozen (reference, old-policy) log-probs. ``null`` = the whole minibatch at once."""
 
     def __post_init__(self):
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
@@ -223,7 +257,10 @@ class OptimConfig:
             f"optim.scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'",
         )
         _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
-        _check(self.grad_accum >= 1, f"optim.grad_accum must be >= 1, got {self.grad_accum}")
+        _check(
+            self.micro_batch_size is None or self.micro_batch_size >= 1,
+            f"optim.micro_batch_size must be >= 1 or null, got {self.micro_batch_size}",
+        )
         _check(self.max_grad_norm >= 0, f"optim.max_grad_norm must be >= 0, got {self.max_grad_norm}")
 
 
@@ -279,9 +316,12 @@ class EvalConfig:
     """Samples per held-out problem besides the greedy one (pass@k, maj@k and sampled pass@1 when > 1)."""
     temperature: float = 1.0
     """Sampling temperature of those samples (the training temperature shows what RL sharpened)."""
-    batch_size: int = 288
-    """Sequences decoded together (greedy + k samples per problem); wide batches amortise the long tails of a few
-    rambling completions (48 problems x 9 on a 2-core CPU: 63 s at 72, 48 s at 288)."""
+    batch_size: int = 128
+    """Sequences decoded together (greedy + k samples per problem): wider batches amortise the long tails of a few
+    rambling completions, and each row holds its KV cache (docs/benchmarks.md, memory)."""
+    no_reasoning: bool = False
+    """Also evaluate the held-out problems greedily with the reasoning removed (``</think>\\n<answer>`` forced right
+    after the prompt), at the start and the end: how much accuracy rests on the reasoning (``no_reasoning/...``)."""
     transfer: dict[str, dict] = field(default_factory=dict)
     """Tasks the run does not train on, evaluated greedily at the start and at the end (with ``at_start`` /
     ``at_end``) to show whether RL made them worse: ``{name: {task: arithmetic, task_args: {num_terms: 3}, size:
@@ -362,15 +402,6 @@ class TrainConfig:
 C = typing.TypeVar("C", bound=TrainConfig)
 """A config class: :class:`TrainConfig` or a subclass that adds sections (the R1 pipeline's)."""
 
-MOVED = {
-    **{f"run.eval_{name}": f"eval.{name}" for name in ("every", "at_start", "at_end", "max_new_tokens", "k")},
-    "run.eval_temperature": "eval.temperature",
-    "run.save_every": "checkpoint.every",
-    **{f"run.{name}": f"checkpoint.{name}" for name in ("keep_last", "resume", "save_model", "merge_lora")},
-}
-"""Fields that left ``run`` when it was split into ``run``, ``eval`` and ``checkpoint``: old name -> new name."""
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Parsing (jsonargparse) and one-line errors
 
@@ -428,10 +459,7 @@ _WANTED = {"bool": "true/false", "dict": "a mapping like {a: 1}", "list": "a lis
 
 
 def _unknown(key: str, types: dict[str, dict[str, Any]], where: str = "") -> ConfigError:
-    """The message for a key that is not a field: moved, unknown field, unknown section, or no field named."""
-    if key in MOVED:
-        new = MOVED[key]
-        return ConfigError(f"{key} moved to {new}{where}: use --{new} (in YAML, `{new.replace('.', ': ')}`)")
+    """The message for a key that is not a field: unknown field, unknown section, or no field named."""
     section, _, name = key.partition(".")
     if section not in types:
         return ConfigError(

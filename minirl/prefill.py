@@ -12,14 +12,25 @@ it sees in a left-padded prompt: the same values up to float rounding, gradients
 and indexing are differentiable). It needs a model with rotary (or no) position embeddings, like the left-padding
 invariance the rest of minirl relies on. Without a prefix worth sharing (one prompt, or fewer than
 ``MIN_SHARED`` common tokens) the prompts are prefilled whole, left-padded, as before.
+
+The training forward reads the prompts' cache and never extends it: :func:`read_only` makes its layers return the
+prompt's keys and values followed by the completion's without storing them. That is also what lets gradient
+checkpointing recompute a layer in the backward pass and see the same keys and values (``transformers`` otherwise
+drops the cache of a checkpointed layer, and the recompute would append to it a second time):
+:func:`checkpointing_paused` prefills the prompts without checkpointing (they are few tokens) and
+:func:`cache_read_under_checkpointing` lets the checkpointed layers read the read-only cache.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from transformers.cache_utils import DynamicLayer
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 MIN_SHARED = 8
 """Fewest common tokens worth a separate prefix forward."""
@@ -130,3 +141,70 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
         logits_to_keep=1,
     )
     return Prefilled(getattr(out, CACHE), out.logits[:, -1, :], attn, positions[:, -1] + 1, shared)
+
+
+class ReadOnlyLayer(DynamicLayer):
+    """A ``DynamicLayer`` that is read, never extended: ``update`` returns its keys/values followed by the new ones
+    (``[B, H, T + q, D]``) and keeps nothing, so running the same forward twice sees the same cache."""
+
+    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        """Return ``[B, H, T + q, D]`` keys and values: the cached ones, then ``[B, H, q, D]`` new ones; store none."""
+        return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
+
+
+def read_only(cache):
+    """Make every plain ``DynamicLayer`` of ``cache`` a :class:`ReadOnlyLayer` (in place); returns the cache.
+
+    >>> from transformers import DynamicCache
+    >>> cache = DynamicCache()
+    >>> _ = cache.update(torch.zeros(1, 1, 3, 2), torch.zeros(1, 1, 3, 2), 0)
+    >>> k, _ = read_only(cache).update(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), 0)
+    >>> tuple(k.shape), cache.get_seq_length()
+    ((1, 1, 5, 2), 3)
+    """
+    for layer in getattr(cache, "layers", []):
+        if type(layer) is DynamicLayer and layer.is_initialized:
+            layer.__class__ = ReadOnlyLayer
+    return cache
+
+
+def _checkpointed(model) -> list[torch.nn.Module]:
+    """The modules of ``model`` with gradient checkpointing switched on (``transformers`` sets the flag on the model
+    and on each of its checkpointed layers)."""
+    return [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+
+
+def checkpointing_on(model) -> bool:
+    """Whether a forward of ``model`` right now would checkpoint its layers (switched on, training, with grad)."""
+    return model.training and torch.is_grad_enabled() and bool(_checkpointed(model))
+
+
+CHECKPOINT_READS_CACHE = hasattr(GradientCheckpointingLayer, "_can_checkpoint_with_cache")
+"""Whether this ``transformers`` lets a checkpointed layer keep a KV cache it only reads (5.2x on)."""
+
+
+@contextmanager
+def checkpointing_paused(model) -> Iterator[None]:
+    """Within the block ``model`` runs without gradient checkpointing (its flags are restored on exit)."""
+    modules = _checkpointed(model)
+    for m in modules:
+        m.gradient_checkpointing = False
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.gradient_checkpointing = True
+
+
+@contextmanager
+def cache_read_under_checkpointing(model) -> Iterator[None]:
+    """Within the block the checkpointed layers of ``model`` keep the KV cache they are given instead of dropping it:
+    ``transformers``' switch for layers that only read their cache (:class:`ReadOnlyLayer` makes that true)."""
+    layers = [m for m in _checkpointed(model) if isinstance(m, GradientCheckpointingLayer)]
+    for m in layers:
+        m._can_checkpoint_with_cache = True
+    try:
+        yield
+    finally:
+        for m in layers:
+            del m._can_checkpoint_with_cache  # back to the class's False

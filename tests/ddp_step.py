@@ -14,7 +14,7 @@ loss scaled by a wrong constant; with SGD the weights move by the gradient itsel
 (torchrun, not ``accelerate launch --cpu``: the latter starts a single process unless an MPI hostfile is given; the
 trainer's ``Accelerator(cpu=True)`` turns torchrun's environment into a 2-process gloo group.)
 
-A case is ``loss_type:scale_rewards:dynamic_sampling(0/1):grad_accum:P``; with dynamic sampling the first prompt of
+A case is ``loss_type:scale_rewards:dynamic_sampling(0/1):micro_batch_size(0 = whole):P``; with dynamic sampling the first prompt of
 the schedule gets completions of equal reward (a zero-variance group, dropped).
 """
 
@@ -86,7 +86,7 @@ def fixed_rollout(trainer, zero_variance_question: str | None):
 
 
 def run_case(case: str, out: Path, tok) -> None:
-    loss_type, scale, dynamic, grad_accum, prompts = case.split(":")
+    loss_type, scale, dynamic, micro, prompts = case.split(":")
     prompts = int(prompts)
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; the Accelerator is made by the trainer
     if prompts % world:
@@ -110,8 +110,8 @@ def run_case(case: str, out: Path, tok) -> None:
                 "16",
                 "--optim.max_grad_norm",
                 "0",
-                "--optim.grad_accum",
-                grad_accum,
+                "--optim.micro_batch_size",
+                "null" if micro == "0" else micro,
             ),
             *("--grpo.loss_type", loss_type, "--grpo.scale_rewards", scale),
             *("--grpo.dynamic_sampling", "true" if dynamic == "1" else "false"),

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from minirl.config import (
-    MOVED,
     ConfigError,
     TrainConfig,
     config_from_dict,
@@ -111,41 +110,7 @@ def test_run_is_split_into_run_eval_and_checkpoint():
     )
     assert (cfg.eval.every, cfg.eval.k, cfg.checkpoint.every, cfg.checkpoint.resume) == (5, 4, 10, "latest")
     assert not {f.name for f in fields(cfg.run)} & {"eval_k", "save_every", "resume", "save_model"}
-    assert len(fields(cfg.run)) == 12 and len(fields(cfg.eval)) == 8 and len(fields(cfg.checkpoint)) == 5
-
-
-NEW_VALUES = {
-    "eval.every": "2",
-    "eval.at_start": "true",
-    "eval.at_end": "false",
-    "eval.max_new_tokens": "8",
-    "eval.k": "2",
-    "eval.temperature": "0.5",
-    "checkpoint.every": "5",
-    "checkpoint.keep_last": "3",
-    "checkpoint.resume": "latest",
-    "checkpoint.save_model": "false",
-    "checkpoint.merge_lora": "true",
-}
-
-
-@pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
-def test_moved_flags_name_their_new_place(old, new, tmp_path):
-    with pytest.raises(
-        ConfigError, match=f"^{re.escape(old)} moved to {re.escape(new)}: use --{re.escape(new)}"
-    ):
-        parse_args([f"--{old}", "1"])
-    with pytest.raises(ConfigError, match=f"{re.escape(old)} moved to {re.escape(new)}"):
-        parse_args([f"{old}=1"])
-    section, name = old.split(".")
-    old_yaml = tmp_path / "old.yaml"
-    old_yaml.write_text(f"{section}:\n  {name}: 1\n")
-    with pytest.raises(ConfigError, match=f"{re.escape(old)} moved to {re.escape(new)} \\(in .*old.yaml\\)"):
-        parse_args(["--config", str(old_yaml)])
-    # The new name takes the value.
-    value = NEW_VALUES[new]
-    sec, field_name = new.split(".")
-    assert getattr(getattr(parse_args([f"--{new}", value]), sec), field_name) == yaml.safe_load(value)
+    assert len(fields(cfg.run)) == 12 and len(fields(cfg.eval)) == 9 and len(fields(cfg.checkpoint)) == 5
 
 
 @pytest.mark.parametrize(

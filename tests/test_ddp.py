@@ -19,13 +19,13 @@ from minirl.testing import HANG_TIMEOUT_S, make_tiny_model, make_tiny_tokenizer
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "ddp_step.py"
 
-# loss_type:scale_rewards:dynamic_sampling:grad_accum:prompts per step (over all processes)
-PLAIN = [f"{lt}:group:0:1:2" for lt in LOSS_TYPES]
-ACCUM = [f"{lt}:group:0:2:2" for lt in LOSS_TYPES]
+# loss_type:scale_rewards:dynamic_sampling:micro_batch_size (0 = whole):prompts per step (over all processes)
+PLAIN = [f"{lt}:group:0:0:2" for lt in LOSS_TYPES]
+ACCUM = [f"{lt}:group:0:2:2" for lt in LOSS_TYPES]  # 2-row micro-batches: 4 on one process, 2 on each of two
 DYNAMIC = [
-    f"{lt}:group:1:1:4" for lt in LOSS_TYPES
+    f"{lt}:group:1:0:4" for lt in LOSS_TYPES
 ]  # one zero-variance group: 1 and 2 groups kept per process
-CASES = PLAIN + ACCUM + DYNAMIC + ["grpo:batch:0:1:2"]
+CASES = PLAIN + ACCUM + DYNAMIC + ["grpo:batch:0:0:2"]
 
 
 def _run(cmd: list[str], out: Path) -> dict[str, tuple[dict, dict]]:
@@ -83,7 +83,7 @@ def test_two_processes_train_like_one(runs, case):
 @pytest.mark.parametrize("loss_type", LOSS_TYPES)
 def test_gradient_accumulation_equals_one_micro_batch(runs, loss_type):
     one, two = runs
-    whole, accumulated = one[f"{loss_type}:group:0:1:2"], one[f"{loss_type}:group:0:2:2"]
+    whole, accumulated = one[f"{loss_type}:group:0:0:2"], one[f"{loss_type}:group:0:2:2"]
     assert _max_diff(whole[0], accumulated[0]) < 1e-5
     assert accumulated[1]["loss"] == pytest.approx(whole[1]["loss"], abs=1e-6)
     assert _max_diff(whole[0], two[f"{loss_type}:group:0:2:2"][0]) < 1e-5  # both at once

@@ -27,8 +27,8 @@ def length_mod_3(completions, **kwargs):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_training_steps_on_the_device(tmp_path, tiny_model_dir, device):
-    """Two GRPO steps: the policy lives on the device, the loss is finite, the weights move, and on CUDA the
-    step's peak memory is logged."""
+    """Two GRPO steps: the policy lives on the device, the loss is finite, the weights move, and the step's
+    peak memory is logged."""
     cfg = parse_args(
         ["--model.name", str(tiny_model_dir), "--model.device", device, "--rollout.max_new_tokens", "6",
          "--rollout.num_generations", "4", "--run.max_steps", "2", "--run.output_dir", str(tmp_path),
@@ -43,7 +43,7 @@ def test_training_steps_on_the_device(tmp_path, tiny_model_dir, device):
     steps = [trainer.train_step() for _ in range(2)]
     for m in steps:
         assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["tokens/generated"] > 0
-        assert ("memory/peak_gib" in m) == (device == "cuda")
+        assert m["memory/peak_gib"] > 0  # resident memory on the CPU, allocated memory on CUDA
         if device == "cuda":
             assert m["memory/peak_gib"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(params, start))

@@ -189,7 +189,7 @@ def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_to
         "2",
         "--grpo.num_minibatches",
         "2",
-        "--optim.grad_accum",
+        "--optim.micro_batch_size",
         "2",
     )
     assert trainer.ref_model is not None

@@ -20,17 +20,30 @@ Choices that follow TRL (1.16):
   rotary embeddings (Llama, Qwen, SmolLM) only position *differences* matter, so a left shift changes nothing;
 - log-probs (and entropies) of padded completion positions are set to 0, so nothing undefined leaks into the loss.
 
-Departure: TRL computes the log-softmax with a fused, tiled LM-head kernel that never builds the ``[N, C, V]``
-logits. We keep the plain ``model(...).logits`` path (readable, works with any ``transformers`` causal LM) and only
-avoid the *second* ``[N, C, V]`` tensor a full ``log_softmax`` would allocate (``selective_log_softmax``).
+Like TRL's fused, tiled LM head, the default never builds the ``[N, C, V]`` logits: the model returns its final
+hidden states and :mod:`minirl.grpo.head` runs the head a chunk of real tokens at a time (``chunk`` tokens; values and
+gradients equal to the full logits up to float summation order). ``chunk=None``, and models whose head is not a plain
+``Linear`` (logit soft-capping), take the plain ``model(...).logits`` path, which still avoids the *second*
+``[N, C, V]`` tensor a full ``log_softmax`` would allocate (``selective_log_softmax``).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import Tensor
 
-from minirl.prefill import prefill, with_cache
+from minirl.grpo.head import CHUNK_TOKENS, head_logprobs, hidden_states_out, supports_chunked_head
+from minirl.prefill import (
+    CHECKPOINT_READS_CACHE,
+    cache_read_under_checkpointing,
+    checkpointing_on,
+    checkpointing_paused,
+    prefill,
+    read_only,
+    with_cache,
+)
 
 
 def _log_normalizer(logits: Tensor, dtype: torch.dtype) -> Tensor:
@@ -82,6 +95,7 @@ def completion_logprobs(
     logits_to_keep: int,
     temperature: float = 1.0,
     compute_entropy: bool = False,
+    chunk: int | None = CHUNK_TOKENS,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probabilities of the completion tokens under ``model`` (and optionally the entropy at each of them).
 
@@ -92,6 +106,7 @@ def completion_logprobs(
         logits_to_keep: C, the number of completion columns at the end of ``input_ids``.
         temperature: the sampling temperature; logits are divided by it, as TRL does.
         compute_entropy: also return the entropy of each next-token distribution (detached, for logging).
+        chunk: tokens whose logits exist at once (:mod:`minirl.grpo.head`); None = the full ``[N, C, V]`` logits.
 
     Returns:
         ``(logps [N, C], entropy [N, C] or None)``, float32 for half-precision models; 0 at padded positions.
@@ -116,13 +131,35 @@ def completion_logprobs(
         )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    # One extra logit: the one at the last prompt position predicts the first completion token.
-    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1)
-    logits = out.logits[:, :-1, :]  # [N, C, V] the last logit predicts past the end
-    if temperature != 1.0:
-        logits = logits / temperature  # [N, C, V]
     targets = input_ids[:, -logits_to_keep:]  # [N, C]
-    real = attention_mask[:, -logits_to_keep:].bool()  # [N, C] completion mask
+    chunked = chunk is not None and supports_chunked_head(model)
+    with hidden_states_out(model) if chunked else nullcontext() as head:
+        # One extra position: the one at the last prompt token predicts the first completion token.
+        out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1)
+    scores = out.logits[
+        :, :-1, :
+    ]  # [N, C, V] logits, or [N, C, H] hidden states; the last predicts past the end
+    return _token_logprobs(
+        scores, head, targets, attention_mask[:, -logits_to_keep:], temperature, compute_entropy, chunk
+    )
+
+
+def _token_logprobs(
+    scores: Tensor,
+    head: torch.nn.Module | None,
+    targets: Tensor,
+    mask: Tensor,
+    temperature: float,
+    compute_entropy: bool,
+    chunk: int | None,
+) -> tuple[Tensor, Tensor | None]:
+    """``(logps [N, C], entropy [N, C] or None)`` of ``targets`` from ``scores``: hidden states ``[N, C, H]`` when the
+    ``head`` is given (applied in chunks), else logits ``[N, C, V]``; 0 where ``mask`` is 0."""
+    if head is not None:
+        logps, entropy = head_logprobs(scores, head, targets, mask, temperature, chunk or CHUNK_TOKENS)
+        return logps, entropy.detach() if compute_entropy else None
+    logits = scores / temperature if temperature != 1.0 else scores  # [N, C, V]
+    real = mask.bool()  # [N, C]
     logps = selective_log_softmax(logits, targets).masked_fill(~real, 0.0)  # [N, C]
     entropy = _entropy(logits).masked_fill(~real, 0.0) if compute_entropy else None  # [N, C]
     return logps, entropy
@@ -137,6 +174,7 @@ def grouped_completion_logprobs(
     group_index: Tensor,
     temperature: float = 1.0,
     compute_entropy: bool = False,
+    chunk: int | None = CHUNK_TOKENS,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`completion_logprobs` with each distinct prompt run once, not once per completion.
 
@@ -153,7 +191,7 @@ def grouped_completion_logprobs(
         prompt_ids, prompt_mask: ``[B, P]`` the distinct prompts, left-padded.
         completion_ids, completion_mask: ``[N, C]`` completions, right-padded.
         group_index: ``[N]`` which prompt row each completion belongs to.
-        temperature, compute_entropy: as in :func:`completion_logprobs`.
+        temperature, compute_entropy, chunk: as in :func:`completion_logprobs`.
 
     Returns:
         ``(logps [N, C], entropy [N, C] or None)``; 0 at padded positions.
@@ -163,30 +201,53 @@ def grouped_completion_logprobs(
             f"completion_ids/mask [N, C] and group_index [N] do not match: {tuple(completion_ids.shape)}, "
             f"{tuple(completion_mask.shape)}, {tuple(group_index.shape)}"
         )
-    pre = prefill(model, prompt_ids, prompt_mask)  # the prompts' common prefix runs once (minirl.prefill)
-    first_logits = pre.last_logits.index_select(0, group_index)  # [N, V] predicts completion token 1
-    cache = pre.cache
-    cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, W, D] -> [N, H, W, D]
-    c = completion_ids.shape[1]
-    if c > 1:
-        start = pre.next_position.index_select(0, group_index)  # [N] first completion position
-        comp_pos = start.unsqueeze(1) + torch.arange(c - 1, device=start.device)  # [N, C-1]
-        attn = torch.cat(
-            [pre.attention_mask.index_select(0, group_index), completion_mask[:, :-1]], dim=1
-        )  # [N, W+C-1]
-        rest = model(
-            input_ids=completion_ids[:, :-1],
-            attention_mask=attn,
-            position_ids=comp_pos,
-            **with_cache(cache),
-            use_cache=True,
-        ).logits  # [N, C-1, V]
-        logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [N, C, V]
-    else:
-        logits = first_logits.unsqueeze(1)  # [N, 1, V]
-    if temperature != 1.0:
-        logits = logits / temperature  # [N, C, V]
-    real = completion_mask.bool()  # [N, C]
-    logps = selective_log_softmax(logits, completion_ids).masked_fill(~real, 0.0)  # [N, C]
-    entropy = _entropy(logits).masked_fill(~real, 0.0) if compute_entropy else None  # [N, C]
-    return logps, entropy
+    checkpointed = checkpointing_on(model)
+    if (
+        checkpointed and not CHECKPOINT_READS_CACHE
+    ):  # an older transformers: whole sequences, no shared prompt
+        input_ids, attention_mask = _whole_rows(
+            prompt_ids, prompt_mask, completion_ids, completion_mask, group_index
+        )
+        return completion_logprobs(
+            model, input_ids, attention_mask, completion_ids.shape[1], temperature, compute_entropy, chunk
+        )
+    chunked = chunk is not None and supports_chunked_head(model)
+    with hidden_states_out(model) if chunked else nullcontext() as head:
+        with checkpointing_paused(model) if checkpointed else nullcontext():  # the prompts are few tokens
+            pre = prefill(
+                model, prompt_ids, prompt_mask
+            )  # the prompts' common prefix runs once (minirl.prefill)
+        first = pre.last_logits.index_select(0, group_index)  # [N, V or H] predicts completion token 1
+        cache = read_only(pre.cache)  # read, never extended: a checkpointed layer's recompute sees the same
+        cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, W, D] -> [N, H, W, D]
+        c = completion_ids.shape[1]
+        scores = first.unsqueeze(1)  # [N, 1, V or H]
+        if c > 1:
+            start = pre.next_position.index_select(0, group_index)  # [N] first completion position
+            comp_pos = start.unsqueeze(1) + torch.arange(c - 1, device=start.device)  # [N, C-1]
+            attn = torch.cat(
+                [pre.attention_mask.index_select(0, group_index), completion_mask[:, :-1]], dim=1
+            )  # [N, W+C-1]
+            with cache_read_under_checkpointing(model) if checkpointed else nullcontext():
+                rest = model(
+                    input_ids=completion_ids[:, :-1],
+                    attention_mask=attn,
+                    position_ids=comp_pos,
+                    **with_cache(cache),
+                    use_cache=True,
+                ).logits  # [N, C-1, V or H]
+            scores = torch.cat([scores, rest], dim=1)  # [N, C, V] logits, or [N, C, H] hidden states
+    return _token_logprobs(scores, head, completion_ids, completion_mask, temperature, compute_entropy, chunk)
+
+
+def _whole_rows(
+    prompt_ids: Tensor,
+    prompt_mask: Tensor,
+    completion_ids: Tensor,
+    completion_mask: Tensor,
+    group_index: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """``prompt + completion`` rows ``[N, P+C]`` (and their mask) for :func:`completion_logprobs`."""
+    ids = torch.cat([prompt_ids.index_select(0, group_index), completion_ids], dim=1)  # [N, P+C]
+    mask = torch.cat([prompt_mask.index_select(0, group_index), completion_mask], dim=1)  # [N, P+C]
+    return ids, mask

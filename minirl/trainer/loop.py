@@ -15,8 +15,9 @@ adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.
 evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``.
 
 Every step logs its own phase times (``time/rollout``, ``time/score``, ``time/frozen_logps``,
-``time/forward_backward``, ``time/optimizer``) and token counts (``tokens/generated``, ``tokens/prompt``), and on
-CUDA its peak allocated memory (``memory/peak_gib``), so a benchmark reads them instead of patching the trainer.
+``time/forward_backward``, ``time/optimizer``), token counts (``tokens/generated``, ``tokens/prompt``) and the peak
+memory of each phase (``memory/<phase>_gib`` and ``memory/peak_gib``: resident memory on a CPU, allocated memory on
+CUDA; ``minirl.memory``), so a benchmark reads them instead of patching the trainer.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ from pathlib import Path
 import torch
 
 from minirl.config import TrainConfig
+from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
+from minirl.files import disk_space_for
 from minirl.grpo import compute_advantages, zero_variance_groups
+from minirl.memory import MemoryEstimate, ModelShape, PeakMemory, available_bytes, estimate_memory
 from minirl.rollout.generate import Rollout
-from minirl.tasks import Example, PromptStyle, Task, build_prompt, get_task
+from minirl.tasks import Example, PromptStyle, Task, build_prompt, check_not_held_out, get_task
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
@@ -88,6 +92,8 @@ class GRPOTrainer:
             self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
         )
         self.transfer = transfer_sets(cfg, cfg.run.seed)  # tasks not trained on, evaluated at start and end
+        self.style = PromptStyle.from_config(cfg.data)
+        check_not_held_out(self.style, self.task)
         self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
         self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
         check_gold_columns(self.reward_set, self.task, self.train_examples[0])
@@ -110,7 +116,6 @@ class GRPOTrainer:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
-        self.style = PromptStyle.from_config(cfg.data)
         model, self.ref_model = prepare_policy(model, cfg)
         model.to(acc.device)
         if self.ref_model is not None:
@@ -125,9 +130,10 @@ class GRPOTrainer:
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
         engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
         self.engine = make_engine(engine, self.unwrapped, acc.device)
+        self.memory = PeakMemory(acc.device)  # peak memory of each phase of a step
         self.update = PolicyUpdate(
             cfg, acc, self.model, self.optimizer, self.scheduler, self.ref_model, self.engine,
-            ckpt.checkpoint_root(self.out),
+            ckpt.checkpoint_root(self.out), self.memory,
         )  # fmt: skip
         self.generator = torch.Generator(device=acc.device).manual_seed(
             cfg.run.seed * 1000 + acc.process_index
@@ -177,13 +183,12 @@ class GRPOTrainer:
     def train_step(self) -> dict[str, float]:
         """One rollout batch and its updates; returns the step's metrics (gathered across processes)."""
         cfg, acc = self.cfg, self.accelerator
-        on_cuda = acc.device.type == "cuda"
-        if on_cuda:
-            torch.cuda.reset_peak_memory_stats(acc.device)
+        self.memory.gib.clear()
         t0 = time.perf_counter()
         examples = self.schedule.batch(self.step, acc.process_index, acc.num_processes)
         self.model.eval()
-        roll = self.rollout(examples)  # sample {o_1..o_G} for each question q
+        with self.memory.phase("rollout"):
+            roll = self.rollout(examples)  # sample {o_1..o_G} for each question q
         t_roll = time.perf_counter()
         scores = self.score(examples, roll)  # r_i
         t_score = time.perf_counter()
@@ -229,8 +234,8 @@ class GRPOTrainer:
                 **{f"time/{k}": v for k, v in self.update.times.items()},
             }
         )
-        if on_cuda:  # the step's peak of allocated GPU memory (weights and optimizer state included)
-            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
+        # each phase's peak: resident memory on a CPU, allocated GPU memory on CUDA (weights and optimizer included)
+        metrics.update(self.memory.metrics())
         return self._gather(metrics)
 
     def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
@@ -291,8 +296,10 @@ class GRPOTrainer:
                 import copy
 
                 model = copy.deepcopy(model).merge_and_unload()
-            model.save_pretrained(path, safe_serialization=True)
-            self.tokenizer.save_pretrained(path)
+            size = sum(p.numel() * p.element_size() for p in model.parameters())
+            with disk_space_for(path, size, "the run's checkpoints (if any) are intact"):
+                model.save_pretrained(path, safe_serialization=True)
+                self.tokenizer.save_pretrained(path)
         return path
 
     def _install_sigint(self):
@@ -310,6 +317,27 @@ class GRPOTrainer:
         except ValueError:  # not in the main thread
             return None
 
+    def check_resources(self) -> MemoryEstimate:
+        """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
+        ``run.preflight_force``); warn when the run folder's disk is short of what the run will write."""
+        cfg, acc = self.cfg, self.accelerator
+        shape = ModelShape.of(self.unwrapped)
+        prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
+        prompt_tokens = max(
+            len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        )
+        estimate = estimate_memory(shape, cfg, prompt_tokens, available=available_bytes(acc.device))
+        check_memory(estimate, force=cfg.run.preflight_force, say=acc.print)
+        weights = shape.params * shape.bytes_per_param
+        writes = run_writes(
+            weights, 2 * shape.trainable * 4, cfg.checkpoint.keep_last, bool(cfg.checkpoint.every),
+            cfg.checkpoint.save_model,
+        )  # fmt: skip
+        warning = disk_warning(self.out, writes)
+        if warning:
+            acc.print(warning)
+        return estimate
+
     def train(self) -> dict[str, float]:
         """Run to ``run.max_steps``; returns the last step's metrics."""
         from tqdm.auto import tqdm
@@ -318,6 +346,8 @@ class GRPOTrainer:
         if cfg.checkpoint.resume:
             self.resume(cfg.checkpoint.resume)
         self.run_dir.prepare(cfg, self.step, restart=self._restart)
+        if cfg.run.preflight:
+            self.check_resources()
         if cfg.run.preflight and self.step == 0:
             from minirl.diagnostics import check_preflight
 

@@ -9,6 +9,7 @@ import os
 import torch
 
 from minirl.config import ModelConfig, TrainConfig
+from minirl.grpo.head import causal_lm
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -86,7 +87,11 @@ def prepare_policy(model, cfg: TrainConfig):
     if cfg.grpo.beta > 0 and not cfg.model.lora:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     if cfg.model.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm = causal_lm(model)  # peft forwards neither name; transformers 5.2x renamed the method
+        if hasattr(lm, "activation_checkpointing_enable"):
+            lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return model, ref_model

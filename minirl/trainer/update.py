@@ -2,7 +2,8 @@
 
 For ``num_iterations`` passes (mu) over the rollout batch and ``num_minibatches`` minibatches per pass: token log-probs
 of the completions under the policy (``minirl.grpo.grouped_completion_logprobs``), the clipped GRPO loss with the k3
-KL to the reference (``minirl.grpo.grpo_loss``), backward in ``grad_accum`` micro-batches, gradient clipping and one
+KL to the reference (``minirl.grpo.grpo_loss``), backward in micro-batches of ``optim.micro_batch_size`` completions,
+gradient clipping and one
 AdamW step. Old-policy log-probs are computed only when the data is reused (mu > 1 or several minibatches), reference
 log-probs only when beta > 0. How the loss is normalised is the loss module's business: this file passes the
 minibatch's ``minibatch_normalizer`` and never looks at ``loss_type``.
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from minirl.grpo import grouped_completion_logprobs, grpo_loss, minibatch_normalizer
+from minirl.memory import PeakMemory
 from minirl.trainer.batch import PolicyBatch
 
 
@@ -35,6 +37,16 @@ def mean(values) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def micro_batches(n: int, size: int | None, device=None) -> tuple[torch.Tensor, ...]:
+    """Row indices ``0..n-1`` in consecutive micro-batches of at most ``size`` rows (``None``: one batch).
+
+    >>> [idx.tolist() for idx in micro_batches(5, 2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    rows = torch.arange(n, device=device)
+    return rows.split(size) if size else (rows,)
+
+
 class PolicyUpdate:
     """Runs the update phase of a GRPO step over a :class:`PolicyBatch`; see the module docstring.
 
@@ -45,15 +57,26 @@ class PolicyUpdate:
         ref_model: the frozen reference, or None (beta == 0, or LoRA: the base with the adapter disabled).
         engine: the rollout engine, told to sync after each optimizer step.
         checkpoint_dir: named in the error message when the loss diverges.
+        memory: records the peak memory of each phase (``frozen_logps``, ``forward_backward``, ``optimizer``).
     """
 
     def __init__(
-        self, cfg, accelerator, model, optimizer, scheduler, ref_model, engine, checkpoint_dir: Path
+        self,
+        cfg,
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        ref_model,
+        engine,
+        checkpoint_dir: Path,
+        memory: PeakMemory | None = None,
     ):
         self.cfg, self.accelerator = cfg, accelerator
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.ref_model, self.engine = ref_model, engine
         self.checkpoint_dir = checkpoint_dir
+        self.memory = memory or PeakMemory(accelerator.device)
         self.times: dict[str, float] = defaultdict(float)  # seconds per phase of the last call to run()
 
     def log_probs(self, model, batch: PolicyBatch, entropy: bool = False):
@@ -75,9 +98,7 @@ class PolicyUpdate:
         """Old-policy (``"old"``) or reference (``"ref"``) log-probs, no grad, in micro-batches. [N, C]"""
         out = torch.zeros(batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device)
         unwrapped = self.accelerator.unwrap_model(self.model)
-        for idx in torch.arange(batch.size, device=batch.completion_ids.device).chunk(
-            self.cfg.optim.grad_accum
-        ):
+        for idx in micro_batches(batch.size, self.cfg.optim.micro_batch_size, batch.completion_ids.device):
             part = batch.select(idx)  # may be narrower than the batch: it keeps its own longest completion
             if which == "ref" and self.ref_model is None:  # LoRA: the base model is the reference
                 with unwrapped.disable_adapter():
@@ -98,8 +119,9 @@ class PolicyUpdate:
             return losses, stats, grad_norm
         t0 = time.perf_counter()
         need_old = cfg.grpo.num_iterations > 1 or cfg.grpo.num_minibatches > 1
-        batch.old_logps = self.frozen_logps("old", batch) if need_old else None
-        batch.ref_logps = self.frozen_logps("ref", batch) if cfg.grpo.beta > 0 else None
+        with self.memory.phase("frozen_logps"):
+            batch.old_logps = self.frozen_logps("old", batch) if need_old else None
+            batch.ref_logps = self.frozen_logps("ref", batch) if cfg.grpo.beta > 0 else None
         self.times["frozen_logps"] += time.perf_counter() - t0
         for _ in range(cfg.grpo.num_iterations):
             for mb in torch.arange(batch.size, device=batch.completion_ids.device).chunk(
@@ -111,7 +133,7 @@ class PolicyUpdate:
         return losses, stats, grad_norm
 
     def optimizer_step(self, batch: PolicyBatch, step: int) -> tuple[float, dict, float]:
-        """One AdamW step over a minibatch, in ``grad_accum`` micro-batches: (loss, stats, grad norm)."""
+        """One AdamW step over a minibatch, in micro-batches: (loss, stats, grad norm)."""
         cfg, acc = self.cfg, self.accelerator
         t0 = time.perf_counter()
         # the loss_type's denominator of this whole minibatch, over every process: micro-batches and processes add up
@@ -122,49 +144,56 @@ class PolicyUpdate:
             self.sum_over_processes,
             acc.num_processes,
         )
-        self.optimizer.zero_grad(set_to_none=True)
         total_loss, all_stats = 0.0, []
-        for idx in torch.arange(batch.size, device=batch.completion_ids.device).chunk(cfg.optim.grad_accum):
-            part = batch.select(idx)
-            logps, ent = self.log_probs(self.model, part, entropy=True)  # [n_i, C]
-            out = grpo_loss(
-                logps,
-                part.old_logps,
-                part.ref_logps,
-                part.advantages,
-                part.completion_mask,
-                loss_type=cfg.grpo.loss_type,
-                epsilon_low=cfg.grpo.epsilon_low,
-                epsilon_high=cfg.grpo.epsilon_high,
-                beta=cfg.grpo.beta,
-                max_completion_length=cfg.rollout.max_new_tokens,
-                normalizer=normalizer,
-                sampling_logps=part.sampling_logps,
-                tis_cap=cfg.grpo.tis_cap,
-            )
-            if not torch.isfinite(out.loss):
-                raise TrainingDivergedError(
-                    f"Loss is {float(out.loss)} at step {step + 1}. The last good checkpoint is kept in "
-                    f"{self.checkpoint_dir}. Try a lower optim.lr, optim.max_grad_norm 1.0, or fp32."
-                )
-            acc.backward(out.loss)
-            total_loss += out.loss.item()
-            st = dict(out.metrics)
-            m = part.completion_mask.float()  # [n_i, C]
-            if ent is not None:
-                st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
-            all_stats.append(st)
+        with self.memory.phase("forward_backward"):
+            for idx in micro_batches(batch.size, cfg.optim.micro_batch_size, batch.completion_ids.device):
+                loss, st = self.micro_step(batch.select(idx), normalizer, step)
+                total_loss += loss
+                all_stats.append(st)
         t1 = time.perf_counter()
         self.times["forward_backward"] += t1 - t0
-        grad_norm = float("nan")
-        if cfg.optim.max_grad_norm > 0:
-            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm))
-        self.optimizer.step()
-        self.scheduler.step()
-        self.engine.sync_weights()
+        with self.memory.phase("optimizer"):
+            grad_norm = float("nan")
+            if cfg.optim.max_grad_norm > 0:
+                grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm))
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)  # the gradients are not kept through the next rollout
+            self.scheduler.step()
+            self.engine.sync_weights()
         self.times["optimizer"] += time.perf_counter() - t1
         merged = {k: mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
         return total_loss, merged, grad_norm
+
+    def micro_step(self, part: PolicyBatch, normalizer: torch.Tensor, step: int) -> tuple[float, dict]:
+        """Forward and backward of one micro-batch (its share of the minibatch loss): ``(loss, stats)``."""
+        cfg = self.cfg
+        logps, ent = self.log_probs(self.model, part, entropy=True)  # [n_i, C]
+        out = grpo_loss(
+            logps,
+            part.old_logps,
+            part.ref_logps,
+            part.advantages,
+            part.completion_mask,
+            loss_type=cfg.grpo.loss_type,
+            epsilon_low=cfg.grpo.epsilon_low,
+            epsilon_high=cfg.grpo.epsilon_high,
+            beta=cfg.grpo.beta,
+            max_completion_length=cfg.rollout.max_new_tokens,
+            normalizer=normalizer,
+            sampling_logps=part.sampling_logps,
+            tis_cap=cfg.grpo.tis_cap,
+        )
+        if not torch.isfinite(out.loss):
+            raise TrainingDivergedError(
+                f"Loss is {float(out.loss)} at step {step + 1}. The last good checkpoint is kept in "
+                f"{self.checkpoint_dir}. Try a lower optim.lr, optim.max_grad_norm 1.0, or fp32."
+            )
+        self.accelerator.backward(out.loss)
+        st = dict(out.metrics)
+        m = part.completion_mask.float()  # [n_i, C]
+        if ent is not None:
+            st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
+        return out.loss.item(), st
 
     def sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
         """``value`` summed over the processes (itself with one)."""

@@ -1,0 +1,312 @@
+"""Memory: the process's peak per phase of a step, and the memory the machine has.
+
+On a CPU the number that decides whether a run fits is the process's resident peak (what ``/usr/bin/time -v``
+reports as "Maximum resident set size"). Linux keeps it as ``VmHWM`` in ``/proc/self/status`` and resets it when
+``5`` is written to ``/proc/self/clear_refs``, so :class:`PeakMemory` measures the peak of each phase of a step
+(rollout, frozen log-probs, forward/backward, optimizer) and of an evaluation, one after the other, in the process
+itself. On CUDA it reads ``torch.cuda.max_memory_allocated`` instead (the tensors, not the allocator's cache).
+Elsewhere (macOS, Windows) the peak is unknown and nothing is logged. Standard library and torch only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+GIB = 2**30
+_STATUS, _CLEAR = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), or None where there is none."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory now (Linux), or None.
+
+    >>> isinstance(resident_bytes(), (int, type(None)))
+    True
+    """
+    kib = _status_kib("VmRSS")
+    return None if kib is None else kib * 1024
+
+
+def available_bytes(device: torch.device | str = "cpu") -> int | None:
+    """Memory a run may still take: the GPU's free memory on CUDA, else the machine's ``MemAvailable`` (Linux) plus
+    what this process already holds, or None when unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free) + int(torch.cuda.memory_allocated(device))
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 + (resident_bytes() or 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class PeakMemory:
+    """Peak memory of successive phases of one process, in GiB.
+
+    ``with peaks.phase("rollout"): ...`` resets the peak, runs the block, and records the block's peak as
+    ``peaks.gib["rollout"]`` (the largest, if the phase runs several times). On a CPU the peak is the whole process's
+    resident memory (weights and optimizer state included, as ``/usr/bin/time -v`` counts it); on CUDA the allocated
+    GPU memory. ``peaks.gib`` stays empty where the peak cannot be read.
+
+    >>> peaks = PeakMemory("cpu")
+    >>> with peaks.phase("alloc"):
+    ...     block = torch.ones(2**25)  # 128 MiB
+    >>> not peaks.gib or peaks.gib["alloc"] >= 0.125
+    True
+    """
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.gib: dict[str, float] = {}
+        self.enabled = self.device.type == "cuda" or (_CLEAR.exists() and _status_kib("VmHWM") is not None)
+
+    def _reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            with open(_CLEAR, "w") as f:  # "5" resets VmHWM to the current VmRSS
+                f.write("5")
+        except OSError:
+            self.enabled = False
+
+    def _peak(self) -> float | None:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / GIB
+        kib = _status_kib("VmHWM")
+        return None if kib is None else kib / 2**20
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Record the peak of the block as ``gib[name]``."""
+        if not self.enabled:
+            yield
+            return
+        self._reset()
+        try:
+            yield
+        finally:
+            peak = self._peak()
+            if peak is not None and self.enabled:
+                self.gib[name] = max(peak, self.gib.get(name, 0.0))
+
+    def metrics(self, prefix: str = "memory/") -> dict[str, float]:
+        """``{"memory/<phase>_gib": peak}`` for each phase, plus ``memory/peak_gib``, their maximum."""
+        out = {f"{prefix}{name}_gib": value for name, value in self.gib.items()}
+        if self.gib:
+            out[f"{prefix}peak_gib"] = max(self.gib.values())
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The estimate before the first step
+
+RUNTIME_BYTES = int(0.45 * GIB)
+"""Python, torch, transformers and the tokenizer before any tensor (measured: ``docs/benchmarks.md``, memory)."""
+ACTIVATION_FLOATS = 16
+"""Floats kept per token, per layer and per hidden unit for the backward pass without checkpointing (measured on
+SmolLM2-135M; a layer keeps its norms, projections, attention and MLP inputs)."""
+
+
+@dataclass
+class ModelShape:
+    """What the estimate needs to know of a model: its parameters and the sizes of its layers."""
+
+    params: int
+    """All parameters (tied ones once)."""
+    trainable: int
+    """Parameters with gradients (LoRA: the adapter's)."""
+    bytes_per_param: int
+    layers: int
+    hidden: int
+    intermediate: int
+    kv_width: int
+    """Keys (or values) per token per layer: ``num_key_value_heads * head_dim``."""
+    vocab: int
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> ModelShape:
+        """The shape of a ``transformers`` causal LM (or a peft wrapper of one).
+
+        >>> from minirl.testing import make_tiny_model
+        >>> ModelShape.of(make_tiny_model(vocab_size=16)).layers
+        2
+        """
+        config = model.config
+        params = {id(p): p for p in model.parameters()}.values()
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return cls(
+            params=sum(p.numel() for p in params),
+            trainable=sum(p.numel() for p in params if p.requires_grad),
+            bytes_per_param=next(iter(params)).element_size(),
+            layers=config.num_hidden_layers,
+            hidden=config.hidden_size,
+            intermediate=getattr(config, "intermediate_size", 4 * config.hidden_size),
+            kv_width=getattr(config, "num_key_value_heads", heads) * head_dim,
+            vocab=config.vocab_size,
+        )
+
+    def kv_bytes(self, rows: int, tokens: int) -> int:
+        """A KV cache of ``rows`` sequences of ``tokens`` (fp32 keys and values, every layer)."""
+        return rows * tokens * self.layers * 2 * self.kv_width * 4
+
+
+@dataclass
+class MemoryEstimate:
+    """A run's peak memory, estimated before its first step (bytes): what it holds all the time, and what each phase
+    adds on top (the phases run one after another, so the peak is the static part plus the largest phase)."""
+
+    static: dict[str, int]
+    phases: dict[str, int]
+    available: int | None = None
+    advice: list[str] = field(default_factory=list)
+
+    @property
+    def peak(self) -> int:
+        return sum(self.static.values()) + max(self.phases.values(), default=0)
+
+    @property
+    def largest_phase(self) -> str:
+        return max(self.phases, key=self.phases.get) if self.phases else ""
+
+    @property
+    def fits(self) -> bool:
+        """True when the peak fits the memory available (or that is unknown)."""
+        return self.available is None or self.peak <= self.available
+
+    def table(self) -> str:
+        """The estimate as a few lines for the console."""
+        gib = lambda b: f"{b / GIB:.2f}"  # noqa: E731
+        held = ", ".join(f"{k} {gib(v)}" for k, v in self.static.items() if v)
+        phases = ", ".join(f"{k} +{gib(v)}" for k, v in self.phases.items())
+        room = "unknown" if self.available is None else f"{gib(self.available)} GiB"
+        verdict = "fits" if self.fits else "DOES NOT FIT"
+        lines = [
+            f"[minirl] memory estimate: peak {gib(self.peak)} GiB ({self.largest_phase}) of {room} available: {verdict}",
+            f"  held throughout (GiB): {held}",
+            f"  each phase adds (GiB): {phases}",
+        ]
+        lines += [f"  - {a}" for a in self.advice]
+        return "\n".join(lines)
+
+
+LOGIT_BLOCKS = 3
+"""``[chunk, V]`` float32 blocks the chunked LM head holds at once in its backward pass (logits, softmax, gradient)."""
+
+
+def _update_bytes(
+    shape: ModelShape, rows: int, tokens: int, prompt_tokens: int, checkpointing: bool, chunk: int
+) -> int:
+    """What one micro-batch's forward and backward adds: the gradients, the activations kept for the backward pass
+    (all of them, or with checkpointing each layer's input plus one layer's), the prompts' prefill (never
+    checkpointed) and the LM head's blocks of logits."""
+    per_layer = shape.hidden * ACTIVATION_FLOATS * 4  # bytes per token per layer, kept for the backward pass
+    completion = rows * tokens
+    if checkpointing:
+        kept = completion * shape.layers * shape.hidden * 4 * 2 + completion * per_layer
+    else:
+        kept = completion * shape.layers * per_layer
+    prompts = prompt_tokens * shape.layers * per_layer
+    return shape.trainable * 4 + kept + prompts + LOGIT_BLOCKS * chunk * shape.vocab * 4
+
+
+def estimate_memory(
+    shape: ModelShape,
+    cfg,
+    prompt_tokens: int,
+    available: int | None = None,
+    chunk: int = 256,
+) -> MemoryEstimate:
+    """Estimate the peak memory of a run of ``cfg`` (a ``TrainConfig``) with a model of ``shape`` whose prompts are at
+    most ``prompt_tokens`` tokens, and, when it does not fit ``available`` bytes, which setting to change and to what.
+
+    >>> from minirl.config import TrainConfig
+    >>> shape = ModelShape(params=135_000_000, trainable=135_000_000, bytes_per_param=4, layers=30, hidden=576,
+    ...                    intermediate=1536, kv_width=192, vocab=49152)
+    >>> est = estimate_memory(shape, TrainConfig(), prompt_tokens=150, available=1 * GIB)
+    >>> est.fits, est.advice[0].startswith("the weights, the optimizer")
+    (False, True)
+    """
+    r, o, g = cfg.rollout, cfg.optim, cfg.grpo
+    weights = shape.params * shape.bytes_per_param
+    engine_bytes = {"bf16": 2, "fp32": 4}.get(r.engine, 0)
+    static = {
+        "runtime": RUNTIME_BYTES,
+        "weights": weights,
+        "reference": weights if g.beta > 0 and not cfg.model.lora else 0,
+        "sampler copy": shape.params * engine_bytes,
+        "optimizer": 2 * shape.trainable * 4,
+    }
+    rows = r.prompts_per_step * r.num_generations
+    micro = min(o.micro_batch_size or rows, rows)
+    eval_tokens = cfg.eval.max_new_tokens or r.max_new_tokens
+    eval_rows = cfg.eval.batch_size
+    checkpointing = cfg.model.gradient_checkpointing
+
+    def update(m: int) -> int:
+        return _update_bytes(
+            shape, m, r.max_new_tokens, prompt_tokens * min(m, r.prompts_per_step), checkpointing, chunk
+        )
+
+    def evaluation(rows_: int) -> int:
+        return shape.kv_bytes(rows_, prompt_tokens + eval_tokens) + 2 * rows_ * shape.vocab * 4
+
+    phases = {
+        "rollout": shape.kv_bytes(rows, prompt_tokens + r.max_new_tokens) + 2 * rows * shape.vocab * 4,
+        "forward_backward": update(micro),
+    }
+    if cfg.data.eval_size and (cfg.eval.at_start or cfg.eval.at_end or cfg.eval.every):
+        phases["evaluation"] = evaluation(eval_rows)
+    est = MemoryEstimate(static, phases, available)
+    if available is None or est.fits:
+        return est
+    room = available - sum(static.values())
+    gb = lambda b: f"{b / GIB:.1f} GiB"  # noqa: E731
+    if room <= 0:
+        est.advice.append(
+            f"the weights, the optimizer state and the reference model alone need {gb(sum(static.values()))}: "
+            "train a LoRA adapter (--model.lora true: no optimizer state for the base weights, no reference "
+            "copy) or drop the KL anchor (--grpo.beta 0: no reference copy)"
+        )
+        return est
+    if phases["forward_backward"] > room:
+        fit = next((m for m in range(micro - 1, 0, -1) if update(m) <= room), None)
+        if fit:
+            est.advice.append(f"the update does not fit: --optim.micro_batch_size {fit} (now {micro})")
+        if not checkpointing:
+            est.advice.append(
+                f"{'or ' if fit else 'the update does not fit: '}recompute activations in the backward pass: "
+                "--model.gradient_checkpointing true"
+            )
+    if phases.get("evaluation", 0) > room:
+        fit = next((b for b in range(eval_rows - 1, 0, -1) if evaluation(b) <= room), 1)
+        est.advice.append(f"the evaluation does not fit: --eval.batch_size {fit} (now {eval_rows})")
+    if phases["rollout"] > room:
+        per_prompt = shape.kv_bytes(r.num_generations, prompt_tokens + r.max_new_tokens)
+        fit = max(1, int(room // max(per_prompt, 1)))
+        fewer = (
+            f"--rollout.prompts_per_step {fit} (now {r.prompts_per_step}) or "
+            if fit < r.prompts_per_step
+            else ""
+        )
+        est.advice.append(f"the rollout does not fit: {fewer}a lower --rollout.max_new_tokens")
+    return est
