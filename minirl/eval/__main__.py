@@ -5,6 +5,7 @@ Examples::
     python -m minirl.eval --model smollm2-135m --task gsm8k --n 500
     python -m minirl.eval --model smollm2-135m --task arithmetic --n all --k 8 --temperature 1.0
     python -m minirl.eval --model runs/r1_zero_smollm2_cpu --task arithmetic --n 200 --k 8 --temperature 0.7
+    python -m minirl.eval --model runs/r1_zero_smollm2_cpu --n 300 --no-reasoning   # the reasoning ablation
 
 Writes ``summary.json`` and ``problems.jsonl`` into ``--out`` (default ``<run dir>/eval`` or ``eval/<task>``).
 """
@@ -102,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-one-shot", action="store_true", help="no worked example in the prompt")
     p.add_argument("--no-prefill", action="store_true", help="do not end the prompt with <think>")
+    p.add_argument(
+        "--no-reasoning",
+        action="store_true",
+        help="the reasoning ablation: force </think><answer> right after the prompt, so the model answers at once",
+    )
     p.add_argument("--language", default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         one_shot=not args.no_one_shot and data_cfg.get("one_shot", True),
         prefill_think=not args.no_prefill and data_cfg.get("prefill_think", True),
         language=args.language or data_cfg.get("language", "en"),
+        worked_examples=data_cfg.get("worked_examples"),
     )
     max_new = args.max_new_tokens or (run_cfg or {}).get("rollout", {}).get("max_new_tokens") or 256
     result = evaluate_examples(
@@ -141,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         language=style.language,
         seed=args.seed,
+        reasoning=not args.no_reasoning,
     )
     out = Path(args.out) if args.out else (Path(args.model) / "eval" if run_cfg else Path("eval") / task_name)
+    if args.no_reasoning and not args.out:
+        out = out / "no_reasoning"
     result.save(out)
     print(f"{task_name}/{args.split}, {len(examples)} problems: {result.summary_line()}")
     for name, est in result.metrics.items():

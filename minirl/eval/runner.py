@@ -32,8 +32,9 @@ import torch
 
 import rewards
 from minirl.eval.metrics import Estimate, majority_is_correct, mean_estimate, mean_pass_at_k, proportion
+from minirl.eval.ways import WAYS, ways_of_reasoning
 from minirl.rollout.generate import generate
-from minirl.tasks import Example, PromptStyle, Task, build_prompt
+from minirl.tasks import Example, PromptStyle, Task, build_prompt, no_reasoning_suffix
 
 VALID_SOLUTION = "<valid solution>"
 """The maj@k vote of every correct countdown answer: different expressions reaching the target agree."""
@@ -152,10 +153,15 @@ def evaluate_examples(
     seed: int = 0,
     progress: bool = True,
     desc: str = "eval",
+    reasoning: bool = True,
 ) -> EvalResult:
     """Greedy pass@1 on every problem, plus k sampled completions per problem when ``k > 1``.
 
     ``progress`` shows a bar on stderr with the problems done and the time left, labelled ``desc``.
+    ``reasoning=False`` is the reasoning ablation: each prompt is followed by
+    :func:`~minirl.tasks.no_reasoning_suffix` (``</think>\\n<answer>``), so the model must answer with no reasoning;
+    the completions are scored (and saved) with that text in front of them. How much accuracy falls says how much
+    the answers rest on the reasoning.
 
     Returns:
         An :class:`EvalResult`; ``pass@1`` is the greedy accuracy, ``pass@1_sampled``/``pass@k``/``maj@k`` appear when
@@ -174,10 +180,19 @@ def evaluate_examples(
     temps = [0.0] + [temperature] * k if k > 1 else 0.0
     for chunk in _batched(examples, per_batch):
         prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
-        roll = generate(model, tokenizer, prompts, rows, max_new_tokens, temperature=temps, generator=gen)
+        forced = ["" if reasoning else no_reasoning_suffix(p) for p in prompts]
+        roll = generate(
+            model,
+            tokenizer,
+            [p + f for p, f in zip(prompts, forced)],
+            rows,
+            max_new_tokens,
+            temperature=temps,
+            generator=gen,
+        )
         for i, (ex, prompt) in enumerate(zip(chunk, prompts)):
             group = slice(i * rows, (i + 1) * rows)
-            texts = roll.texts[group]
+            texts = [forced[i] + t for t in roll.texts[group]]
             lengths = [int(x) for x in roll.lengths[group]]
             truncated = [bool(x) for x in roll.truncated[group]]
             correct = _correct(task, texts, ex, prompt)
@@ -201,6 +216,7 @@ def evaluate_examples(
                     "lengths": lengths,
                     "reasoning_words": [0 if r is None else len(r.split()) for r in thoughts],
                     "answer_in_reasoning": [answer_in_reasoning(r, a) for r, a in zip(thoughts, extracted)],
+                    "ways": ways_of_reasoning(texts),
                     "truncated": truncated,
                 }
             )
@@ -217,8 +233,24 @@ def evaluate_examples(
             "max_new_tokens": max_new_tokens,
             "language": language,
             "seed": seed,
+            "reasoning": reasoning,
         },
     )
+
+
+def _way_metrics(records: list[dict], k: int) -> dict[str, Estimate]:
+    """Share of each way of reasoning (:mod:`minirl.eval.ways`) and the accuracy of the completions that took it:
+    ``ways/<way>`` and ``ways/<way>/pass@1`` for the greedy completions, ``ways_sampled/...`` for the samples."""
+    out: dict[str, Estimate] = {}
+    for prefix, pick in (("ways", slice(0, 1)), ("ways_sampled", slice(1, None))):
+        if prefix == "ways_sampled" and k <= 1:
+            continue
+        pairs = [(w, c) for r in records for w, c in zip(r["ways"][pick], r["correct"][pick])]
+        for way in WAYS:
+            took = [c for w, c in pairs if w == way]
+            out[f"{prefix}/{way}"] = proportion(len(took), len(pairs))
+            out[f"{prefix}/{way}/pass@1"] = proportion(int(sum(took)), len(took))  # n == 0: not measured
+    return out
 
 
 def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> EvalResult:
@@ -251,6 +283,8 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
     )
     if all("reasoning_words" in r for r in records):
         metrics["reasoning_words"] = mean_estimate([float(r["reasoning_words"][0]) for r in records])
+    if all("ways" in r for r in records):
+        metrics.update(_way_metrics(records, k))
     metrics["completion_length_median"] = Estimate(
         float(statistics.median(r["lengths"][0] for r in records)), float("nan"), float("nan"), n
     )

@@ -20,7 +20,15 @@ from minirl.tasks.arithmetic import ArithmeticTask
 from minirl.tasks.base import Example, ProceduralTask, Task, correctness
 from minirl.tasks.countdown import CountdownTask
 from minirl.tasks.gsm8k import GSM8KTask
-from minirl.tasks.templates import R1_ZERO_TEMPLATE, PromptStyle, build_prompt, render_completion
+from minirl.tasks.templates import (
+    R1_ZERO_TEMPLATE,
+    PromptStyle,
+    build_prompt,
+    check_not_held_out,
+    no_reasoning_suffix,
+    render_completion,
+    worked_examples,
+)
 
 _TASKS: dict[str, type[Task]] = {"arithmetic": ArithmeticTask, "countdown": CountdownTask, "gsm8k": GSM8KTask}
 # Setting names from configs that map onto constructor arguments (config docs say `{path: ...}` for gsm8k).
@@ -75,9 +83,12 @@ __all__ = [
     "PromptStyle",
     "Task",
     "build_prompt",
+    "check_not_held_out",
     "correctness",
     "get_task",
+    "no_reasoning_suffix",
     "render_completion",
     "task_class",
     "task_names",
+    "worked_examples",
 ]

@@ -121,7 +121,9 @@ class ArithmeticTask(ProceduralTask):
     """Seeded arithmetic problems such as ``"What is 3 + 5?"`` with gold ``answer`` ``"8"``.
 
     Args:
-        num_terms: numbers per problem (2 to 10).
+        num_terms: numbers per problem (2 to 10); with ``min_terms``, the most.
+        min_terms: the fewest numbers per problem: each problem draws its count uniformly from ``min_terms`` to
+            ``num_terms`` (None = always ``num_terms``), so one run can mix easier and harder problems.
         max_digits: digits per number at most (1 to 9).
         ops: the operators to draw from, a string of some of ``+-*``.
         seed: task seed, mixed with the ``seed`` of :meth:`examples`.
@@ -134,14 +136,28 @@ class ArithmeticTask(ProceduralTask):
 
     name = "arithmetic"
 
-    def __init__(self, num_terms: int = 2, max_digits: int = 1, ops: str = "+", seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_terms: int = 2,
+        max_digits: int = 1,
+        ops: str = "+",
+        seed: int = 0,
+        min_terms: int | None = None,
+    ) -> None:
         if isinstance(num_terms, bool) or not isinstance(num_terms, int) or not 2 <= num_terms <= 10:
             raise ValueError(f"arithmetic: num_terms must be an integer in [2, 10], got {num_terms!r}")
+        if min_terms is not None and (
+            isinstance(min_terms, bool) or not isinstance(min_terms, int) or not 2 <= min_terms <= num_terms
+        ):
+            raise ValueError(
+                f"arithmetic: min_terms must be an integer in [2, num_terms={num_terms}] or null, got {min_terms!r}"
+            )
         if isinstance(max_digits, bool) or not isinstance(max_digits, int) or not 1 <= max_digits <= 9:
             raise ValueError(f"arithmetic: max_digits must be an integer in [1, 9], got {max_digits!r}")
         if not isinstance(ops, str) or not ops or not set(ops) <= set(ARITHMETIC_OPS):
             raise ValueError(f"arithmetic: ops must be a non-empty string of {ARITHMETIC_OPS!r}, got {ops!r}")
         self.num_terms, self.max_digits, self.seed = num_terms, max_digits, seed
+        self.min_terms = num_terms if min_terms is None else min_terms
         self.ops = "".join(sorted(set(ops), key=ARITHMETIC_OPS.index))  # canonical, so "+-" == "-+"
         self.default_rewards = {"accuracy": 1.0, "format": 1.0, "tag_count": 0.5}
         self.few_shot = self._pick_few_shot()
@@ -149,8 +165,13 @@ class ArithmeticTask(ProceduralTask):
     def sample(self, rng: random.Random) -> Example:
         """One random problem, with its :func:`operations` as ``worked_steps`` and as ``worked_reasoning`` text."""
         top = 10**self.max_digits - 1
-        terms = [rng.randint(0, top) for _ in range(self.num_terms)]
-        operators = [rng.choice(self.ops) for _ in range(self.num_terms - 1)]
+        count = (
+            self.num_terms
+            if self.min_terms == self.num_terms
+            else rng.randint(self.min_terms, self.num_terms)
+        )
+        terms = [rng.randint(0, top) for _ in range(count)]
+        operators = [rng.choice(self.ops) for _ in range(count - 1)]
         return self.example(terms, operators)
 
     def example(self, terms: list[int], operators: list[str]) -> Example:
@@ -205,7 +226,8 @@ class ArithmeticTask(ProceduralTask):
         )
 
     def __repr__(self) -> str:
+        fewest = f", min_terms={self.min_terms}" if self.min_terms != self.num_terms else ""
         return (
             f"ArithmeticTask(num_terms={self.num_terms}, max_digits={self.max_digits}, "
-            f"ops={self.ops!r}, seed={self.seed})"
+            f"ops={self.ops!r}, seed={self.seed}{fewest})"
         )

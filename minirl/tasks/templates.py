@@ -6,7 +6,9 @@ as the user message, rendered by the tokenizer's chat template.
 
 Two departures from the paper, both on by default (:class:`PromptStyle`), because small models need them:
 
-- ``one_shot``: one worked example (the task's ``few_shot``) is shown after the instruction;
+- ``one_shot``: one worked example (the task's ``few_shot``) is shown after the instruction; ``worked_examples``
+  shows several of your own instead, e.g. the same kind of problem solved a short and a stepwise way, so that the
+  policy has more than one way to reason to choose from (docs/reasoning.md);
 - ``prefill_think``: the prompt ends with ``<think>\\n``, so the model starts inside the think block.
 
 Measured here: SmolLM2-135M-Instruct with the R1 template as its system prompt emits no tag in 16 of 16
@@ -25,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from minirl.tasks.base import Example, Task
+from minirl.config import ConfigError, check_worked_examples
+from minirl.tasks.base import Example, ProceduralTask, Task
 
 R1_ZERO_TEMPLATE = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
@@ -38,6 +41,10 @@ R1_ZERO_TEMPLATE = (
 
 THINK_PREFILL = "<think>\n"
 
+ANSWER_NOW = "</think>\n<answer>"
+"""What the reasoning ablation appends to a prompt that ends in ``<think>\\n``: the reasoning closes empty and the
+answer has to follow at once (:func:`no_reasoning_suffix`)."""
+
 # Per language: the instruction (the template before "User:"), the base-model turn wrapper, the heading
 # and speaker labels of the worked example in a system message, and the question wrapper. The English pieces rebuild R1_ZERO_TEMPLATE exactly.
 _TEXTS: dict[str, dict[str, str]] = {
@@ -45,6 +52,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "instruction": R1_ZERO_TEMPLATE[: R1_ZERO_TEMPLATE.index(" User: {prompt}")],
         "turn": "User: {prompt}. Assistant:",
         "example_heading": "Here is an example:",
+        "examples_heading": "Here are some examples:",
         "user": "User: ",
         "assistant": "Assistant: ",
         "question": "{question}",
@@ -57,6 +65,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "turn": "用户：{prompt}\n助手：",
         "example_heading": "示例：",
+        "examples_heading": "示例：",
         "user": "用户：",
         "assistant": "助手：",
         "question": "问题：{question}\n请用中文思考。",
@@ -70,6 +79,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "turn": "Utilisateur : {prompt}\nAssistant :",
         "example_heading": "Voici un exemple :",
+        "examples_heading": "Voici des exemples :",
         "user": "Utilisateur : ",
         "assistant": "Assistant : ",
         "question": "{question}\nRéfléchis en français.",
@@ -83,6 +93,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "turn": "Usuario: {prompt}\nAsistente:",
         "example_heading": "Aquí hay un ejemplo:",
+        "examples_heading": "Aquí hay algunos ejemplos:",
         "user": "Usuario: ",
         "assistant": "Asistente: ",
         "question": "{question}\nPiensa en español.",
@@ -96,6 +107,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "turn": "Benutzer: {prompt}\nAssistent:",
         "example_heading": "Hier ist ein Beispiel:",
+        "examples_heading": "Hier sind einige Beispiele:",
         "user": "Benutzer: ",
         "assistant": "Assistent: ",
         "question": "{question}\nDenke auf Deutsch.",
@@ -115,7 +127,10 @@ class PromptStyle:
         chat: render through the tokenizer's chat template; ``None`` = when the tokenizer has one.
         system_prompt: replaces the instruction (system message in chat mode, leading text otherwise);
             ``None`` = the template's instruction.
-        one_shot: show the task's worked example after the instruction (``r1_zero`` only).
+        one_shot: show a worked example after the instruction (``r1_zero`` only): the task's own, or
+            ``worked_examples``.
+        worked_examples: worked examples to show instead of the task's own, in order, each a mapping with
+            ``question``, ``reasoning`` and ``answer`` (shown as written: they are not translated).
         prefill_think: end the prompt with ``<think>\\n`` (``r1_zero`` only).
         language: ``"en"``, ``"zh"``, ``"fr"``, ``"es"`` or ``"de"`` (our translations of the instruction, the
             example labels and the question wrapper; the task words the question, :meth:`Task.localize`).
@@ -127,8 +142,10 @@ class PromptStyle:
     one_shot: bool = True
     prefill_think: bool = True
     language: str = "en"
+    worked_examples: list[dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
+        self.worked_examples = check_worked_examples(self.worked_examples)
         if self.template not in TEMPLATES:
             raise ValueError(f"Unknown prompt template {self.template!r}: use one of {list(TEMPLATES)}.")
         if self.language not in LANGUAGES:
@@ -156,15 +173,85 @@ def render_completion(example: Example, reasoning: str, answer: str | None = Non
     return f"{reasoning.strip()}\n</think>\n<answer>{example.answer if answer is None else answer}</answer>"
 
 
-def _worked_turn(task: Task, language: str, chat: bool) -> str:
-    """The worked example as a user turn plus the ideal assistant reply."""
-    ex = task.localize(task.few_shot, language)
-    reply = THINK_PREFILL + render_completion(ex, ex.worked_reasoning or "", task.answer_text(ex))
-    texts = _TEXTS[language]
-    question = texts["question"].format(question=ex.question)
-    if chat:  # inside a system message: label the two sides
-        return f"{texts['example_heading']}\n{texts['user']}{question}\n{texts['assistant']}{reply}"
-    return texts["turn"].format(prompt=question) + " " + reply
+def worked_examples(style: PromptStyle, task: Task) -> list[tuple[Example, str]]:
+    """The worked examples a prompt in ``style`` shows, each as ``(example, answer text)``: ``style.worked_examples``
+    as written, else the task's own ``few_shot`` in the prompt's language.
+
+    >>> from minirl.tasks.arithmetic import ArithmeticTask
+    >>> style = PromptStyle(worked_examples=[{"question": "What is 1 + 2?", "reasoning": "1 + 2 = 3.", "answer": "3"}])
+    >>> [(ex.question, answer) for ex, answer in worked_examples(style, ArithmeticTask())]
+    [('What is 1 + 2?', '3')]
+    """
+    if style.worked_examples is None:
+        ex = task.localize(task.few_shot, style.language)
+        return [(ex, task.answer_text(ex))]
+    return [
+        (Example(w["question"], w["answer"], worked_reasoning=w["reasoning"]), w["answer"])
+        for w in style.worked_examples
+    ]
+
+
+def check_not_held_out(style: PromptStyle, task: Task) -> None:
+    """Refuse a ``style.worked_examples`` entry that is one of ``task``'s held-out problems: a prompt that shows it
+    would leak its answer into every evaluation of it.
+
+    Raises:
+        ConfigError: naming the example and its question.
+
+    >>> from minirl.tasks.arithmetic import ArithmeticTask
+    >>> task = ArithmeticTask(max_digits=2)
+    >>> held_out = task.examples("test", n=1)[0]
+    >>> shown = {"question": held_out.question, "reasoning": "...", "answer": held_out.answer}
+    >>> check_not_held_out(PromptStyle(worked_examples=[shown]), task)
+    Traceback (most recent call last):
+    ...
+    minirl.config.ConfigError: data.worked_examples[0] ('What is 86 + 94?') is a held-out problem of arithmetic: show a training problem instead
+    """
+    if not style.worked_examples:
+        return
+    if isinstance(task, ProceduralTask):
+        held_out = [
+            task.split_of(Example(w["question"], w["answer"])) == "test" for w in style.worked_examples
+        ]
+    else:
+        questions = {ex.question for ex in task.examples("test")}
+        held_out = [w["question"] in questions for w in style.worked_examples]
+    for i, (w, leak) in enumerate(zip(style.worked_examples, held_out)):
+        if leak:
+            raise ConfigError(
+                f"data.worked_examples[{i}] ({w['question']!r}) is a held-out problem of {task.name}: show a "
+                "training problem instead"
+            )
+
+
+def _worked_turns(style: PromptStyle, task: Task, chat: bool) -> str:
+    """The worked examples, each as a user turn plus the ideal assistant reply."""
+    texts = _TEXTS[style.language]
+    turns = []
+    for ex, answer in worked_examples(style, task):
+        reply = THINK_PREFILL + render_completion(ex, ex.worked_reasoning or "", answer)
+        question = texts["question"].format(question=ex.question)
+        if chat:  # inside a system message: label the two sides
+            turns.append(f"{texts['user']}{question}\n{texts['assistant']}{reply}")
+        else:
+            turns.append(texts["turn"].format(prompt=question) + " " + reply)
+    if not chat:
+        return "\n".join(turns)
+    heading = texts["example_heading"] if len(turns) == 1 else texts["examples_heading"]
+    return heading + "\n" + "\n\n".join(turns)
+
+
+def no_reasoning_suffix(prompt: str) -> str:
+    """The text that, appended to ``prompt``, makes the model answer with no reasoning (the reasoning ablation):
+    ``</think>\\n<answer>`` after a prompt that opens the reasoning, ``<think>\\n</think>\\n<answer>`` otherwise.
+    Prepend it to the completion to score it as usual.
+
+    >>> no_reasoning_suffix("User: What is 3 + 5?. Assistant: <think>\\n")
+    '</think>\\n<answer>'
+    >>> no_reasoning_suffix("User: What is 3 + 5?. Assistant:")
+    '<think>\\n</think>\\n<answer>'
+    """
+    return ANSWER_NOW if prompt.rstrip().endswith(THINK_PREFILL.strip()) else THINK_PREFILL + ANSWER_NOW
 
 
 def _has_chat_template(tokenizer: Any) -> bool:
@@ -221,9 +308,7 @@ def build_prompt(
     instruction = (
         style.system_prompt if style.system_prompt is not None else (texts["instruction"] if r1 else "")
     )
-    example_turn = (
-        _worked_turn(task, style.language, chat) if r1 and style.one_shot and task is not None else ""
-    )
+    example_turn = _worked_turns(style, task, chat) if r1 and style.one_shot and task is not None else ""
     prefill = THINK_PREFILL if r1 and style.prefill_think else ""
 
     if chat:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 import rewards as rewards_pkg
+from minirl.eval.ways import way_shares, ways_of_reasoning
 from minirl.grpo import rewards_to_tensor
 
 RewardFn = Callable[..., list]
@@ -95,7 +96,8 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
     """Score every completion of ``roll`` (G per example) with the run's rewards, as TRL passes columns.
 
     Besides the trained rewards, the metrics hold what is logged whether or not it is trained on: ``accuracy`` (the
-    task's own notion of a right answer), ``format_rate``, the language share and mixed rate, lengths, truncation.
+    task's own notion of a right answer), ``format_rate``, the language share and mixed rate, lengths, truncation, and
+    the share and accuracy of each way of reasoning (``ways/...``, :func:`minirl.eval.ways.way_shares`).
     """
     g = roll.num_generations
     kwargs: dict[str, list] = {}
@@ -109,9 +111,11 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
     total, matrix = rewards_to_tensor(per_func, reward_set.weights)  # [N], [N, F]
     lang = rewards_pkg.language_consistency_reward(roll.texts, language=language)
     lengths = roll.lengths.float()  # [N]
+    correct = task.correct(roll.texts, **kwargs)
+    metrics.update(way_shares(ways_of_reasoning(roll.texts), correct))  # which way each completion took
     metrics.update(
         {
-            "accuracy": _mean(task.correct(roll.texts, **kwargs)),
+            "accuracy": _mean(correct),
             "format_rate": _mean(rewards_pkg.format_reward(roll.texts)),
             "language/target_share": _mean(lang),
             "language/mixed_rate": _mean([float(v < rewards_pkg.MIXED_BELOW) for v in lang if v is not None]),

@@ -114,6 +114,8 @@ def evaluate_run(trainer, when: str):
         }
         if when in ("start", "end"):
             record.update(_evaluate_transfer(trainer, when))
+            if cfg.eval.no_reasoning:
+                record.update(_evaluate_without_reasoning(trainer, when, result))
         trainer.run_dir.write("metrics.jsonl", record)
         for line in trainer.diagnostics.update_eval(trainer.step, record):
             acc.print(line)
@@ -190,6 +192,38 @@ def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
             f"[minirl] eval ({when}) of {name}, not trained on: {result.metrics['pass@1']}"
         )
     return out
+
+
+def _evaluate_without_reasoning(trainer, when: str, with_reasoning) -> dict[str, float]:
+    """The reasoning ablation (``eval.no_reasoning``): greedy pass@1 on the held-out problems with the answer forced
+    right after the prompt, as ``no_reasoning/pass@1`` (with its interval), and ``no_reasoning/drop``, the accuracy
+    with reasoning minus without (``with_reasoning``: this evaluation's result)."""
+    from minirl.eval.runner import evaluate_examples
+
+    cfg = trainer.cfg
+    result = evaluate_examples(
+        trainer.unwrapped,
+        trainer.tokenizer,
+        trainer.task,
+        trainer.eval_examples,
+        trainer.style,
+        k=1,
+        max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+        batch_size=cfg.eval.batch_size,
+        language=cfg.data.language,
+        desc=f"held-out eval without reasoning ({when})",
+        reasoning=False,
+    )
+    est = result.metrics["pass@1"]
+    result.save(saved_eval_dir(trainer.out, when) / "no_reasoning")
+    drop = with_reasoning.metrics["pass@1"].value - est.value
+    trainer.accelerator.print(f"[minirl] eval ({when}) without reasoning: {est}; drop {drop:+.3f}")
+    return {
+        "no_reasoning/pass@1": est.value,
+        "no_reasoning/pass@1_low": est.low,
+        "no_reasoning/pass@1_high": est.high,
+        "no_reasoning/drop": drop,
+    }
 
 
 def progress_line(m: dict[str, float]) -> str:
