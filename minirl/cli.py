@@ -17,6 +17,7 @@ from minirl.diagnostics import PreflightFailed
 from minirl.diagnostics.resources import NotEnoughMemory
 from minirl.files import DiskFullError
 from minirl.models import ModelNotFoundError
+from minirl.tasks import DataError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
@@ -26,9 +27,24 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     PreflightFailed,
     NotEnoughMemory,
     DiskFullError,
-    ImportError,  # optional engines (vLLM, trackers) raise it with the pip command to run
+    DataError,
 )
-"""Errors reported as ``error: <message>`` with exit code 2 instead of a traceback."""
+"""Errors reported as ``error: <message>`` with exit code 2 instead of a traceback (and a
+:func:`optional_package_missing`)."""
+
+OWN_PACKAGES = ("minirl", "rewards")
+
+
+def optional_package_missing(err: ModuleNotFoundError) -> bool:
+    """Whether ``err`` names a package outside minirl (an optional engine, tracker or backend, whose message says
+    what to install), so that it is a user's missing install, not a bug of ours.
+
+    >>> optional_package_missing(ModuleNotFoundError("pip install vllm", name="vllm"))
+    True
+    >>> optional_package_missing(ModuleNotFoundError("No module named 'minirl.gone'", name="minirl.gone"))
+    False
+    """
+    return bool(err.name) and err.name.split(".")[0] not in OWN_PACKAGES
 
 
 def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> Any:
@@ -47,7 +63,9 @@ def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = N
     """
     try:
         result = main(argv)
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, ModuleNotFoundError) as err:
+        if isinstance(err, ModuleNotFoundError) and not optional_package_missing(err):
+            raise  # a broken import of our own is a bug: keep its traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     _end_process_group()

@@ -53,3 +53,48 @@ def test_run_main_tears_down_the_process_group_a_recipe_left_open(tmp_path):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _gsm8k_folder(folder: Path, second_line: str) -> Path:
+    good = '{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\\n#### 5"}\n'
+    folder.mkdir()
+    for split in ("train", "test"):
+        (folder / f"{split}.jsonl").write_text(good + second_line + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("second_line", "says"),
+    [
+        (None, "not found"),  # the path does not exist
+        ('{"question": "broken', "train.jsonl, line 2: invalid JSON"),
+        ('{"question": "What is 1 + 1?"}', "train.jsonl, line 2: missing or empty string field 'answer'"),
+        ('{"question": "What is 1 + 1?", "answer": "2"}', "line 2: the 'answer' field has no final answer"),
+    ],
+)
+def test_bad_data_is_one_line_with_file_line_and_field(second_line, says, tmp_path):
+    """A data path that is not there, a broken JSONL line, a row without its gold field: one line, exit 2."""
+    data = tmp_path / "nowhere" if second_line is None else _gsm8k_folder(tmp_path / "gsm8k", second_line)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, str(ROOT / "recipes" / "r1_zero.py"), "--run.output_dir", str(tmp_path / "run"),
+           "--data.task", "gsm8k", "--data.task_args", f"{{path: {data}}}"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.startswith("error: ") and says in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and str(ROOT) not in out.stderr.split("not found")[-1]
+
+
+def test_only_a_missing_optional_package_is_a_user_error():
+    from minirl.cli import run_main
+
+    def needs_vllm(argv):
+        raise ModuleNotFoundError("rollout.engine=vllm needs vLLM: pip install vllm", name="vllm")
+
+    def stale_import(argv):
+        raise ModuleNotFoundError("No module named 'minirl.renamed'", name="minirl.renamed")
+
+    with pytest.raises(SystemExit) as stop:
+        run_main(needs_vllm)
+    assert stop.value.code == 2
+    with pytest.raises(ModuleNotFoundError):  # a bug of ours keeps its traceback
+        run_main(stale_import)

@@ -155,13 +155,13 @@ def build_trl_trainer(
     ``overrides`` are extra ``GRPOConfig`` fields (e.g. ``disable_tqdm=True``), applied last.
 
     Raises:
-        ImportError: TRL or ``datasets`` is missing, with the pip command that installs them.
+        ModuleNotFoundError: TRL or ``datasets`` is missing, with the pip command that installs them.
     """
     try:
         from trl import GRPOConfig, GRPOTrainer
     except ImportError as err:
-        raise ImportError(
-            f"run.backend=trl needs TRL and datasets: pip install trl datasets ({err})"
+        raise ModuleNotFoundError(
+            f"run.backend=trl needs TRL and datasets: pip install trl datasets ({err})", name="trl"
         ) from None
     from minirl.models import load_model_and_tokenizer, pick_device
     from minirl.tasks import get_task

@@ -29,7 +29,7 @@ INSTALL_HINT = (
 
 
 def require_vllm():
-    """Import and return the ``vllm`` module, or raise an ``ImportError`` that says ``pip install vllm``.
+    """Import and return the ``vllm`` module, or raise a ``ModuleNotFoundError`` that says ``pip install vllm``.
 
     >>> import importlib.util
     >>> if importlib.util.find_spec("vllm") is None:
@@ -41,7 +41,7 @@ def require_vllm():
     try:
         import vllm
     except ImportError as err:
-        raise ImportError(f"{INSTALL_HINT} ({err})") from None
+        raise ModuleNotFoundError(f"{INSTALL_HINT} ({err})", name="vllm") from None
     return vllm
 
 

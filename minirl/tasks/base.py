@@ -31,6 +31,11 @@ SPLITS = ("train", "test")
 _RESERVED_COLUMNS = frozenset({"answer", "completions", "prompts", "completion_ids"})
 
 
+class DataError(ValueError):
+    """A data file or row that cannot be used (missing path, broken JSON line, row without the gold field); the
+    message names the file, the line and the field. The recipes print it as one line and exit with 2."""
+
+
 @dataclass
 class Example:
     """One problem: the question shown to the model and its gold columns.

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from minirl.tasks.base import Example, Task, check_n, check_split
+from minirl.tasks.base import DataError, Example, Task, check_n, check_split
 
 HUB_NAME = "openai/gsm8k"
 ENV_VAR = "MINIRL_GSM8K"
@@ -49,15 +49,15 @@ def parse_gold(solution: str) -> str | None:
 def row_to_example(row: Any, where: str) -> Example:
     """Turn one ``{"question", "answer"}`` row into an :class:`Example`; ``where`` names it in errors."""
     if not isinstance(row, dict):
-        raise ValueError(
+        raise DataError(
             f"{where}: expected a JSON object with 'question' and 'answer', got {type(row).__name__}"
         )
     for field in ("question", "answer"):
         if not isinstance(row.get(field), str) or not row[field].strip():
-            raise ValueError(f"{where}: missing or empty string field {field!r} (row keys: {sorted(row)})")
+            raise DataError(f"{where}: missing or empty string field {field!r} (row keys: {sorted(row)})")
     gold = parse_gold(row["answer"])
     if gold is None:
-        raise ValueError(
+        raise DataError(
             f"{where}: the 'answer' field has no final answer after '####': {row['answer'][-80:]!r}"
         )
     return Example(row["question"].strip(), gold, {"solution": row["answer"]})
@@ -75,10 +75,10 @@ def read_jsonl(path: str | Path) -> list[Example]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: invalid JSON ({err.msg} at column {err.colno})") from None
+                raise DataError(f"{where}: invalid JSON ({err.msg} at column {err.colno})") from None
             out.append(row_to_example(row, where))
     if not out:
-        raise ValueError(f"{path}: no rows found")
+        raise DataError(f"{path}: no rows found")
     return out
 
 
@@ -90,6 +90,14 @@ def _existing(path: str | Path) -> Path | None:
     if not p.is_absolute() and (REPO_ROOT / p).exists():
         return (REPO_ROOT / p).resolve()
     return None
+
+
+def _looked_in(path: str | os.PathLike) -> str:
+    """Where a relative ``path`` was looked for, each folder once (nothing for an absolute path)."""
+    if Path(path).expanduser().is_absolute():
+        return ""
+    folders = dict.fromkeys(str(f) for f in (Path.cwd(), REPO_ROOT))
+    return " in " + " nor in ".join(folders)
 
 
 def resolve_source(path_or_name: str | os.PathLike | None = None) -> Path | str:
@@ -105,8 +113,8 @@ def resolve_source(path_or_name: str | os.PathLike | None = None) -> Path | str:
     found = _existing(given)
     if found is None:
         origin = f"${ENV_VAR}" if path_or_name is None else "path_or_name"
-        raise ValueError(
-            f"GSM8K source {str(given)!r} (from {origin}) not found, relative to {Path.cwd()} nor to {REPO_ROOT}. "
+        raise DataError(
+            f"GSM8K source {str(given)!r} (from {origin}) not found{_looked_in(given)}. "
             f"Pass a folder with train.jsonl/test.jsonl, a .jsonl file, or {HUB_NAME!r}."
         )
     return found
@@ -145,7 +153,7 @@ class GSM8KTask(Task):
         elif src.is_dir():
             file = src / f"{split}.jsonl"
             if not file.exists():
-                raise ValueError(
+                raise DataError(
                     f"GSM8K folder {src} has no {split}.jsonl (expected train.jsonl and test.jsonl)."
                 )
             rows = read_jsonl(file)
@@ -176,11 +184,11 @@ def _load_hub(split: str) -> list[Example]:
 
         data = load_dataset(HUB_NAME, "main", split=split)
     except ImportError as err:
-        raise ValueError(
+        raise DataError(
             f"Loading {HUB_NAME} from the Hub needs the 'datasets' package ({err}). {advice}"
         ) from err
     except Exception as err:  # offline, hub down, auth... all mean the same thing to the user
-        raise ValueError(
+        raise DataError(
             f"Could not load {HUB_NAME} from the Hub ({type(err).__name__}: {err}). {advice}"
         ) from err
     return [row_to_example(row, f"{HUB_NAME} {split} row {i}") for i, row in enumerate(data)]
