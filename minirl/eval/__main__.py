@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from minirl.config import EvalConfig
+
 
 def load_for_eval(model: str, adapter: str | None = None, device: str = "auto"):
     """Load a model for evaluation. ``model`` may be a run directory (its ``model/`` is used, with the run's prompt
@@ -98,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=288, help="sequences decoded together")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=EvalConfig().batch_size,
+        help="sequences decoded together (each row holds its KV cache: lower it when memory is short)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-one-shot", action="store_true", help="no worked example in the prompt")
