@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 from benchmarks.common import (  # noqa: E402
     PREFIX,
     Worker,
+    add_minirl_args,
     base_parser,
     build_model,
     check_device,
@@ -204,12 +205,12 @@ def plot(result: dict, path: str) -> None:
 
 def build_parser():
     p = base_parser(__doc__)
-    p.set_defaults(max_new_tokens=40, steps=1, warmup=1)
+    add_minirl_args(p)
+    p.set_defaults(
+        max_new_tokens=40, steps=1, warmup=1, beta=0.04
+    )  # the main job's KL anchor: a reference model
     p.add_argument(
         "--parts", type=parse_names(PARTS), default=list(PARTS), help="which parts, comma-separated"
-    )
-    p.add_argument(
-        "--beta", type=float, default=0.04, help="KL coefficient (the main job's 0.04: a reference model)"
     )
     p.add_argument("--lengths", type=parse_int_list, default=[40, 128, 256, 512])
     p.add_argument("--prompts", type=parse_int_list, default=[1, 4, 8, 16])

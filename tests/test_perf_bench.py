@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import common, decode, gpu_check, int8, rollout, scaling, step, sweep  # noqa: E402
 from benchmarks import compile as compile_bench  # noqa: E402
+from benchmarks import memory as memory_bench  # noqa: E402
 
 
 @pytest.fixture
@@ -352,3 +353,20 @@ def test_gpu_check_reads_a_run_cut_off_mid_line(tmp_path):
     assert numbers["steps"] == 2 and numbers["step_time_s"] == 1.0  # the first step is the warm-up
     assert numbers["rollout_tokens_per_s"] == 20.0 and numbers["peak_memory_gib"] is None
     assert gpu_check.run_metrics(tmp_path / "absent") == {}
+
+
+def test_memory_benchmark_side_by_side_curves_and_evaluation(tmp_path, tiny_model_dir, gsm8k_env):
+    """Every part on the 2-layer model: each side's peak and phases, ratios, curve points with estimates, a plot."""
+    png = tmp_path / "memory.png"
+    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "4",
+            "--lengths", "4,8", "--prompts", "1", "--eval-batch-size", "18", "--plot", str(png)]  # fmt: skip
+    result = memory_bench.main(argv)
+    for work in result["side_by_side"].values():
+        assert work["minirl"]["peak_rss_mib"] > 50 and work["trl"]["peak_rss_mib"] > 50
+        assert set(work["minirl"]["memory_gib"]) >= {"rollout", "forward_backward", "peak"}
+        assert work["peak_ratio_minirl_over_trl"] > 0 and work["step_speedup_minirl_over_trl"] > 0
+    tokens = result["curves"]["tokens"]
+    assert [r["tokens"] for r in tokens] == [4, 8] and all(r["estimate_gib"] > 0 for r in tokens)
+    assert [r["prompts"] for r in result["curves"]["prompts"]] == [1]
+    assert result["evaluation"]["rows"] == 18 and result["evaluation"]["peak_rss_mib"] > 50
+    assert png.stat().st_size > 1000

@@ -1,0 +1,100 @@
+"""The same first GRPO steps under two versions of the code (or two settings): metrics and weights side by side.
+
+A memory or refactoring change must not change what the trainer computes. This script runs the main job's first
+``--steps`` steps from the same seed (same problems, same sampling generator, so the same rollouts while the weights
+agree to float noise) and writes every computed metric of each step and the final weights; ``--compare`` then prints
+the largest difference of each. Run it once per side, e.g. the commit before a change (a ``git worktree``) and now:
+
+    git worktree add /tmp/before <commit>
+    PYTHONPATH=/tmp/before python /tmp/before/benchmarks/same_steps.py --out /tmp/before.safetensors   # old default
+    python benchmarks/same_steps.py --out /tmp/after.safetensors                                       # new default
+    python benchmarks/same_steps.py --compare /tmp/before.safetensors /tmp/after.safetensors
+
+Any ``--section.field value`` after the options is passed to the recipe's config (e.g. ``--optim.micro_batch_size
+4``). Timings and measured memory are not compared; the generated token count is, so a rollout that diverged shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+MEASURED = ("time/", "memory/", "step_time", "rollout_time", "tokens/s", "throughput")
+"""Metric name prefixes that are measurements of the machine, not results of the computation."""
+
+
+def run(steps: int, out: Path, overrides: list[str]) -> None:
+    """``steps`` training steps of the main job; metrics and weights into ``out`` (safetensors, metrics in metadata)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from minirl.config import parse_args
+    from minirl.plot import read_metrics
+    from minirl.trainer import GRPOTrainer
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["--config", str(root / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"),
+            "--run.output_dir", str(out.with_suffix(".run")), "--run.max_steps", str(steps),
+            "--run.preflight", "false", "--eval.at_start", "false", "--eval.at_end", "false",
+            "--checkpoint.save_model", "false", "--run.sample_every", "0", *overrides]  # fmt: skip
+    trainer = GRPOTrainer(parse_args(argv))
+    trainer.train()
+    rows = [r for r in read_metrics(out.with_suffix(".run") / "metrics.jsonl") if r.get("type") == "train"]
+    metrics = [
+        {k: v for k, v in r.items() if isinstance(v, (int, float)) and not k.startswith(MEASURED)}
+        for r in rows
+    ]
+    weights = {
+        name: p.detach().to(torch.float32).contiguous() for name, p in trainer.unwrapped.named_parameters()
+    }
+    save_file(weights, str(out), metadata={"metrics": json.dumps(metrics), "argv": json.dumps(overrides)})
+    print(f"wrote {out}: {steps} steps, {len(weights)} tensors")
+
+
+def compare(a: Path, b: Path) -> dict:
+    """The largest absolute difference of each metric over the steps, and of the weights, between two runs."""
+    from safetensors import safe_open
+
+    def load(path: Path):
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads(f.metadata()["metrics"]), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+
+    (ma, wa), (mb, wb) = load(a), load(b)
+    if len(ma) != len(mb):
+        raise SystemExit(f"error: {a} has {len(ma)} steps, {b} has {len(mb)}")
+    keys = sorted(set(ma[0]) & set(mb[0]))
+    diffs = {k: max(abs(float(x[k]) - float(y[k])) for x, y in zip(ma, mb)) for k in keys}
+    only = sorted(set(ma[0]) ^ set(mb[0]))
+    weight = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+    scale = max(float(wa[k].abs().max()) for k in wa)
+    result = {
+        "metrics_max_abs_diff": diffs,
+        "only_in_one": only,
+        "weights_max_abs_diff": weight,
+        "weights_max": scale,
+    }
+    width = max(map(len, keys))
+    for k in keys:
+        print(f"  {k:{width}s} {ma[-1][k]: .6g}  vs {mb[-1][k]: .6g}   max |diff| over steps {diffs[k]:.3g}")
+    print(f"weights: max |diff| {weight:.3g} (largest weight {scale:.3g}); metrics in one run only: {only}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--out", type=Path, default=None, help="where to write this side's metrics and weights")
+    p.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"))
+    args, overrides = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.compare:
+        return compare(*args.compare)
+    if args.out is None:
+        p.error("give --out (to run) or --compare A B")
+    run(args.steps, args.out, overrides)
+    return None
+
+
+if __name__ == "__main__":
+    main()
