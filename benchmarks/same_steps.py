@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-MEASURED = ("time/", "memory/", "step_time", "rollout_time", "tokens/s", "throughput")
+MEASURED = ("time/", "memory/", "step_time", "rollout_time", "train_time", "tokens_per_s", "tokens/s")
 """Metric name prefixes that are measurements of the machine, not results of the computation."""
 
 

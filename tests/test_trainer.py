@@ -332,3 +332,20 @@ def test_a_step_without_signal_moves_weights_only_without_dynamic_sampling(
     moved = any(not torch.equal(after_first[k], after_second[k]) for k in after_first)
     assert moved is not dynamic
     assert second["kept_frac"] == (0.0 if dynamic else 1.0)
+
+
+def test_micro_batches_log_the_metrics_of_one_batch(tmp_path, tiny_tokenizer):
+    """Per-token means (kl, entropy, clip ratios) are weighted by each micro-batch's tokens and the token count adds
+    up, so the logged step equals the one-batch step (not a mean of micro-batch means)."""
+    from minirl.testing import make_tiny_model
+
+    runs = {}
+    for micro in ("null", "3"):  # 8 completions: micro-batches of 3, 3 and 2, of different token counts
+        out = tmp_path / micro
+        _train(out, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2",
+               "--grpo.beta", "0.1", "--optim.micro_batch_size", micro)  # fmt: skip
+        runs[micro] = [r for r in read_metrics(out) if r["type"] == "train"]
+    for whole, micro in zip(runs["null"], runs["3"]):
+        assert micro["num_tokens"] == whole["num_tokens"] > 0
+        for key in ("loss", "grad_norm", "kl", "entropy", "ratio/mean", "clip_ratio/region"):
+            assert micro[key] == pytest.approx(whole[key], rel=1e-4, abs=1e-6), key

@@ -37,6 +37,23 @@ def mean(values) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def merge_micro_stats(stats: list[dict]) -> dict:
+    """The minibatch's metrics from its micro-batches': ``num_tokens`` adds up, every other metric is a per-token mean
+    and is weighted by its micro-batch's ``num_tokens``, so the result equals the one-batch value.
+
+    >>> merge_micro_stats([{"num_tokens": 3.0, "kl": 1.0}, {"num_tokens": 1.0, "kl": 5.0}])
+    {'num_tokens': 4.0, 'kl': 2.0}
+    """
+    weights = [s["num_tokens"] for s in stats]
+    merged = {"num_tokens": float(sum(weights))}
+    for key in stats[0]:
+        pairs = [(s[key], w) for s, w in zip(stats, weights) if key in s and not math.isnan(s[key])]
+        if key != "num_tokens":
+            total = sum(w for _, w in pairs)
+            merged[key] = sum(v * w for v, w in pairs) / total if total else float("nan")
+    return merged
+
+
 def micro_batches(n: int, size: int | None, device=None) -> tuple[torch.Tensor, ...]:
     """Row indices ``0..n-1`` in consecutive micro-batches of at most ``size`` rows (``None``: one batch).
 
@@ -161,8 +178,7 @@ class PolicyUpdate:
             self.scheduler.step()
             self.engine.sync_weights()
         self.times["optimizer"] += time.perf_counter() - t1
-        merged = {k: mean([s[k] for s in all_stats if k in s]) for k in all_stats[0]}
-        return total_loss, merged, grad_norm
+        return total_loss, merge_micro_stats(all_stats), grad_norm
 
     def micro_step(self, part: PolicyBatch, normalizer: torch.Tensor, step: int) -> tuple[float, dict]:
         """Forward and backward of one micro-batch (its share of the minibatch loss): ``(loss, stats)``."""
@@ -193,6 +209,7 @@ class PolicyUpdate:
         m = part.completion_mask.float()  # [n_i, C]
         if ent is not None:
             st["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
+        st["num_tokens"] = float(m.sum())  # the weight of this micro-batch's per-token means
         return out.loss.item(), st
 
     def sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
