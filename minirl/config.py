@@ -56,17 +56,16 @@ def check_worked_examples(examples: Any) -> list[dict[str, str]] | None:
     """
     if examples is None:
         return None
-    _check(
-        isinstance(examples, list) and examples,
-        f"data.worked_examples must be a non-empty list or null, got {examples!r}",
-    )
+    ok = isinstance(examples, list) and examples
+    _check(ok, f"data.worked_examples must be a non-empty list or null, got {examples!r}")
+    keys = WORKED_EXAMPLE_KEYS
     for i, ex in enumerate(examples):
-        ok = isinstance(ex, dict) and set(ex) == set(WORKED_EXAMPLE_KEYS)
-        ok = ok and all(isinstance(ex[k], str) and ex[k].strip() for k in WORKED_EXAMPLE_KEYS)
-        _check(
-            ok,
-            f"data.worked_examples[{i}] must map each of {list(WORKED_EXAMPLE_KEYS)} to non-empty text, got {ex!r}",
+        ok = (
+            isinstance(ex, dict)
+            and set(ex) == set(keys)
+            and all(isinstance(ex[k], str) and ex[k].strip() for k in keys)
         )
+        _check(ok, f"data.worked_examples[{i}] must map each of {list(keys)} to non-empty text, got {ex!r}")
     return [dict(ex) for ex in examples]
 
 
@@ -161,9 +160,8 @@ class RolloutConfig:
     """Who samples: ``exact`` (our KV-cached decode loop over the policy itself; ``minirl`` is its old name),
     ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged, refreshed after each step; the loss corrects
     for the difference with truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto``
-    (``fp32`` for a LoRA policy on a CPU, ``exact`` otherwise). On a 2-core CPU ``bf16`` made the benchmark step
-    2.51x TRL's against 2.19x for ``exact``, but it did not keep learning unchanged: on the R1-Zero default its
-    sampled accuracy ended below ``exact``'s on 3 of 3 seeds (docs/benchmarks.md). See minirl.rollout.engines."""
+    (``fp32`` for a LoRA policy on a CPU, ``exact`` otherwise). ``bf16`` is faster on a CPU but did not keep learning
+    unchanged on the R1-Zero default (docs/benchmarks.md). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")
@@ -413,11 +411,8 @@ def _field_types(cls: type) -> dict[str, dict[str, Any]]:
 
 def _is(annotation: Any, kind: type) -> bool:
     """Whether ``annotation`` is ``kind``, ``kind[...]`` or ``kind | None``."""
-    options = (
-        typing.get_args(annotation)
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
-        else ()
-    )
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = typing.get_args(annotation) if union else ()
     return any(a is kind or typing.get_origin(a) is kind for a in (annotation, *options))
 
 
@@ -503,10 +498,7 @@ def _config_error(err: Exception, types: dict[str, dict[str, Any]], where: str =
 
 @functools.cache
 def _parser(cls: type):
-    """The jsonargparse parser of ``cls``: one ``--section.field`` option per field, help from the docstrings.
-
-    Built once per class (reading the docstrings is most of the cost) and reused: parsing does not change it.
-    """
+    """The jsonargparse parser of ``cls`` (one ``--section.field`` per field, help from the docstrings), built once."""
     from jsonargparse import ArgumentParser, set_parsing_settings
 
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -586,9 +578,7 @@ def parse_args(argv: list[str], default_config: str | Path | None = None, cls: t
     >>> cfg.run.max_steps, cfg.rollout.num_generations, cfg.eval.k
     (3, 4, 2)
     """
-    config_path, rest = default_config, []
-    argv = list(argv)
-    i = 0
+    config_path, rest, argv, i = default_config, [], list(argv), 0
     while i < len(argv):  # --config is the one option that is not a field
         if argv[i] == "--config":
             if i + 1 >= len(argv):

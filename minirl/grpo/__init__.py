@@ -5,7 +5,7 @@ it (or from TRL's ``GRPOTrainer``, which ``tests/test_grpo_trl_parity.py`` check
 """
 
 from minirl.grpo.advantages import (
-    SCALES,
+    SCALE_REWARDS,
     compute_advantages,
     group_stats,
     rewards_to_tensor,
@@ -28,7 +28,7 @@ from minirl.grpo.loss import (
 
 __all__ = [
     "LOSS_TYPES",
-    "SCALES",
+    "SCALE_REWARDS",
     "LossOutput",
     "aggregate",
     "clip_metrics",

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-SCALES = ("group", "batch", "none")
+from minirl.config import SCALE_REWARDS
 
 
 def _check_rewards(rewards: Tensor, num_generations: int, valid: Tensor | None = None) -> None:
@@ -143,8 +143,8 @@ def compute_advantages(
     >>> compute_advantages(torch.tensor([1.0, 1.0, 1.0, 1.0]), num_generations=4).tolist()
     [0.0, 0.0, 0.0, 0.0]
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if scale not in SCALE_REWARDS:
+        raise ValueError(f"scale must be one of {SCALE_REWARDS}, got {scale!r}")
     if not (eps >= 0 and math.isfinite(eps)):
         raise ValueError(f"eps must be a finite number >= 0, got {eps}")
     mean, std = group_stats(rewards, num_generations, valid)  # [B*G], [B*G]

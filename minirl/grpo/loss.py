@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+from minirl.config import LOSS_TYPES
 
 
 @dataclass

@@ -5,10 +5,8 @@
 - ``bf16`` and ``fp32`` (:class:`CopyEngine`): the same decode loop over a plain copy of the policy (LoRA merged into
   its base weights) in that precision, refreshed after every optimizer step (:meth:`RolloutEngine.sync_weights`).
   The merged copy saves LoRA's two extra matmuls per layer; bf16 halves the weight bytes, which is what bounds a
-  decode step on a CPU: even without native bf16 matmuls (an AVX2-only CPU, where bf16 *training* is 7-8x slower
-  than fp32) the bf16 copy decodes 8 rows 1.64x faster than fp32, 0.0013 nats per token from fp32's distribution
-  (docs/benchmarks.md, ``benchmarks/int8.py``). An int8 copy was measured and rejected there: FBGEMM's fast int8
-  kernel quantizes activations too and moved the distribution by 1.6 nats per token.
+  decode step on a CPU: even without native bf16 matmuls the bf16 copy decodes faster than fp32, close to fp32's
+  distribution (docs/benchmarks.md has the measurements, ``benchmarks/int8.py`` why there is no int8 copy).
 - ``vllm`` (:class:`minirl.backends.vllm_rollout.VLLMRollout`): vLLM on a GPU.
 
 When the sampler is not the trained policy (``exact`` is False: a copy, vLLM in bf16, any other numeric path),
@@ -17,13 +15,10 @@ loss applies truncated importance sampling (:func:`minirl.grpo.tis_weights`), as
 (``vllm_importance_sampling_correction``) and verl (rollout correction) do for vLLM.
 
 ``auto`` is the merged ``fp32`` copy for a LoRA policy on a CPU (its samples are the policy's up to fp32 rounding,
-one matmul per layer instead of three) and ``exact`` otherwise; the config's default is ``exact``. The bf16 copy
-made the benchmark step 2.51x TRL's against 2.19x for ``exact`` on a 2-core AVX2 CPU, and the single-digit
-reference work (LoRA, no KL anchor) learned alike
-(docs/trl_parity.md), but on the R1-Zero default (full fine-tuning, lr 1e-5, KL anchor) its sampled accuracy ended
-below ``exact``'s on 3 of 3 seeds and its k3 KL spiked up to 3.3 nats per token (``exact``: at most 0.28); 90% of the
-copy's weights never changed in 24 steps, the policy's updates being finer than bf16's rounding step
-(docs/benchmarks.md, "The bf16 copy on the R1-Zero default"). ``bf16`` stays available by name.
+one matmul per layer instead of three) and ``exact`` otherwise; the config's default is ``exact``. The bf16 copy is
+faster, but on the R1-Zero default (full fine-tuning, small learning rate) most of the policy's updates are finer
+than bf16's rounding step, so the copy lags the policy and learning changed (docs/benchmarks.md, "The bf16 copy on
+the R1-Zero default"). ``bf16`` stays available by name.
 """
 
 from __future__ import annotations
@@ -32,11 +27,9 @@ import copy
 
 import torch
 
+from minirl.config import ENGINES
 from minirl.rollout.generate import Rollout, generate
 from minirl.rollout.weights import base_name, lora_deltas
-
-ENGINES = ("auto", "exact", "fp32", "bf16", "vllm", "minirl")
-"""Engine names; ``minirl`` is the old name of ``exact``."""
 
 
 def cpu_has_native_bf16() -> bool:
@@ -108,8 +101,7 @@ class CopyEngine(RolloutEngine):
     """The decode loop over a plain copy of the policy in ``dtype``, refreshed by :meth:`sync_weights`.
 
     For a LoRA policy the copy is the base model with the adapter merged in (``W + scale * B @ A``,
-    ``minirl.rollout.weights``): one matmul per linear layer instead of three, about 1.3x faster decoding in fp32 on
-    a 2-core CPU (SmolLM2-135M, 64 rows). At each sync only what training changed is copied, in place: every
+    ``minirl.rollout.weights``): one matmul per linear layer instead of three (faster decoding: docs/benchmarks.md). At each sync only what training changed is copied, in place: every
     trainable weight with full fine-tuning, the merged LoRA layers with LoRA.
 
     Args:
