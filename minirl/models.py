@@ -8,7 +8,7 @@
 3. a Hugging Face Hub id, taken from the local HF cache or downloaded when the Hub is reachable.
 
 Device and dtype: CUDA uses bf16 where the GPU supports it (fp32 otherwise); the CPU uses fp32, because bf16 autocast
-is ~7x slower than fp32 on CPUs without AMX (measured: TRL 345 s/step in bf16 vs 45 s/step in fp32).
+is several times slower than fp32 on CPUs without AMX (measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -86,23 +86,17 @@ def evaluate_run(trainer, when: str):
     """
     if not trainer.eval_examples:
         return None
-    from minirl.eval.runner import evaluate_examples
 
     acc, cfg = trainer.accelerator, trainer.cfg
     trainer.model.eval()
     result = None
     if acc.is_main_process:
-        result = evaluate_examples(
-            trainer.unwrapped,
-            trainer.tokenizer,
+        result = _evaluate(
+            trainer,
             trainer.task,
             trainer.eval_examples,
-            trainer.style,
             k=cfg.eval.k,
             temperature=cfg.eval.temperature,
-            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-            batch_size=cfg.eval.batch_size,
-            language=cfg.data.language,
             desc=f"held-out eval ({when}, step {trainer.step})",
         )
         record = {
@@ -161,22 +155,9 @@ def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
 
 def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
     """Greedy pass@1 and format rate (with intervals) on each ``eval.transfer`` task, as ``transfer/<name>/...``."""
-    from minirl.eval.runner import evaluate_examples
-
-    cfg, out = trainer.cfg, {}
+    out = {}
     for name, (task, examples) in trainer.transfer.items():
-        result = evaluate_examples(
-            trainer.unwrapped,
-            trainer.tokenizer,
-            task,
-            examples,
-            trainer.style,
-            k=1,
-            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-            batch_size=cfg.eval.batch_size,
-            language=cfg.data.language,
-            desc=f"transfer eval {name} ({when})",
-        )
+        result = _evaluate(trainer, task, examples, desc=f"transfer eval {name} ({when})")
         for metric in ("pass@1", "format_rate"):
             est = result.metrics[metric]
             out.update(
@@ -198,19 +179,10 @@ def _evaluate_without_reasoning(trainer, when: str, with_reasoning) -> dict[str,
     """The reasoning ablation (``eval.no_reasoning``): greedy pass@1 on the held-out problems with the answer forced
     right after the prompt, as ``no_reasoning/pass@1`` (with its interval), and ``no_reasoning/drop``, the accuracy
     with reasoning minus without (``with_reasoning``: this evaluation's result)."""
-    from minirl.eval.runner import evaluate_examples
-
-    cfg = trainer.cfg
-    result = evaluate_examples(
-        trainer.unwrapped,
-        trainer.tokenizer,
+    result = _evaluate(
+        trainer,
         trainer.task,
         trainer.eval_examples,
-        trainer.style,
-        k=1,
-        max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-        batch_size=cfg.eval.batch_size,
-        language=cfg.data.language,
         desc=f"held-out eval without reasoning ({when})",
         reasoning=False,
     )
@@ -251,3 +223,19 @@ def progress_line(m: dict[str, float]) -> str:
                 f"{label} {m[key]:.2f}" if key != "completion_length/mean" else f"{label} {m[key]:.0f}"
             )
     return " | ".join(parts)
+
+
+def _evaluate(trainer, task, examples, **settings):
+    """``evaluate_examples`` of the trainer's model in its prompt style, with the run's evaluation settings (cap,
+    batch, language); ``settings`` adds or overrides (``k``, ``temperature``, ``desc``, ``reasoning``)."""
+    from minirl.eval.runner import evaluate_examples
+
+    cfg = trainer.cfg
+    run_settings = {
+        "max_new_tokens": cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+        "batch_size": cfg.eval.batch_size,
+        "language": cfg.data.language,
+    }
+    return evaluate_examples(
+        trainer.unwrapped, trainer.tokenizer, task, examples, trainer.style, **{**run_settings, **settings}
+    )
