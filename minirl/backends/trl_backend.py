@@ -129,15 +129,12 @@ def trl_dataset(cfg: TrainConfig, tokenizer, task=None):
     """
     from datasets import Dataset
 
-    from minirl.tasks import PromptStyle, build_prompt, get_task
+    from minirl.tasks import PromptStyle, build_prompt, get_task, training_examples
     from minirl.trainer.data import PromptSchedule
 
     d = cfg.data
     task = task or get_task(d.task, **d.task_args)
-    n_train = d.train_size
-    if n_train is None and getattr(task, "procedural", True) and d.task != "gsm8k":
-        n_train = 10_000
-    examples = task.examples("train", n=n_train, seed=cfg.run.seed)
+    examples = training_examples(task, d.train_size, cfg.run.seed)
     schedule = PromptSchedule(examples, cfg.rollout.prompts_per_step, cfg.run.seed)
     style = PromptStyle.from_config(d)
     rows = []

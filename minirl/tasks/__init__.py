@@ -17,7 +17,7 @@ import inspect
 from typing import Any
 
 from minirl.tasks.arithmetic import ArithmeticTask
-from minirl.tasks.base import DataError, Example, ProceduralTask, Task, correctness
+from minirl.tasks.base import DataError, Example, ProceduralTask, Task, correctness, training_examples
 from minirl.tasks.countdown import CountdownTask
 from minirl.tasks.gsm8k import GSM8KTask
 from minirl.tasks.templates import (
@@ -74,6 +74,7 @@ def get_task(name: str, **settings: Any) -> Task:
 
 
 __all__ = [
+    "training_examples",
     "DataError",
     "R1_ZERO_TEMPLATE",
     "ArithmeticTask",

@@ -240,3 +240,20 @@ class ProceduralTask(Task):
             if self.split_of(ex) == "train":
                 return ex
         raise ValueError(f"Task {self!r} has no train problem for its worked example; widen its settings.")
+
+
+PROCEDURAL_TRAIN_SIZE = 10_000
+"""Training problems drawn from a generated task when ``data.train_size`` is not set (its supply is unbounded)."""
+
+
+def training_examples(task: Task, train_size: int | None, seed: int) -> list[Example]:
+    """A run's training problems: ``train_size`` of them, else :data:`PROCEDURAL_TRAIN_SIZE` for a generated task and
+    the whole split for one read from a file.
+
+    >>> from minirl.tasks.arithmetic import ArithmeticTask
+    >>> len(training_examples(ArithmeticTask(max_digits=2), None, seed=0))
+    10000
+    """
+    if train_size is None and getattr(task, "procedural", True):
+        train_size = PROCEDURAL_TRAIN_SIZE
+    return task.examples("train", n=train_size, seed=seed)

@@ -37,7 +37,15 @@ from minirl.files import disk_space_for
 from minirl.grpo import compute_advantages, zero_variance_groups
 from minirl.memory import MemoryEstimate, ModelShape, PeakMemory, available_bytes, estimate_memory
 from minirl.rollout.generate import Rollout
-from minirl.tasks import Example, PromptStyle, Task, build_prompt, check_not_held_out, get_task
+from minirl.tasks import (
+    Example,
+    PromptStyle,
+    Task,
+    build_prompt,
+    check_not_held_out,
+    get_task,
+    training_examples,
+)
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import PromptSchedule
@@ -84,10 +92,7 @@ class GRPOTrainer:
 
         # Task and prompts (validated before the model is loaded, so data errors come fast).
         self.task = task or get_task(cfg.data.task, **cfg.data.task_args)
-        n_train = cfg.data.train_size
-        if n_train is None and getattr(self.task, "procedural", True) and cfg.data.task != "gsm8k":
-            n_train = 10_000
-        self.train_examples = self.task.examples("train", n=n_train, seed=cfg.run.seed)
+        self.train_examples = training_examples(self.task, cfg.data.train_size, cfg.run.seed)
         self.eval_examples = (
             self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
         )
