@@ -107,7 +107,7 @@ def estimate_gib(prompts: int, tokens: int, args) -> float:
 
 def side_by_side(args) -> dict:
     out = {}
-    for name, work in WORKS.items():
+    for name, work in ((n, WORKS[n]) for n in args.works):
         mini = one_step("minirl", work["prompts"], work["tokens"], args)
         trl = one_step("trl", work["prompts"], work["tokens"], args)
         out[name] = {
@@ -212,6 +212,7 @@ def build_parser():
     p.add_argument(
         "--parts", type=parse_names(PARTS), default=list(PARTS), help="which parts, comma-separated"
     )
+    p.add_argument("--works", type=parse_names(tuple(WORKS)), default=list(WORKS), help="side-by-side works")
     p.add_argument("--lengths", type=parse_int_list, default=[40, 128, 256, 512])
     p.add_argument("--prompts", type=parse_int_list, default=[1, 4, 8, 16])
     p.add_argument("--eval-batch-size", type=int, default=None, help="default: eval.batch_size's default")

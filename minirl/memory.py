@@ -264,7 +264,12 @@ def estimate_memory(
 
     def update(m: int) -> int:
         return _update_bytes(
-            shape, m, r.max_new_tokens, prompt_tokens * min(m, r.prompts_per_step), checkpointing, chunk
+            shape,
+            m,
+            r.max_new_tokens,
+            prompt_tokens * min(-(-m // r.num_generations), r.prompts_per_step),
+            checkpointing,
+            chunk,  # the prompts of the groups a micro-batch of m completions spans
         )
 
     def evaluation(rows_: int) -> int:
