@@ -6,7 +6,8 @@
 Each run directory is one seed of ``recipes/configs/r1_zero_reasoning_smollm2_cpu.yaml``, run under
 ``/usr/bin/time -v`` with its report in ``<run>/time.txt`` (the wall time and peak memory of the whole command).
 ``--main-job`` is a run directory of the main job (``recipes/r1_zero.py``) whose ``eval/longer_<seed>/`` holds
-``python -m minirl.eval`` on the same longer problems as that seed (the transfer task of ``--longer``).
+``python -m minirl.eval`` on the same longer problems as that seed (the transfer task of ``--longer``); with
+``--main-eval longer_fixed``, ``eval/longer_fixed_<seed>/`` instead.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ def _eval_record(run: Path, when: str) -> dict:
     return records[-1]
 
 
-def seed_summary(run: Path, main_job: Path, longer: str) -> dict:
+def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longer") -> dict:
     """One entry of ``summary.json``: the issue's fields, then the ways of reasoning and every transfer task."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     seed = cfg["run"]["seed"]
     start, end = _eval_record(run, "start"), _eval_record(run, "end")
-    main = json.loads((main_job / "eval" / f"longer_{seed}" / "summary.json").read_text())["metrics"][
-        "pass@1"
-    ]
+    main_file = main_job / "eval" / f"{main_eval}_{seed}" / "summary.json"  # absent: not evaluated yet
+    main = json.loads(main_file.read_text())["metrics"]["pass@1"] if main_file.exists() else {}
+    main = {"value": main.get("value"), "high": main.get("high")}
     minutes, peak = _wall_and_peak(run / "time.txt")
     entry = {
         "seed": seed,
@@ -68,6 +69,7 @@ def seed_summary(run: Path, main_job: Path, longer: str) -> dict:
         "longer_task": longer,
         "longer_greedy_end": end[f"transfer/{longer}/pass@1"],
         "longer_greedy_end_low": end[f"transfer/{longer}/pass@1_low"],
+        "longer_greedy_end_high": end[f"transfer/{longer}/pass@1_high"],
         "main_job_longer_greedy": main["value"],
         "main_job_longer_greedy_high": main["high"],
         "minutes": minutes,
@@ -94,22 +96,136 @@ def seed_summary(run: Path, main_job: Path, longer: str) -> dict:
     return entry
 
 
+def markdown_table(runs: list[dict], longer: str) -> str:
+    """The per-seed table of docs/reasoning.md (values with their 95% intervals where the summary has them)."""
+
+    def iv(r, key):
+        low, high = r.get(f"{key}_low"), r.get(f"{key}_high")
+        return f"{r[key]:.3f}" + ("" if low is None else f" [{low:.3f}, {high:.3f}]")
+
+    rows = [
+        ("greedy pass@1, start", lambda r: iv(r, "greedy_start")),
+        ("greedy pass@1, end", lambda r: iv(r, "greedy_end")),
+        (
+            "sampled pass@1 (T 0.5, x2), start -> end",
+            lambda r: f"{r['sampled_start']:.3f} -> {r['sampled_end']:.3f}",
+        ),
+        ("greedy format rate, end", lambda r: f"{r['format_end']:.3f}"),
+        (
+            "greedy length (tokens), start -> end",
+            lambda r: (
+                f"{r['length_start']:.1f} -> {r['length_end']:.1f} "
+                f"({r['length_end'] / r['length_start']:.2f}x)"
+            ),
+        ),
+        (
+            "stepwise share, greedy, start -> end",
+            lambda r: f"{r['share_stepwise_start']:.3f} -> {r['share_stepwise_end']:.3f}",
+        ),
+        (
+            "stepwise share, sampled, start -> end",
+            lambda r: f"{r['share_sampled_stepwise_start']:.3f} -> {r['share_sampled_stepwise_end']:.3f}",
+        ),
+        (
+            "accuracy at start, greedy: stepwise / direct",
+            lambda r: f"{r['accuracy_stepwise_start'] or 0:.3f} / {r['accuracy_direct_start'] or 0:.3f}",
+        ),
+        (
+            "accuracy at start, sampled: stepwise / direct",
+            lambda r: (
+                f"{r['accuracy_sampled_stepwise_start'] or 0:.3f} / {r['accuracy_sampled_direct_start'] or 0:.3f}"
+            ),
+        ),
+        (
+            "reasoning removed, start -> end",
+            lambda r: f"{r['no_reasoning_start']:.3f} -> {r['no_reasoning_end']:.3f}",
+        ),
+        ("ablation drop at the end (with - without)", lambda r: f"{r['ablation_drop']:.3f}"),
+        (f"{longer}, trained model", lambda r: iv(r, "longer_greedy_end")),
+        (
+            f"{longer}, main-job model (same problems)",
+            lambda r: (
+                "-"
+                if r["main_job_longer_greedy"] is None
+                else f"{r['main_job_longer_greedy']:.3f} [.., {r['main_job_longer_greedy_high']:.3f}]"
+            ),
+        ),
+        ("wall time (min), peak RSS (GiB)", lambda r: f"{r['minutes']}, {r['peak_gib']}"),
+    ]
+    head = "| held-out (300 problems) | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |"
+    lines = [head, "| --- |" + " --- |" * len(runs)]
+    lines += [f"| {name} | " + " | ".join(cell(r) for r in runs) + " |" for name, cell in rows]
+    names = sorted({n for r in runs for n in r["transfer"]})
+    lines += [
+        "",
+        "| not trained on (greedy, start -> end) | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |",
+        "| --- |" + " --- |" * len(runs),
+    ]
+    for n in names:
+        cells = []
+        for r in runs:
+            t = r["transfer"][n]
+            cells.append(
+                f"{t['start']:.3f} [{t['start_low']:.3f}, {t['start_high']:.3f}] -> "
+                f"{t['end']:.3f} [{t['end_low']:.3f}, {t['end_high']:.3f}]"
+            )
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(runs: list[Path], path: Path) -> None:
+    """Training accuracy, completion length and the share of each way of reasoning per step, one line per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (
+        ("accuracy", "training accuracy"),
+        ("completion_length/mean", "completion length (tokens)"),
+        ("ways/stepwise", "share of stepwise completions"),
+        ("ways/stepwise/accuracy", "accuracy of stepwise completions"),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
+    for run in runs:
+        rows = [r for r in read_metrics(run / "metrics.jsonl") if r.get("type") == "train"]
+        seed = yaml.safe_load((run / "config.yaml").read_text())["run"]["seed"]
+        for ax, (key, label) in zip(axes, panels):
+            points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+            ax.plot(*zip(*points), marker=".", label=f"seed {seed}")
+            ax.set_title(label, fontsize=10)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("r1_zero_reasoning_smollm2_cpu: training samples (8 prompts x 8 per step)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", type=Path, required=True)
     p.add_argument("--main-job", type=Path, required=True)
     p.add_argument("--longer", default="sum5_1digit", help="the transfer task longer than any trained on")
+    p.add_argument(
+        "--main-eval",
+        default="longer",
+        help="the main job's evaluations are eval/<this>_<seed>/ in --main-job",
+    )
     p.add_argument("--out", type=Path, default=Path("docs/results/reasoning/summary.json"))
     args = p.parse_args(argv)
-    runs = [seed_summary(run, args.main_job, args.longer) for run in args.runs]
+    runs = [seed_summary(run, args.main_job, args.longer, args.main_eval) for run in args.runs]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    plot_curves(args.runs, args.out.with_name("curves.png"))
+    print(markdown_table(runs, args.longer))
     for r in runs:
         print(
             f"seed {r['seed']}: length {r['length_start']:.1f} -> {r['length_end']:.1f} "
             f"({r['length_end'] / r['length_start']:.2f}x), greedy {r['greedy_start']:.3f} -> {r['greedy_end']:.3f}, "
             f"drop {r['ablation_drop']:.3f}, {args.longer} {r['longer_greedy_end']:.3f} vs main job "
-            f"{r['main_job_longer_greedy']:.3f}, {r['minutes']} min, {r['peak_gib']} GiB"
+            f"{r['main_job_longer_greedy']}, {r['minutes']} min, {r['peak_gib']} GiB"
         )
     print(f"wrote {args.out}")
     return 0
