@@ -55,6 +55,9 @@ def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longe
     main = json.loads(main_file.read_text())["metrics"]["pass@1"] if main_file.exists() else {}
     main = {"value": main.get("value"), "high": main.get("high")}
     minutes, peak = _wall_and_peak(run / "time.txt")
+    # /usr/bin/time only sees the peak since the trainer's last per-phase reset of VmHWM: take the larger of the two
+    trained = [r["memory/peak_gib"] for r in read_metrics(run / "metrics.jsonl") if "memory/peak_gib" in r]
+    peak = round(max([peak or 0.0, *trained]), 2)
     entry = {
         "seed": seed,
         "length_start": start["eval/completion_length"],
