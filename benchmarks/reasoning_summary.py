@@ -37,10 +37,9 @@ def _wall_and_peak(time_file: Path) -> tuple[float | None, float | None]:
     return minutes, (round(int(peak.group(1)) / 2**20, 2) if peak else None)
 
 
-def _eval_record(run: Path, when: str) -> dict:
-    records = [
-        r for r in read_metrics(run / "metrics.jsonl") if r.get("type") == "eval" and r.get("when") == when
-    ]
+def _eval_record(rows: list[dict], run: Path, when: str) -> dict:
+    """The last ``when`` (start or end) evaluation among a run's ``metrics.jsonl`` rows."""
+    records = [r for r in rows if r.get("type") == "eval" and r.get("when") == when]
     if not records:
         raise SystemExit(f"error: {run}/metrics.jsonl has no '{when}' evaluation: did the run finish?")
     return records[-1]
@@ -50,13 +49,16 @@ def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longe
     """One entry of ``summary.json``: the issue's fields, then the ways of reasoning and every transfer task."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     seed = cfg["run"]["seed"]
-    start, end = _eval_record(run, "start"), _eval_record(run, "end")
+    rows = read_metrics(
+        run / "metrics.jsonl"
+    )  # read once: the evaluations and the per-step memory come from it
+    start, end = _eval_record(rows, run, "start"), _eval_record(rows, run, "end")
     main_file = main_job / "eval" / f"{main_eval}_{seed}" / "summary.json"  # absent: not evaluated yet
     main = json.loads(main_file.read_text())["metrics"]["pass@1"] if main_file.exists() else {}
     main = {"value": main.get("value"), "high": main.get("high")}
     minutes, peak = _wall_and_peak(run / "time.txt")
     # /usr/bin/time only sees the peak since the trainer's last per-phase reset of VmHWM: take the larger of the two
-    trained = [r["memory/peak_gib"] for r in read_metrics(run / "metrics.jsonl") if "memory/peak_gib" in r]
+    trained = [r["memory/peak_gib"] for r in rows if "memory/peak_gib" in r]
     peak = round(max([peak or 0.0, *trained]), 2)
     entry = {
         "seed": seed,
