@@ -27,46 +27,13 @@ from typing import Any
 
 import yaml
 
+from minirl.config_checks import ConfigError, _check, check_curriculum, check_worked_examples
+
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 BACKENDS = ("minirl", "trl")
 ENGINES = ("auto", "exact", "fp32", "bf16", "vllm", "minirl")
 SCALE_REWARDS = ("group", "batch", "none")
 SCHEDULERS = ("constant", "linear", "cosine")
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the field."""
-
-
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
-
-
-WORKED_EXAMPLE_KEYS = ("question", "reasoning", "answer")
-"""The fields of one entry of ``data.worked_examples``."""
-
-
-def check_worked_examples(examples: Any) -> list[dict[str, str]] | None:
-    """``examples`` (``data.worked_examples``) checked: None, or a non-empty list of mappings with exactly the
-    keys :data:`WORKED_EXAMPLE_KEYS`, each non-empty text.
-
-    >>> check_worked_examples([{"question": "What is 1 + 2?", "reasoning": "1 + 2 = 3.", "answer": "3"}])[0]["answer"]
-    '3'
-    """
-    if examples is None:
-        return None
-    ok = isinstance(examples, list) and examples
-    _check(ok, f"data.worked_examples must be a non-empty list or null, got {examples!r}")
-    keys = WORKED_EXAMPLE_KEYS
-    for i, ex in enumerate(examples):
-        ok = (
-            isinstance(ex, dict)
-            and set(ex) == set(keys)
-            and all(isinstance(ex[k], str) and ex[k].strip() for k in keys)
-        )
-        _check(ok, f"data.worked_examples[{i}] must map each of {list(keys)} to non-empty text, got {ex!r}")
-    return [dict(ex) for ex in examples]
 
 
 @dataclass
@@ -129,9 +96,13 @@ class DataConfig:
     """Worked examples shown instead of the task's own (with ``one_shot``), each ``{question, reasoning, answer}``,
     shown as written. Show two ways to reason (a short and a stepwise one) and the policy chooses between them;
     a question of the task's held-out split is refused."""
+    curriculum: list[dict] | None = None
+    """Easier training tasks first: ``[{steps: N, task_args: {...}}, ...]`` (``task`` optional, default
+    ``data.task``), N steps each in order, then ``data.task``; held-out evaluation is always ``data.task``'s."""
 
     def __post_init__(self):
         self.worked_examples = check_worked_examples(self.worked_examples)
+        self.curriculum = check_curriculum(self.curriculum)
         _check(
             self.train_size is None or self.train_size > 0,
             f"data.train_size must be > 0, got {self.train_size}",

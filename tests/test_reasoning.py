@@ -232,3 +232,43 @@ def test_min_terms_mixes_problem_sizes_and_keeps_the_old_streams():
     )  # min_terms == num_terms draws no extra number: the old problems, the same order
     with pytest.raises(ValueError, match="min_terms"):
         ArithmeticTask(num_terms=3, min_terms=4)
+
+
+# ----------------------------------------------------------------------------------- curriculum
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[]", "non-empty list"),
+        ("[{steps: 0, task_args: {num_terms: 3}}]", r"curriculum\[0\] must be"),
+        ("[{task_args: {num_terms: 3}}]", r"curriculum\[0\] must be"),
+        ("[{steps: 2, task_args: {num_terms: 3}, lr: 1}]", r"curriculum\[0\] must be"),
+    ],
+)
+def test_bad_curriculum_is_a_one_line_config_error(value, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_args(["--data.curriculum", value])
+
+
+def test_the_curriculum_trains_on_its_stages_then_the_task_and_evaluates_the_task(
+    tmp_path, tiny_model, tiny_tokenizer
+):
+    from tests.test_trainer import read_metrics, starts_with_a, tiny_config
+
+    cfg = tiny_config(
+        tmp_path,
+        "--data.task_args",
+        "{num_terms: 4, max_digits: 1}",
+        "--data.curriculum",
+        "[{steps: 1, task_args: {num_terms: 2, max_digits: 1}}, {steps: 2, task_args: {num_terms: 3, max_digits: 1}}]",
+    )
+    trainer = GRPOTrainer(
+        cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
+    )
+    seen, rollout = [], trainer.rollout
+    trainer.rollout = lambda examples: seen.append(examples) or rollout(examples)
+    trainer.train()
+    terms = [{ex.question.count("+") + 1 for ex in step} for step in seen]
+    assert terms == [{2}, {3}, {3}, {4}]
+    stages = [r["curriculum/stage"] for r in read_metrics(tmp_path) if r["type"] == "train"]
+    assert stages == [0, 1, 1, 2]
+    assert {ex.question.count("+") + 1 for ex in trainer.eval_examples} == {4}  # held-out: the task's own

@@ -48,6 +48,8 @@ def _unmapped(cfg: TrainConfig) -> list[str]:
         out.append("rollout.stop_at_answer=true (TRL stops at EOS only)")
     if cfg.grpo.dynamic_sampling:
         out.append("grpo.dynamic_sampling=true")
+    if cfg.data.curriculum:
+        out.append("data.curriculum (TRL trains on data.task only)")
     if cfg.grpo.num_minibatches > 1:
         out.append(f"grpo.num_minibatches={cfg.grpo.num_minibatches}")
     return out

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from minirl.config import ConfigError, check_worked_examples
+from minirl.config_checks import ConfigError, check_worked_examples
 from minirl.tasks.base import Example, ProceduralTask, Task
 
 R1_ZERO_TEMPLATE = (

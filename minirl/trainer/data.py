@@ -2,12 +2,19 @@
 
 Groups never split across processes: a process samples all G completions of its own prompts, so group statistics
 (and advantages) are local and need no communication.
+
+A curriculum (``data.curriculum``) is a :class:`StagedSchedule`: easier tasks for a fixed number of steps each, in
+order, then the task itself; the stage of a step is again a pure function of the step. Ordering training problems
+from easy to hard is the curriculum learning of Bengio et al. (ICML 2009); here the stages are fixed by step count,
+not by pass rate.
 """
 
 from __future__ import annotations
 
 import random
 from typing import Generic, TypeVar
+
+from minirl.tasks import Example, get_task, training_examples
 
 T = TypeVar("T")
 
@@ -47,3 +54,57 @@ class PromptSchedule(Generic[T]):
             epoch, idx = divmod(pos, len(self.items))
             out.append(self.items[self._order(epoch)[idx]])
         return out
+
+
+class StagedSchedule(Generic[T]):
+    """:class:`PromptSchedule` s one after another: stage ``i`` serves ``steps[i]`` steps, the last one all the rest.
+
+    >>> sched = StagedSchedule([PromptSchedule(["easy"], 1, 0), PromptSchedule(["hard"], 1, 0)], steps=[2])
+    >>> [sched.batch(s)[0] for s in range(4)], sched.stage(1), sched.stage(2)
+    (['easy', 'easy', 'hard', 'hard'], 0, 1)
+    """
+
+    def __init__(self, schedules: list[PromptSchedule[T]], steps: list[int]):
+        if len(steps) != len(schedules) - 1:
+            raise ValueError(
+                f"{len(schedules)} schedules need {len(schedules) - 1} stage lengths, got {steps!r}"
+            )
+        self.schedules = schedules
+        self.starts = [sum(steps[:i]) for i in range(len(schedules))]  # first step of each stage
+
+    def stage(self, step: int) -> int:
+        """The 0-based stage that serves ``step``."""
+        return max(i for i, start in enumerate(self.starts) if step >= start)
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> list[T]:
+        """Items for ``step`` (0-based) on process ``rank``: its stage's, counting steps from the stage's start."""
+        i = self.stage(step)
+        return self.schedules[i].batch(step - self.starts[i], rank, world)
+
+
+def curriculum_schedule(
+    stages: list[dict] | None,
+    task_name: str,
+    examples: list[Example],
+    per_step: int,
+    train_size: int | None,
+    seed: int,
+) -> PromptSchedule[Example] | StagedSchedule[Example]:
+    """The training prompts of a run: ``examples`` (the task's) alone, or after the curriculum's ``stages``
+    (``data.curriculum``: ``{steps, task_args}`` each, and ``task`` when it is not ``task_name``).
+
+    >>> from minirl.tasks.arithmetic import ArithmeticTask
+    >>> own = training_examples(ArithmeticTask(num_terms=4, max_digits=1), None, seed=0)
+    >>> stages = [{"steps": 1, "task_args": {"num_terms": 2, "max_digits": 1}}]
+    >>> sched = curriculum_schedule(stages, "arithmetic", own, per_step=1, train_size=None, seed=0)
+    >>> [sched.batch(s)[0].question.count("+") for s in (0, 1)]
+    [1, 3]
+    """
+    own = PromptSchedule(examples, per_step, seed)
+    if not stages:
+        return own
+    schedules = []
+    for st in stages:
+        task = get_task(st.get("task") or task_name, **st["task_args"])
+        schedules.append(PromptSchedule(training_examples(task, train_size, seed), per_step, seed))
+    return StagedSchedule([*schedules, own], steps=[st["steps"] for st in stages])

@@ -48,7 +48,7 @@ from minirl.tasks import (
 )
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
-from minirl.trainer.data import PromptSchedule
+from minirl.trainer.data import curriculum_schedule
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
 from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, transfer_sets
 from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
@@ -99,7 +99,10 @@ class GRPOTrainer:
         self.transfer = transfer_sets(cfg, cfg.run.seed)  # tasks not trained on, evaluated at start and end
         self.style = PromptStyle.from_config(cfg.data)
         check_not_held_out(self.style, self.task)
-        self.schedule = PromptSchedule(self.train_examples, cfg.rollout.prompts_per_step, cfg.run.seed)
+        self.schedule = curriculum_schedule(
+            cfg.data.curriculum, cfg.data.task, self.train_examples, cfg.rollout.prompts_per_step,
+            cfg.data.train_size, cfg.run.seed,
+        )  # fmt: skip
         self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
         check_gold_columns(self.reward_set, self.task, self.train_examples[0])
         self.diagnostics = LiveDiagnostics(
@@ -236,6 +239,7 @@ class GRPOTrainer:
                 "tokens/prompt": float(roll.prompt_mask.sum()),  # G copies of each prompt, as TRL counts them
                 "time/rollout": t_roll - t0,
                 "time/score": t_score - t_roll,
+                **({"curriculum/stage": self.schedule.stage(self.step)} if cfg.data.curriculum else {}),
                 **{f"time/{k}": v for k, v in self.update.times.items()},
             }
         )
