@@ -1,15 +1,17 @@
 """Memory: the process's peak per phase of a step, and the memory the machine has.
 
 On a CPU the number that decides whether a run fits is the process's resident peak (what ``/usr/bin/time -v``
-reports as "Maximum resident set size"). Linux keeps it as ``VmHWM`` in ``/proc/self/status`` and resets it when
-``5`` is written to ``/proc/self/clear_refs``, so :class:`PeakMemory` measures the peak of each phase of a step
-(rollout, frozen log-probs, forward/backward, optimizer) and of an evaluation, one after the other, in the process
-itself. On CUDA it reads ``torch.cuda.max_memory_allocated`` instead (the tensors, not the allocator's cache).
-Elsewhere (macOS, Windows) the peak is unknown and nothing is logged. Standard library and torch only.
+reports as "Maximum resident set size"). Linux keeps it as ``VmHWM`` in ``/proc/self/status``; :class:`PeakMemory`
+attributes it to the phase of a step (rollout, frozen log-probs, forward/backward, optimizer) or the evaluation that
+raised it, and samples the resident size of the others, in the process itself. It never resets ``VmHWM`` (writing
+``5`` to ``/proc/self/clear_refs`` would, and ``/usr/bin/time -v`` would then report only the last phase's peak).
+On CUDA it reads ``torch.cuda.max_memory_allocated`` instead (the tensors, not the allocator's cache). Elsewhere
+(macOS, Windows) the peak is unknown and nothing is logged. Standard library and torch only.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 
 GIB = 2**30
-_STATUS, _CLEAR = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
 
 def _status_kib(field: str) -> int | None:
@@ -61,10 +63,16 @@ def available_bytes(device: torch.device | str = "cpu") -> int | None:
 class PeakMemory:
     """Peak memory of successive phases of one process, in GiB.
 
-    ``with peaks.phase("rollout"): ...`` resets the peak, runs the block, and records the block's peak as
-    ``peaks.gib["rollout"]`` (the largest, if the phase runs several times). On a CPU the peak is the whole process's
-    resident memory (weights and optimizer state included, as ``/usr/bin/time -v`` counts it); on CUDA the allocated
-    GPU memory. ``peaks.gib`` stays empty where the peak cannot be read.
+    ``with peaks.phase("rollout"): ...`` runs the block and records the block's peak as ``peaks.gib["rollout"]`` (the
+    largest, if the phase runs several times). On a CPU the peak is the whole process's resident memory (weights and
+    optimizer state included, as ``/usr/bin/time -v`` counts it); on CUDA the allocated GPU memory. ``peaks.gib``
+    stays empty where the peak cannot be read.
+
+    On a CPU the process's high-water mark (``VmHWM``) is never reset, so ``/usr/bin/time -v`` still reports the
+    whole command's peak: a phase that raises the high-water mark gets it exactly, and the largest of all phases
+    (``memory/peak_gib``) is the process's peak so far; a phase that stays below an earlier peak gets the largest
+    resident size a background thread sampled every ``interval_s`` during it (a lower bound: a spike shorter than
+    the interval can be missed).
 
     >>> peaks = PeakMemory("cpu")
     >>> with peaks.phase("alloc"):
@@ -73,26 +81,34 @@ class PeakMemory:
     True
     """
 
-    def __init__(self, device: torch.device | str = "cpu"):
+    def __init__(self, device: torch.device | str = "cpu", interval_s: float = 0.005):
         self.device = torch.device(device)
+        self.interval_s = interval_s
         self.gib: dict[str, float] = {}
-        self.enabled = self.device.type == "cuda" or (_CLEAR.exists() and _status_kib("VmHWM") is not None)
+        self.enabled = self.device.type == "cuda" or _status_kib("VmHWM") is not None
 
-    def _reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return
+    @contextmanager
+    def _cpu_phase(self) -> Iterator[list[float]]:
+        """Yield a one-item list that holds the block's peak in GiB once the block is done."""
+        out = [0.0]
+        start_hwm = _status_kib("VmHWM") or 0
+        sampled = [_status_kib("VmRSS") or 0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(self.interval_s):
+                sampled[0] = max(sampled[0], _status_kib("VmRSS") or 0)
+
+        thread = threading.Thread(target=sample, name="minirl-peak-memory", daemon=True)
+        thread.start()
         try:
-            with open(_CLEAR, "w") as f:  # "5" resets VmHWM to the current VmRSS
-                f.write("5")
-        except OSError:
-            self.enabled = False
-
-    def _peak(self) -> float | None:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / GIB
-        kib = _status_kib("VmHWM")
-        return None if kib is None else kib / 2**20
+            yield out
+        finally:
+            done.set()
+            thread.join()
+            end_hwm = _status_kib("VmHWM") or 0
+            peak = end_hwm if end_hwm > start_hwm else max(sampled[0], _status_kib("VmRSS") or 0)
+            out[0] = peak / 2**20
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -100,13 +116,19 @@ class PeakMemory:
         if not self.enabled:
             yield
             return
-        self._reset()
-        try:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            try:
+                yield
+            finally:
+                self._record(name, torch.cuda.max_memory_allocated(self.device) / GIB)
+            return
+        with self._cpu_phase() as peak:
             yield
-        finally:
-            peak = self._peak()
-            if peak is not None and self.enabled:
-                self.gib[name] = max(peak, self.gib.get(name, 0.0))
+        self._record(name, peak[0])
+
+    def _record(self, name: str, peak: float) -> None:
+        self.gib[name] = max(peak, self.gib.get(name, 0.0))
 
     def metrics(self, prefix: str = "memory/") -> dict[str, float]:
         """``{"memory/<phase>_gib": peak}`` for each phase, plus ``memory/peak_gib``, their maximum."""
