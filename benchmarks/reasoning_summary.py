@@ -45,6 +45,24 @@ def _eval_record(rows: list[dict], run: Path, when: str) -> dict:
     return records[-1]
 
 
+def by_terms(problems: Path) -> dict[str, dict[str, float]]:
+    """Greedy length and accuracy per number of terms of the question, from an evaluation's ``problems.jsonl``
+    (``{"4": {"length": .., "accuracy": .., "n": ..}}``): does the model think longer on longer problems?"""
+    groups: dict[str, list[dict]] = {}
+    for line in problems.read_text().splitlines():
+        row = json.loads(line)
+        terms = str(len(re.findall(r"\d+", row["question"])))
+        groups.setdefault(terms, []).append(row)
+    return {
+        terms: {
+            "length": sum(r["lengths"][0] for r in rows) / len(rows),
+            "accuracy": sum(bool(r["correct"][0]) for r in rows) / len(rows),
+            "n": len(rows),
+        }
+        for terms, rows in sorted(groups.items())
+    }
+
+
 def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longer") -> dict:
     """One entry of ``summary.json``: the issue's fields, then the ways of reasoning and every transfer task."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -57,7 +75,7 @@ def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longe
     main = json.loads(main_file.read_text())["metrics"]["pass@1"] if main_file.exists() else {}
     main = {"value": main.get("value"), "high": main.get("high")}
     minutes, peak = _wall_and_peak(run / "time.txt")
-    # /usr/bin/time only sees the peak since the trainer's last per-phase reset of VmHWM: take the larger of the two
+    # The larger of /usr/bin/time's and the trainer's: before 737d089 the trainer reset VmHWM, hiding early phases
     trained = [r["memory/peak_gib"] for r in rows if "memory/peak_gib" in r]
     peak = round(max([peak or 0.0, *trained]), 2)
     entry = {
@@ -89,6 +107,9 @@ def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longe
             if w == "start":
                 entry[f"accuracy_{way}_start"] = r.get(f"eval/ways/{way}/pass@1")
                 entry[f"accuracy_sampled_{way}_start"] = r.get(f"eval/ways_sampled/{way}/pass@1")
+    entry["by_terms_start"] = by_terms(run / "eval" / "start" / "problems.jsonl")
+    entry["by_terms_end"] = by_terms(run / "eval" / "problems.jsonl")
+    entry["by_terms_longer_end"] = by_terms(run / "eval" / "transfer" / longer / "problems.jsonl")
     names = sorted({k.split("/")[1] for k in end if k.startswith("transfer/")})
     entry["transfer"] = {
         name: {
@@ -153,6 +174,17 @@ def markdown_table(runs: list[dict], longer: str) -> str:
                 "-"
                 if r["main_job_longer_greedy"] is None
                 else f"{r['main_job_longer_greedy']:.3f} [.., {r['main_job_longer_greedy_high']:.3f}]"
+            ),
+        ),
+        (
+            "greedy length by number of terms, start -> end",
+            lambda r: (
+                ", ".join(
+                    f"{t}: {r['by_terms_start'][t]['length']:.0f} -> {r['by_terms_end'][t]['length']:.0f}"
+                    for t in r["by_terms_end"]
+                    if t in r["by_terms_start"]
+                )
+                + "".join(f", {t} (longer): {v['length']:.0f}" for t, v in r["by_terms_longer_end"].items())
             ),
         ),
         ("wall time (min), peak RSS (GiB)", lambda r: f"{r['minutes']}, {r['peak_gib']}"),

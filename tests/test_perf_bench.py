@@ -370,3 +370,19 @@ def test_memory_benchmark_side_by_side_curves_and_evaluation(tmp_path, tiny_mode
     assert [r["prompts"] for r in result["curves"]["prompts"]] == [1]
     assert result["evaluation"]["rows"] == 18 and result["evaluation"]["peak_rss_mib"] > 50
     assert png.stat().st_size > 1000
+
+
+def test_reasoning_summary_groups_length_and_accuracy_by_number_of_terms(tmp_path):
+    from benchmarks.reasoning_summary import by_terms
+
+    rows = [
+        {"question": "What is 1 + 2 + 3?", "lengths": [30, 99], "correct": [True, False]},
+        {"question": "What is 4 + 5 + 6?", "lengths": [34, 1], "correct": [False, True]},
+        {"question": "What is 1 + 2 + 3 + 4?", "lengths": [44], "correct": [True]},
+    ]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert by_terms(path) == {  # the greedy completion (the first) of each problem
+        "3": {"length": 32.0, "accuracy": 0.5, "n": 2},
+        "4": {"length": 44.0, "accuracy": 1.0, "n": 1},
+    }
