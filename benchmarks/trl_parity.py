@@ -99,7 +99,7 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
     from trl import GRPOConfig, GRPOTrainer
 
     import rewards
-    from minirl.models import load_model_and_tokenizer
+    from minirl.models import load_model_and_tokenizer, lora_config
     from minirl.tasks import PromptStyle, build_prompt, get_task
 
     torch.manual_seed(seed)
@@ -171,8 +171,6 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
     )
     peft_config = None
     if lora:  # the adapter minirl's side trains (r 16, alpha 32, no dropout, every linear layer)
-        from minirl.trainer.setup import lora_config
-
         peft_config = lora_config(minirl_config(out, steps, seed, temperature, lora=True).model)
     trainer = GRPOTrainer(
         model=model,

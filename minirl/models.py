@@ -1,4 +1,4 @@
-"""Model resolution, device and dtype choice: the one place that turns ``--model`` into weights.
+"""Model resolution, device and dtype choice, the LoRA adapter: the one place that turns ``--model`` into weights.
 
 ``--model`` accepts three things, tried in this order:
 
@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from minirl.config import ModelConfig
 from minirl.embedded import EMBEDDED_ALIASES, ensure_embedded_checkpoint
 
 if TYPE_CHECKING:
@@ -133,6 +134,24 @@ def pick_dtype(device: torch.device | str, dtype: str = "auto") -> torch.dtype:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
+
+
+def lora_config(model_cfg: ModelConfig):
+    """The peft ``LoraConfig`` of ``model.lora_*``: what minirl's trainer, its TRL backend and SFT train.
+
+    >>> lora_config(ModelConfig(lora_r=8, lora_target_modules="q_proj, v_proj")).target_modules == {"q_proj", "v_proj"}
+    True
+    """
+    from peft import LoraConfig
+
+    targets = model_cfg.lora_target_modules
+    return LoraConfig(
+        r=model_cfg.lora_r,
+        lora_alpha=model_cfg.lora_alpha,
+        lora_dropout=model_cfg.lora_dropout,
+        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+        task_type="CAUSAL_LM",
+    )
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):

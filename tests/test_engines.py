@@ -7,10 +7,10 @@ import torch
 
 from minirl.config import ModelConfig
 from minirl.grpo import grpo_loss, tis_weights
+from minirl.models import lora_config
 from minirl.rollout.engines import CopyEngine, ExactEngine, make_engine, resolve_engine
 from minirl.rollout.generate import generate
 from minirl.testing import make_tiny_model
-from minirl.trainer.setup import lora_config
 
 PROMPTS = ["What is 2+3?", "Hi there"]
 

@@ -38,6 +38,7 @@ import warnings
 from typing import Any
 
 from minirl.config import TrainConfig
+from minirl.models import lora_config
 from minirl.trainer.setup import scheduler_name
 
 
@@ -181,8 +182,6 @@ def build_trl_trainer(
     args = GRPOConfig(**kwargs)
     peft_config = None
     if cfg.model.lora:
-        from minirl.trainer.setup import lora_config
-
         peft_config = lora_config(cfg.model)
     return GRPOTrainer(
         model=model,

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from minirl.config import ModelConfig
+from minirl.models import lora_config
 from minirl.records import SFTRecord
 
 
@@ -156,16 +158,15 @@ def run_sft(
         data_seed=seed,
     )
     peft_config = None
-    if lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=lora_r,
+    if lora:  # no dropout, every linear layer
+        lora_model = ModelConfig(
+            lora=True,
+            lora_r=lora_r,
             lora_alpha=lora_alpha or 2 * lora_r,
             lora_dropout=0.0,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
+            lora_target_modules="all-linear",
         )
+        peft_config = lora_config(lora_model)
     trainer = SFTTrainer(
         model=model,
         args=config,

@@ -8,8 +8,9 @@ import os
 
 import torch
 
-from minirl.config import ModelConfig, TrainConfig
+from minirl.config import TrainConfig
 from minirl.grpo.head import causal_lm
+from minirl.models import lora_config
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -52,24 +53,6 @@ def set_threads(cfg: TrainConfig, device, num_processes: int) -> None:
     """``accelerate launch`` sets OMP_NUM_THREADS=1, which makes a CPU run 2x slower on 2 cores: share the cores."""
     if device.type == "cpu" or cfg.run.threads:
         torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // num_processes))
-
-
-def lora_config(model_cfg: ModelConfig):
-    """The peft ``LoraConfig`` of ``model.lora_*``: what minirl's trainer and its TRL backend both train.
-
-    >>> lora_config(ModelConfig(lora_r=8, lora_target_modules="q_proj, v_proj")).target_modules == {"q_proj", "v_proj"}
-    True
-    """
-    from peft import LoraConfig
-
-    targets = model_cfg.lora_target_modules
-    return LoraConfig(
-        r=model_cfg.lora_r,
-        lora_alpha=model_cfg.lora_alpha,
-        lora_dropout=model_cfg.lora_dropout,
-        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
-        task_type="CAUSAL_LM",
-    )
 
 
 def prepare_policy(model, cfg: TrainConfig):
