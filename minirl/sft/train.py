@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from minirl.config import ModelConfig
-from minirl.models import lora_config
+from minirl.models import lora_config, pick_device, pick_dtype
 from minirl.records import SFTRecord
 
 
@@ -127,8 +127,9 @@ def run_sft(
     rows, truncated = _tokenize_records(records, tokenizer, max_length, "train")
     eval_rows = _tokenize_records(eval_records, tokenizer, max_length, "eval")[0] if eval_records else None
 
-    cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    device = pick_device()  # CUDA when available, else the CPU
+    cuda = device.type == "cuda"
+    bf16 = pick_dtype(device) == torch.bfloat16  # as minirl chooses: on a GPU that supports it
     output_dir = Path(output_dir)
     # transformers 5 renamed gradient_checkpointing (TRL defaults it to True) to activation_checkpointing.
     fields = getattr(SFTConfig, "__dataclass_fields__", {})
