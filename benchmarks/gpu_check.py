@@ -95,7 +95,7 @@ def run_metrics(run_dir: Path) -> dict:
 
     Read with the run log's own parser, which skips a last line cut off by a stage's time limit (with a warning).
     """
-    from minirl.plot import read_metrics
+    from minirl.files import read_metrics
 
     path = run_dir / "metrics.jsonl"
     if not path.exists():

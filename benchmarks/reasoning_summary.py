@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from minirl.plot import read_metrics
+from minirl.files import read_metrics
 
 
 def _wall_and_peak(time_file: Path) -> tuple[float | None, float | None]:

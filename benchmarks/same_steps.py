@@ -31,7 +31,7 @@ def run(steps: int, out: Path, overrides: list[str]) -> None:
     from safetensors.torch import save_file
 
     from minirl.config import parse_args
-    from minirl.plot import read_metrics
+    from minirl.files import read_metrics
     from minirl.trainer import GRPOTrainer
 
     root = Path(__file__).resolve().parents[1]

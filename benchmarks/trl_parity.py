@@ -24,6 +24,8 @@ import shlex
 import time
 from pathlib import Path
 
+from minirl.files import read_metrics
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
@@ -186,8 +188,7 @@ def run_trl(out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bo
 
 def plateau(metrics_path: Path) -> dict:
     """One run's means: format rate over steps 1-5 and 21-40, training accuracy over 1-5 and 21-40, step time."""
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("type", "train") == "train"]
+    rows = [r for r in read_metrics(metrics_path) if r.get("type", "train") == "train"]
     early = [r for r in rows if r["step"] <= 5]
     late = [r for r in rows if 21 <= r["step"] <= 40]
 

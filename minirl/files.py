@@ -1,4 +1,5 @@
-"""Writing run files safely: valid JSON (NaN/inf as ``null``) and durable, atomic replacement.
+"""Writing run files safely: valid JSON (NaN/inf as ``null``) and durable, atomic replacement; reading the JSONL
+logs a run appends to (``metrics.jsonl``, ``samples.jsonl``).
 
 Metrics use NaN for "nothing to average" (e.g. a reward that scored no sample), so that processes can be merged with
 ``nanmean``; ``json.dumps`` writes it as ``NaN``, which is not JSON (``jq``, JavaScript and pandas' strict readers
@@ -8,6 +9,14 @@ A file that is rewritten (a truncated log) or a directory that is renamed into p
 temporary name, is flushed to the disk with ``fsync`` (the file, then its directory), and is renamed with
 ``os.replace``, which is atomic on POSIX: a process killed at any moment leaves the old or the new version, never a
 mix, and a machine crash cannot leave a complete-looking name whose contents never reached the disk.
+
+A log is read by :func:`read_jsonl` (any log) or :func:`read_metrics` (``metrics.jsonl``, its rows checked), with
+rules chosen so that a live or interrupted run can still be read:
+
+- blank lines are skipped;
+- a bad *last* line is skipped with a warning: the trainer may be writing it, or was killed mid-write;
+- any other bad line raises ``ValueError`` naming the file and line number, because silently dropping data
+  from the middle of a run would give a misleading picture of it.
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ import math
 import numbers
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def finite_or_none(value: Any) -> Any:
@@ -91,6 +101,75 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+class JsonLine(NamedTuple):
+    """One line of a JSONL log: its number (from 1), its text as written, and its parsed value."""
+
+    lineno: int
+    text: str
+    value: Any
+
+
+def read_jsonl(path: str | Path, warn: bool = True) -> list[JsonLine]:
+    """Each non-blank line of a JSONL log (module docstring: a bad last line is skipped, with a warning unless
+    ``warn`` is False; any other bad line raises ``ValueError`` naming the file and line).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "samples.jsonl"
+    >>> _ = p.write_text('{"step": 1}\\n\\n{"step": 2}\\n{"step": 3, "tru')
+    >>> [line.value["step"] for line in read_jsonl(p, warn=False)]
+    [1, 2]
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = max((i for i, line in enumerate(lines, start=1) if line.strip()), default=0)
+    out = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(JsonLine(lineno, line, json.loads(line)))
+        except json.JSONDecodeError as err:
+            if lineno == last:
+                if warn:
+                    warnings.warn(
+                        f"{path}:{lineno}: skipping an incomplete last line (is the run still writing, "
+                        f"or was it interrupted?): {err.msg}",
+                        stacklevel=3,
+                    )
+                continue
+            raise ValueError(
+                f"{path}:{lineno}: not valid JSON ({err.msg}); fix or delete this line"
+            ) from None
+    return out
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl``: :func:`read_jsonl`, each row checked to be an object with a numeric
+    ``step`` and, if it has one, a non-empty string ``type`` (``train``, the default, or ``eval``).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+    >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\n\\n{"step": 2, "type": "eval", "accuracy": 0.25}\\n')
+    >>> [row["step"] for row in read_metrics(p)]
+    [1, 2]
+    """
+    path = Path(path)
+    rows = []
+    for lineno, _, row in read_jsonl(path):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        step = row.get("step")
+        if not isinstance(step, (int, float)) or isinstance(step, bool) or not math.isfinite(step):
+            raise ValueError(f"{path}:{lineno}: every line needs a numeric 'step', got {step!r}")
+        kind = row.get("type", "train")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(
+                f"{path}:{lineno}: 'type' must be a non-empty string such as 'train' or 'eval', got {kind!r}"
+            )
+        rows.append(row)
+    return rows
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)

@@ -131,7 +131,7 @@ def test_a_corrupt_line_in_the_middle_of_a_log_is_named(tmp_path, tiny_tokenizer
     lines[1] = "not json"
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     trainer = _resumed(tmp_path, tiny_tokenizer, extra)
-    with pytest.raises(ValueError, match=r"metrics\.jsonl line 2"):
+    with pytest.raises(ValueError, match=r"metrics\.jsonl:2: not valid JSON"):
         trainer.train()
     assert (tmp_path / "metrics.jsonl").read_text().splitlines()[1] == "not json"  # nothing rewritten
 

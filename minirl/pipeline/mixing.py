@@ -28,6 +28,7 @@ from typing import Any
 import rewards
 from minirl.config import TrainConfig
 from minirl.eval.metrics import Estimate, mean_estimate
+from minirl.files import read_metrics
 from minirl.pipeline.config import LanguageMixingConfig
 from minirl.pipeline.stages import cold_start_sft, run_grpo
 
@@ -193,8 +194,6 @@ def _measure(cfg: LanguageMixingConfig):
 
 def _training_mix(run_dir: Path, window: int = 5) -> dict[str, float | None]:
     """Mean training-sample mixed rate over the first and last ``window`` steps (does RL grow the mixing?)."""
-    from minirl.plot.curves import read_metrics  # the run log's parser, with errors that name the line
-
     rows = read_metrics(run_dir / "metrics.jsonl")
     vals = [  # None (or NaN in logs of older versions): no sample of that step had a word to judge
         r["language/mixed_rate"]

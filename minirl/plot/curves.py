@@ -6,7 +6,8 @@ their type, so an eval row's ``accuracy`` becomes ``eval/accuracy`` (keys alread
 and never mixes with the train curve of the same name. Non-numeric values (strings, lists, ``null``) are
 ignored; NaN and infinities become gaps.
 
-Reading rules, chosen so a live or interrupted run can still be plotted:
+Reading rules (:func:`minirl.files.read_metrics`, the one reader of run logs), chosen so a live or interrupted
+run can still be plotted:
 
 - blank lines are skipped;
 - a bad *last* line is skipped with a warning: the trainer may be writing it, or was killed mid-write;
@@ -34,6 +35,8 @@ from pathlib import Path
 
 import yaml
 from matplotlib.figure import Figure  # Figure without pyplot: no global state, no display backend needed
+
+from minirl.files import read_metrics
 
 __all__ = ["Run", "ema", "load_run", "plot_runs", "read_metrics"]
 
@@ -85,48 +88,6 @@ class Run:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """Parse a ``metrics.jsonl`` file into a list of row dicts (see the module docstring for the rules).
-
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "metrics.jsonl"
-    >>> _ = p.write_text('{"step": 1, "reward": 0.5}\\n\\n{"step": 2, "type": "eval", "accuracy": 0.25}\\n')
-    >>> [row["step"] for row in read_metrics(p)]
-    [1, 2]
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    last = max((i for i, line in enumerate(lines, start=1) if line.strip()), default=0)
-    rows = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            if lineno == last:
-                warnings.warn(
-                    f"{path}:{lineno}: skipping an incomplete last line (is the run still writing, "
-                    f"or was it interrupted?): {err.msg}",
-                    stacklevel=2,
-                )
-                continue
-            raise ValueError(
-                f"{path}:{lineno}: not valid JSON ({err.msg}); fix or delete this line"
-            ) from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        if not _is_number(row.get("step")) or not math.isfinite(row["step"]):
-            raise ValueError(f"{path}:{lineno}: every line needs a numeric 'step', got {row.get('step')!r}")
-        kind = row.get("type", "train")
-        if not isinstance(kind, str) or not kind:
-            raise ValueError(
-                f"{path}:{lineno}: 'type' must be a non-empty string such as 'train' or 'eval', got {kind!r}"
-            )
-        rows.append(row)
-    return rows
 
 
 def _run_label(run_dir: Path) -> str:

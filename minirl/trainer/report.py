@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a partially written last line of an interrupted run
-    return rows
+from minirl.files import read_jsonl, read_metrics
 
 
 def _fmt(v) -> str:
@@ -62,7 +49,8 @@ def write_report(run_dir: str | Path) -> Path:
     """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path.
 
     Without matplotlib (a dependency, but a bare GPU image may lack it) the report says the curves were not drawn
-    instead of failing a run that has finished.
+    instead of failing a run that has finished. The logs are read by :mod:`minirl.files`' rules (a torn last line is
+    skipped, any other bad line is an error naming it), as the curves read them.
     """
     try:
         from minirl.plot.curves import plot_runs
@@ -74,7 +62,7 @@ def write_report(run_dir: str | Path) -> Path:
 
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
-    rows = _read_jsonl(run / "metrics.jsonl")
+    rows = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []
     train = [r for r in rows if r.get("type", "train") == "train"]
     evals = [r for r in rows if r.get("type") == "eval"]
     lines = [f"# Run report: {run.name}", ""]
@@ -161,7 +149,9 @@ def write_report(run_dir: str | Path) -> Path:
             "Per-group figures: " + ", ".join(f"[{p.stem}](plots/{p.name})" for p in plots[1:]),
             "",
         ]
-    samples = _read_jsonl(run / "samples.jsonl")
+    samples = (
+        [line.value for line in read_jsonl(run / "samples.jsonl")] if (run / "samples.jsonl").exists() else []
+    )
     if samples:
         lines += ["## Samples, first and last logged step", ""]
         for s in (samples[0], samples[-1]):

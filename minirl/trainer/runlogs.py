@@ -8,14 +8,14 @@ would appear twice (or, from a run killed earlier, stale). What survives, per lo
   ends at k too (it evaluates again);
 - ``samples.jsonl``: records of steps < k (the samples of step index s are written while training step s + 1).
 
-A line cut short by a kill (the last line, unparseable) is dropped; an unparseable line elsewhere is an error naming
-the file and line, and nothing is rewritten. Each log is replaced atomically (``minirl.files.atomic_write_text``): a
-kill during the truncation leaves the old log whole.
+The logs are read by ``minirl.files.read_jsonl``, the one reader of run logs: a line cut short by a kill (the last
+line, unparseable) is dropped; an unparseable line elsewhere is an error naming the file and line, and nothing is
+rewritten. Each log is replaced atomically (``minirl.files.atomic_write_text``): a kill during the truncation leaves
+the old log whole.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from minirl import files
@@ -32,30 +32,14 @@ def _keep(name: str, record: dict, step: int, end_step: int) -> bool:
     return at <= step
 
 
-def _records(path: Path) -> list[tuple[str, dict]]:
-    """``(line, record)`` of every complete line; a torn last line is dropped, any other bad line raises."""
-    lines = path.read_text().splitlines()
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            out.append((line, json.loads(line)))
-        except json.JSONDecodeError as err:
-            if i == len(lines) - 1:  # written while the run was killed
-                continue
-            raise ValueError(
-                f"{path} line {i + 1} is not JSON ({err}); repair or delete that line, then resume again."
-            ) from None
-    return out
-
-
 def truncate_for_resume(out_dir: str | Path, step: int, end_step: int) -> dict[str, int]:
     """Rewrite the logs of ``out_dir`` for a run resuming at ``step`` that ends at ``end_step``; returns the number of
     records dropped per log."""
     out_dir = Path(out_dir)
     parsed = {
-        name: _records(out_dir / name) for name in LOGS if (out_dir / name).exists()
+        name: [(line.text, line.value) for line in files.read_jsonl(out_dir / name, warn=False)]
+        for name in LOGS
+        if (out_dir / name).exists()
     }  # all checked first
     dropped = {}
     for name, records in parsed.items():
