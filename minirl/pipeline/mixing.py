@@ -85,6 +85,13 @@ def mixing_metrics(records: list[dict], language: str = "en") -> dict[str, Estim
     the greedy completions' share. ``english_share`` is :func:`rewards.english_share` (equal to ``target_share`` for
     ``language="en"``).
 
+    ``mixed_rate`` here is the *per-problem sampled* mixed rate: per problem, the share of its sampled completions
+    with words whose target-language share is below ``rewards.MIXED_BELOW``, then the mean over problems (each
+    problem weighs the same, however many of its samples had words), on purpose, since a problem's samples are not
+    independent. Same rule, other number than the evaluation's greedy ``mixed_rate``
+    (:func:`minirl.eval.runner.summarize`) and the training log's pooled ``language/mixed_rate``
+    (:func:`minirl.trainer.rewards.score_rollout`).
+
     >>> rec = {"completions": ["g", "<think>Add them.</think><answer>7</answer>", "<think>加起来</think>"],
     ...        "correct": [1.0, 1.0, 0.0], "format": [1.0, 1.0, 0.0], "target_share": [None, 1.0, 0.0]}
     >>> m = mixing_metrics([rec])

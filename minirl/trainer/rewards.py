@@ -98,6 +98,12 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
     Besides the trained rewards, the metrics hold what is logged whether or not it is trained on: ``accuracy`` (the
     task's own notion of a right answer), ``format_rate``, the language share and mixed rate, lengths, truncation, and
     the share and accuracy of each way of reasoning (``ways/...``, :func:`minirl.eval.ways.way_shares`).
+
+    ``language/mixed_rate`` is the *training* mixed rate: of this step's sampled completions that have words, all
+    prompts pooled, the share whose target-language share is below ``rewards.MIXED_BELOW`` (NaN when none has words).
+    The same rule as, but not the same number as, the evaluation's greedy ``mixed_rate``
+    (:func:`minirl.eval.runner.summarize`) and the language-mixing report's per-problem ``mixed_rate``
+    (:func:`minirl.pipeline.mixing.mixing_metrics`).
     """
     g = roll.num_generations
     kwargs: dict[str, list] = {}
