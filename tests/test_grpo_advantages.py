@@ -104,6 +104,19 @@ def test_rewards_to_tensor_weighted_and_none_aware():
     assert matrix.isnan().all(dim=1).tolist() == [False, False, True, False]  # the "unscorable" flag
 
 
+def test_rewards_to_tensor_skips_none_as_rewards_combine_does():
+    """The trainer's weighted sum and ``rewards.combine`` follow one None rule (exact on these dyadic values)."""
+    from rewards import combine
+
+    per_func = [[1.0, None, None, 0.25], [0.5, 2.0, None, None]]
+    funcs = [lambda completions, v=values, **kw: v for values in per_func]
+    combined = combine(list(zip(funcs, [1.0, 0.5])))(["a"] * 4)
+    total, matrix = rewards_to_tensor(per_func, weights=[1.0, 0.5])
+    assert combined == [1.25, 1.0, None, 0.25]
+    assert total.tolist() == [0.0 if c is None else c for c in combined]
+    assert matrix.isnan().all(dim=1).tolist() == [c is None for c in combined]
+
+
 def test_rewards_to_tensor_all_none():
     total, matrix = rewards_to_tensor([[None, None]], weights=[1.0])
     assert total.tolist() == [0.0, 0.0] and matrix.isnan().all()

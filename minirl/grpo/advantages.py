@@ -189,6 +189,11 @@ def rewards_to_tensor(per_func: list[list[float | None]], weights: list[float]) 
     e.g. a countdown reward on a GSM8K row). A completion no function scored gets total 0; it is flagged by an
     all-NaN row of the returned matrix, ``valid = ~matrix.isnan().all(dim=1)``, to pass to ``compute_advantages``.
 
+    The same None rule as ``rewards.combine`` (a reward function for TRL, in the torch-free ``rewards`` package),
+    kept apart on purpose: here the sum is float32 ``nansum``, bit for bit TRL's, where ``combine`` sums Python
+    floats (the two differ in the last float32 bit for most weights); all-None gives 0 and a flag, not ``None``;
+    and a NaN raises here instead of counting as ``None``.
+
     Args:
         per_func: one list per reward function, each with one value (or None) per completion.
         weights: one weight per reward function.
