@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from minirl.colddata.phrases import Step
+from minirl.tasks.countdown import join_expressions
 from rewards import format_number, parse_gold, parse_number
 
 
@@ -106,21 +107,12 @@ def _counting_steps(ops: Sequence[Any], answer: str) -> list[Step] | None:
 
 # Countdown: search the ways to combine the numbers (each used once), keeping a few failures for the narrative.
 
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
-
 
 @dataclass(frozen=True)
 class _Term:
     value: Fraction
     text: str
     op: str | None = None  # top-level operator; None for a number
-
-    def wrap(self, parent: str, right: bool) -> str:
-        if self.op is None:
-            return self.text
-        weaker = _PREC[self.op] < _PREC[parent]
-        same_but_grouped = right and _PREC[self.op] == _PREC[parent] and parent in "-/"
-        return f"({self.text})" if weaker or same_but_grouped else self.text
 
 
 def _combine(x: _Term, y: _Term, op: str, game_rules: bool = False) -> _Term | None:
@@ -133,7 +125,7 @@ def _combine(x: _Term, y: _Term, op: str, game_rules: bool = False) -> _Term | N
         value = x.value / y.value
     if game_rules and (value <= 0 or value.denominator != 1):
         return None
-    return _Term(value, f"{x.wrap(op, False)} {op} {y.wrap(op, True)}", op)
+    return _Term(value, join_expressions(x.text, x.op, op, y.text, y.op), op)
 
 
 class _Search:

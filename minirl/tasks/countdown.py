@@ -21,7 +21,32 @@ import random
 from minirl.tasks.base import Example, ProceduralTask
 
 COUNTDOWN_OPS = "+-*/"
+PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 _MAX_TRIES = 10_000
+
+
+def join_expressions(left: str, left_op: str | None, op: str, right: str, right_op: str | None) -> str:
+    """``left op right`` with minimal parentheses; ``left_op``/``right_op`` are the operands' top-level operators
+    (``None`` for a bare number).
+
+    An operand is parenthesized when its operator binds less tightly than ``op``, and a right operand of equal
+    precedence also under ``-`` or ``/`` (``a - (b + c) != a - b + c``). The countdown task writes its reference
+    solutions and :mod:`minirl.colddata` its search traces with it.
+
+    >>> join_expressions("2 + 3", "+", "*", "4", None), join_expressions("9", None, "-", "2 - 3", "-")
+    ('(2 + 3) * 4', '9 - (2 - 3)')
+    >>> join_expressions("8 - 2", "-", "+", "2 * 3", "*")
+    '8 - 2 + 2 * 3'
+    """
+
+    def wrapped(text: str, child: str | None, right_side: bool) -> str:
+        if child is None:
+            return text
+        weaker = PRECEDENCE[child] < PRECEDENCE[op]
+        grouped = right_side and PRECEDENCE[child] == PRECEDENCE[op] and op in "-/"
+        return f"({text})" if weaker or grouped else text
+
+    return f"{wrapped(left, left_op, False)} {op} {wrapped(right, right_op, True)}"
 
 
 class CountdownTask(ProceduralTask):
@@ -71,15 +96,15 @@ class CountdownTask(ProceduralTask):
     def _try_build(self, rng: random.Random) -> Example | None:
         """One attempt: a random expression over random numbers, or ``None`` if a rule is broken."""
         nums = [rng.randint(1, self.max_number) for _ in range(self.num_numbers)]
-        # Each item: (expression text, value, precedence of its top operator; a bare number binds tightest).
-        items: list[tuple[str, int, int]] = [(str(v), v, 3) for v in nums]
+        # Each item: (expression text, value, its top-level operator; None for a bare number).
+        items: list[tuple[str, int, str | None]] = [(str(v), v, None) for v in nums]
         rng.shuffle(items)
         steps = []
         while len(items) > 1:
             i = rng.randrange(len(items))
             j = rng.randrange(len(items) - 1)
             j += j >= i  # two distinct positions
-            (a_text, a, a_prec), (b_text, b, b_prec) = items[i], items[j]
+            (a_text, a, a_op), (b_text, b, b_op) = items[i], items[j]
             op = rng.choice(self.ops)
             if op == "+":
                 value = a + b
@@ -94,13 +119,8 @@ class CountdownTask(ProceduralTask):
             if value <= 0:
                 return None
             steps.append(f"{a} {op} {b} = {value}.")
-            # Minimal parentheses: around a lower-precedence operand, and around an equal-precedence right
-            # operand of "-" or "/" (a - (b + c) != a - b + c).
-            prec = 1 if op in "+-" else 2
-            left = a_text if a_prec >= prec else f"({a_text})"
-            right = b_text if b_prec > prec or (b_prec == prec and op in "+*") else f"({b_text})"
             items = [it for k, it in enumerate(items) if k not in (i, j)]
-            items.append((f"{left} {op} {right}", value, prec))
+            items.append((join_expressions(a_text, a_op, op, b_text, b_op), value, op))
         solution, target, _ = items[0]
         if target > self.max_target:
             return None
