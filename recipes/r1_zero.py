@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from minirl.backends.trl_backend import train_with_trl
+from minirl.backends.vllm_rollout import VLLMRollout, require_vllm
 from minirl.cli import run_main
 from minirl.config import parse_args
 from minirl.models import resolve_model
@@ -26,12 +28,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_zero_smollm2_
 def main(argv: list[str] | None = None):
     cfg = parse_args(sys.argv[1:] if argv is None else argv, default_config=DEFAULT_CONFIG)
     if cfg.run.backend == "trl":
-        from minirl.backends.trl_backend import train_with_trl
-
         return train_with_trl(cfg)
     if cfg.rollout.engine == "vllm":  # fail before the model loads when vLLM is missing
-        from minirl.backends.vllm_rollout import VLLMRollout, require_vllm
-
         require_vllm()
     trainer = GRPOTrainer(cfg)
     if cfg.rollout.engine == "vllm":

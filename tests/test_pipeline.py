@@ -260,8 +260,7 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import minirl.rejection
-    import minirl.sft
+    import minirl.pipeline.stages as stages
     from minirl.curation import CurationReport
     from minirl.pipeline import RejectionConfig, rejection_round
 
@@ -278,15 +277,15 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
         cfg=SimpleNamespace(rollout=SimpleNamespace(max_new_tokens=8)),
     )
     report = CurationReport(total=2, kept=1, filters=[])
-    monkeypatch.setattr(minirl.rejection, "rejection_keep", lambda *a, **k: (["a kept trace"], report))
-    monkeypatch.setattr(minirl.sft, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
+    monkeypatch.setattr(stages, "rejection_keep", lambda *a, **k: (["a kept trace"], report))
+    monkeypatch.setattr(stages, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
     seen = {}
 
     def fake_sft(model, tokenizer, records, out, **kwargs):
         seen["model"] = model
         return {"train_loss": 0.0}
 
-    monkeypatch.setattr(minirl.sft, "run_sft", fake_sft)
+    monkeypatch.setattr(stages, "run_sft", fake_sft)
     result = rejection_round(RejectionConfig(num_prompts=2, samples_per_prompt=1), trainer, tmp_path / "rej")
     model = seen["model"]
     assert not hasattr(model, "peft_config") and not any("lora_" in n for n, _ in model.named_parameters())

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import minirl.rollout.generate as generate_module
+import minirl.rejection
 from minirl.curation import curate, keep_correct, keep_format, keep_language
 from minirl.rejection import rejection_keep, rejection_sample, sample_candidates
 from minirl.tasks import PromptStyle, build_prompt, get_task
@@ -57,7 +57,7 @@ def test_rejection_sample_keeps_only_correct_clean_traces(arithmetic, tiny_token
     style = PromptStyle()
     answers = {build_prompt(ex, tiny_tokenizer, style, task=arithmetic): ex.answer for ex in examples}
     calls: list = []
-    monkeypatch.setattr(generate_module, "generate", _fake_generate(answers, calls))
+    monkeypatch.setattr(minirl.rejection, "generate", _fake_generate(answers, calls))
     model = torch.nn.Linear(1, 1)  # never run: generate is stubbed
 
     sft = rejection_sample(model, tiny_tokenizer, arithmetic, examples, style, k=5, batch_size=2)

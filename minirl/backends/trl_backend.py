@@ -38,7 +38,10 @@ import warnings
 from typing import Any
 
 from minirl.config import TrainConfig
-from minirl.models import lora_config
+from minirl.models import load_model_and_tokenizer, lora_config, pick_device
+from minirl.tasks import PromptStyle, build_prompt, get_task, training_examples
+from minirl.trainer.data import PromptSchedule
+from minirl.trainer.rewards import RewardSet
 from minirl.trainer.setup import scheduler_name
 
 
@@ -110,8 +113,6 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
 
 def reward_functions(cfg: TrainConfig, task) -> tuple[list, list[float]]:
     """Our reward functions (TRL's signature already) with the names TRL logs them under, and their weights."""
-    from minirl.trainer.rewards import RewardSet
-
     spec = cfg.grpo.rewards or dict(task.default_rewards)
     rs = RewardSet(spec)
     funcs = []
@@ -131,9 +132,6 @@ def trl_dataset(cfg: TrainConfig, tokenizer, task=None):
     Row ``s * prompts_per_step + i`` is prompt i of step s in :class:`~minirl.trainer.GRPOTrainer` (one process).
     """
     from datasets import Dataset
-
-    from minirl.tasks import PromptStyle, build_prompt, get_task, training_examples
-    from minirl.trainer.data import PromptSchedule
 
     d = cfg.data
     task = task or get_task(d.task, **d.task_args)
@@ -163,8 +161,6 @@ def build_trl_trainer(
         raise ModuleNotFoundError(
             f"run.backend=trl needs TRL and datasets: pip install trl datasets ({err})", name="trl"
         ) from None
-    from minirl.models import load_model_and_tokenizer, pick_device
-    from minirl.tasks import get_task
 
     for item in _unmapped(cfg):
         warnings.warn(f"run.backend=trl: {item} has no TRL equivalent and is ignored.", stacklevel=2)

@@ -20,13 +20,14 @@ from pathlib import Path
 import yaml
 
 from minirl.config import EvalConfig
+from minirl.eval.runner import evaluate_examples
+from minirl.models import load_model_and_tokenizer
+from minirl.tasks import PromptStyle, get_task, task_names
 
 
 def load_for_eval(model: str, adapter: str | None = None, device: str = "auto"):
     """Load a model for evaluation. ``model`` may be a run directory (its ``model/`` is used, with the run's prompt
     settings), and ``adapter`` a LoRA adapter directory applied on top. Returns ``(model, tokenizer, run_config)``."""
-    from minirl.models import load_model_and_tokenizer
-
     run_cfg = None
     path = Path(model)
     if path.is_dir() and (path / "config.yaml").exists() and (path / "model").is_dir():
@@ -73,9 +74,6 @@ def _mapping(text: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from minirl.eval.runner import evaluate_examples
-    from minirl.tasks import PromptStyle, get_task, task_names
-
     p = argparse.ArgumentParser(prog="python -m minirl.eval", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="smollm2-135m", help="alias, Hub id, checkpoint dir or run dir")
     p.add_argument("--adapter", default=None, help="LoRA adapter directory to apply")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 import rewards
 from minirl.eval.metrics import Estimate, majority_is_correct, mean_estimate, mean_pass_at_k, proportion
@@ -167,8 +168,6 @@ def evaluate_examples(
         An :class:`EvalResult`; ``pass@1`` is the greedy accuracy, ``pass@1_sampled``/``pass@k``/``maj@k`` appear when
         ``k > 1``.
     """
-    from tqdm.auto import tqdm
-
     if not examples:
         raise ValueError("evaluate_examples() needs at least one problem")
     device = next(model.parameters()).device

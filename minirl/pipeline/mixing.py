@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ from typing import Any
 import rewards
 from minirl.config import TrainConfig
 from minirl.eval.metrics import Estimate, mean_estimate
+from minirl.eval.runner import evaluate_examples
 from minirl.files import read_metrics
 from minirl.pipeline.config import LanguageMixingConfig
 from minirl.pipeline.stages import cold_start_sft, run_grpo
+from minirl.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,6 @@ def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: 
         train.data.one_shot = True
     weights = dict(train.grpo.rewards) if train.grpo.rewards else None
     if weights is None:
-        from minirl.tasks import get_task
-
         weights = dict(get_task(train.data.task, **train.data.task_args).default_rewards)
     weights.pop("language_consistency", None)
     if arm.language_reward:
@@ -176,7 +177,6 @@ def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: 
 
 def _measure(cfg: LanguageMixingConfig):
     """``measure(trainer)``: the arm's policy on the shared held-out problems, in the arm's own prompt style."""
-    from minirl.eval.runner import evaluate_examples
 
     def measure(trainer: Any) -> dict[str, Any]:
         examples = trainer.task.examples("test", n=cfg.mixing.eval_size, seed=cfg.run.seed)
@@ -381,9 +381,9 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
 
     Output directory: ``cfg.run.output_dir`` with one sub-directory per arm and per cold start.
     """
-    import time
-
-    from minirl.plot.curves import plot_runs
+    from minirl.plot.curves import (
+        plot_runs,  # here, not at the top: it imports matplotlib (fails before any arm)
+    )
 
     out = Path(cfg.run.output_dir)
     out.mkdir(parents=True, exist_ok=True)

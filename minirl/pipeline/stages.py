@@ -29,11 +29,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from minirl.colddata import make_pool
 from minirl.config import TrainConfig
-from minirl.curation import CurationReport
+from minirl.curation import CurationReport, curate, default_filters
+from minirl.models import load_model_and_tokenizer
 from minirl.pipeline.config import ColdStartConfig, RejectionConfig
 from minirl.records import SFTRecord
+from minirl.rejection import rejection_keep
+from minirl.sft import run_sft, to_sft_records
 from minirl.tasks import PromptStyle, Task, get_task
+from minirl.trainer import GRPOTrainer
 
 
 @dataclass
@@ -72,10 +77,6 @@ def cold_start_data(
     language: str = "en",
 ) -> ColdStartData:
     """Stages 1-2: the synthetic pool of ``cfg``, curated (R1) or raw, as SFT records for ``task``'s RL prompt."""
-    from minirl.colddata import make_pool
-    from minirl.curation import curate, default_filters
-    from minirl.sft import to_sft_records
-
     examples = task.examples("train", n=cfg.num_examples, seed=cfg.seed)
     pool = make_pool(task, examples, cfg.pool(), seed=cfg.seed)
     kinds: dict[str, int] = {}
@@ -104,9 +105,6 @@ def cold_start_sft(
     finished SFT in ``out_dir`` with the same settings is reused (``cold_start.json`` records them), which lets
     arms that share a cold start, and a re-run after an interruption, skip it.
     """
-    from minirl.models import load_model_and_tokenizer
-    from minirl.sft import run_sft
-
     out = Path(out_dir)
     settings = {
         "cold_start": asdict(cfg),
@@ -150,8 +148,6 @@ def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any,
     Returns ``(trainer, before, after)`` where ``before``/``after`` are what ``evaluate`` returned (``None``
     without it).
     """
-    from minirl.trainer import GRPOTrainer
-
     trainer = GRPOTrainer(train_cfg)
     before = evaluate(trainer) if evaluate else None
     trainer.train()
@@ -192,10 +188,6 @@ def rejection_round(
     model; when none does, nothing is trained. A LoRA policy is merged into its base model first (in place: the
     trainer's model is not trained further after this last stage), so the saved model is a whole one.
     """
-    from minirl.curation import default_filters
-    from minirl.rejection import rejection_keep
-    from minirl.sft import run_sft, to_sft_records
-
     model, tokenizer, task, style = trainer.unwrapped, trainer.tokenizer, trainer.task, trainer.style
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
     kept, report = rejection_keep(

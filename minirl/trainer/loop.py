@@ -22,6 +22,7 @@ CUDA; ``minirl.memory``), so a benchmark reads them instead of patching the trai
 
 from __future__ import annotations
 
+import copy
 import random
 import signal
 import sys
@@ -30,12 +31,16 @@ import warnings
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from minirl.config import TrainConfig
+from minirl.diagnostics import LiveDiagnostics, check_preflight
 from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
 from minirl.files import disk_space_for
 from minirl.grpo import compute_advantages, zero_variance_groups
 from minirl.memory import MemoryEstimate, ModelShape, PeakMemory, available_bytes, estimate_memory
+from minirl.models import load_model_and_tokenizer
+from minirl.rollout.engines import make_engine
 from minirl.rollout.generate import Rollout
 from minirl.tasks import (
     Example,
@@ -49,6 +54,7 @@ from minirl.tasks import (
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import curriculum_schedule
+from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
 from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, transfer_sets
 from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
@@ -77,10 +83,6 @@ class GRPOTrainer:
         reward_spec=None,
         accelerator=None,
     ):
-        from minirl.diagnostics import LiveDiagnostics
-        from minirl.models import load_model_and_tokenizer
-        from minirl.rollout.engines import make_engine
-
         self.cfg = cfg = config
         device, mixed = precision(cfg)
         self.accelerator = acc = accelerator or make_accelerator(cfg, device, mixed)
@@ -302,8 +304,6 @@ class GRPOTrainer:
         if self.accelerator.is_main_process:
             model = self.unwrapped
             if self.cfg.model.lora and self.cfg.checkpoint.merge_lora:
-                import copy
-
                 model = copy.deepcopy(model).merge_and_unload()
             size = sum(p.numel() * p.element_size() for p in model.parameters())
             with disk_space_for(path, size, "the run's checkpoints (if any) are intact"):
@@ -349,8 +349,6 @@ class GRPOTrainer:
 
     def train(self) -> dict[str, float]:
         """Run to ``run.max_steps``; returns the last step's metrics."""
-        from tqdm.auto import tqdm
-
         cfg, acc = self.cfg, self.accelerator
         if cfg.checkpoint.resume:
             self.resume(cfg.checkpoint.resume)
@@ -358,8 +356,6 @@ class GRPOTrainer:
         if cfg.run.preflight:
             self.check_resources()
         if cfg.run.preflight and self.step == 0:
-            from minirl.diagnostics import check_preflight
-
             check_preflight(self, force=cfg.run.preflight_force)
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
@@ -418,8 +414,6 @@ class GRPOTrainer:
         """Write ``report.md`` with curves into the run directory (main process)."""
         if not self.accelerator.is_main_process:
             return None
-        from minirl.trainer.report import write_report
-
         path = write_report(self.out)
         self.accelerator.print(f"[minirl] report: {path}")
         return path

@@ -52,7 +52,7 @@ def write_report(run_dir: str | Path) -> Path:
     instead of failing a run that has finished. The logs are read by :mod:`minirl.files`' rules (a torn last line is
     skipped, any other bad line is an error naming it), as the curves read them.
     """
-    try:
+    try:  # here, not at the top: minirl.plot.curves imports matplotlib
         from minirl.plot.curves import plot_runs
     except ModuleNotFoundError as err:
         if err.name is None or not err.name.startswith("matplotlib"):

@@ -17,6 +17,7 @@ import torch
 import rewards as rewards_pkg
 from minirl.eval.ways import way_shares, ways_of_reasoning
 from minirl.grpo import rewards_to_tensor
+from minirl.tasks import render_completion
 
 RewardFn = Callable[..., list]
 
@@ -146,8 +147,6 @@ def check_gold_columns(reward_set: RewardSet, task, example) -> None:
     Raises:
         ValueError: naming the reward, the missing column and the columns the task has.
     """
-    from minirl.tasks import render_completion
-
     available = set(example.reward_kwargs())
     text = render_completion(example, "Let me add the numbers step by step.", task.answer_text(example))
     kwargs = {k: [v] for k, v in example.reward_kwargs().items()}

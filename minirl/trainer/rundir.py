@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+from minirl.eval.runner import evaluate_examples
 from minirl.files import dumps
+from minirl.tasks import get_task
 from minirl.trainer import runlogs
 
 
@@ -141,8 +143,6 @@ def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
     >>> len(examples), examples[0].question.count("-")  # 1-digit subtraction has only 16 held-out problems
     (16, 1)
     """
-    from minirl.tasks import get_task
-
     out = {}
     for name, spec in cfg.eval.transfer.items():
         try:
@@ -228,8 +228,6 @@ def progress_line(m: dict[str, float]) -> str:
 def _evaluate(trainer, task, examples, **settings):
     """``evaluate_examples`` of the trainer's model in its prompt style, with the run's evaluation settings (cap,
     batch, language); ``settings`` adds or overrides (``k``, ``temperature``, ``desc``, ``reasoning``)."""
-    from minirl.eval.runner import evaluate_examples
-
     cfg = trainer.cfg
     run_settings = {
         "max_new_tokens": cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,

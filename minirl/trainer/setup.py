@@ -10,7 +10,7 @@ import torch
 
 from minirl.config import TrainConfig
 from minirl.grpo.head import causal_lm
-from minirl.models import lora_config
+from minirl.models import lora_config, pick_device, pick_dtype
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -21,8 +21,6 @@ def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
     >>> precision(parse_args(["--model.device", "cpu"]))
     (device(type='cpu'), 'no')
     """
-    from minirl.models import pick_device, pick_dtype
-
     device = pick_device(cfg.model.device)
     mixed = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(pick_dtype(device, cfg.model.dtype), "no")
     if device.type == "cpu" and cfg.model.dtype == "auto":
