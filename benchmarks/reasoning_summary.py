@@ -99,7 +99,7 @@ def seed_summary(run: Path, main_job: Path, longer: str, main_eval: str = "longe
         "peak_gib": peak,
     }
     for w, r in (("start", start), ("end", end)):
-        entry[f"sampled_{w}"] = r["eval/pass@1_sampled"]
+        entry[f"sampled_{w}"] = r.get("eval/pass@1_sampled")  # absent with eval.k 1 (greedy only)
         entry[f"no_reasoning_{w}"] = r["no_reasoning/pass@1"]
         for way in ("direct", "stepwise", "none"):
             entry[f"share_{way}_{w}"] = r.get(f"eval/ways/{way}")
@@ -133,7 +133,7 @@ def markdown_table(runs: list[dict], longer: str) -> str:
         ("greedy pass@1, start", lambda r: iv(r, "greedy_start")),
         ("greedy pass@1, end", lambda r: iv(r, "greedy_end")),
         (
-            "sampled pass@1 (T 0.5, x2), start -> end",
+            "sampled pass@1 (eval.k samples at eval.temperature), start -> end",
             lambda r: f"{r['sampled_start']:.3f} -> {r['sampled_end']:.3f}",
         ),
         ("greedy format rate, end", lambda r: f"{r['format_end']:.3f}"),
@@ -189,6 +189,8 @@ def markdown_table(runs: list[dict], longer: str) -> str:
         ),
         ("wall time (min), peak RSS (GiB)", lambda r: f"{r['minutes']}, {r['peak_gib']}"),
     ]
+    if any(r["sampled_start"] is None for r in runs):  # eval.k 1: greedy only, no sampled rows
+        rows = [row for row in rows if "sampled" not in row[0]]
     head = "| held-out (300 problems) | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |"
     lines = [head, "| --- |" + " --- |" * len(runs)]
     lines += [f"| {name} | " + " | ".join(cell(r) for r in runs) + " |" for name, cell in rows]
