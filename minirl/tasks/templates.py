@@ -205,7 +205,7 @@ def check_not_held_out(style: PromptStyle, task: Task) -> None:
     >>> check_not_held_out(PromptStyle(worked_examples=[shown]), task)
     Traceback (most recent call last):
     ...
-    minirl.config.ConfigError: data.worked_examples[0] ('What is 86 + 94?') is a held-out problem of arithmetic: show a training problem instead
+    minirl.config_checks.ConfigError: data.worked_examples[0] ('What is 86 + 94?') is a held-out problem of arithmetic: show a training problem instead
     """
     if not style.worked_examples:
         return
