@@ -88,31 +88,8 @@ class PeakMemory:
         self.enabled = self.device.type == "cuda" or _status_kib("VmHWM") is not None
 
     @contextmanager
-    def _cpu_phase(self) -> Iterator[list[float]]:
-        """Yield a one-item list that holds the block's peak in GiB once the block is done."""
-        out = [0.0]
-        start_hwm = _status_kib("VmHWM") or 0
-        sampled = [_status_kib("VmRSS") or 0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(self.interval_s):
-                sampled[0] = max(sampled[0], _status_kib("VmRSS") or 0)
-
-        thread = threading.Thread(target=sample, name="minirl-peak-memory", daemon=True)
-        thread.start()
-        try:
-            yield out
-        finally:
-            done.set()
-            thread.join()
-            end_hwm = _status_kib("VmHWM") or 0
-            peak = end_hwm if end_hwm > start_hwm else max(sampled[0], _status_kib("VmRSS") or 0)
-            out[0] = peak / 2**20
-
-    @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Record the peak of the block as ``gib[name]``."""
+        """Record the peak of the block as ``gib[name]`` (also when the block raises)."""
         if not self.enabled:
             yield
             return
@@ -123,9 +100,24 @@ class PeakMemory:
             finally:
                 self._record(name, torch.cuda.max_memory_allocated(self.device) / GIB)
             return
-        with self._cpu_phase() as peak:
+        start_hwm = _status_kib("VmHWM") or 0
+        sampled = [_status_kib("VmRSS") or 0]  # largest resident size seen during the block, KiB
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(self.interval_s):
+                sampled[0] = max(sampled[0], _status_kib("VmRSS") or 0)
+
+        thread = threading.Thread(target=sample, name="minirl-peak-memory", daemon=True)
+        thread.start()
+        try:
             yield
-        self._record(name, peak[0])
+        finally:
+            done.set()
+            thread.join()
+            end_hwm = _status_kib("VmHWM") or 0
+            peak = end_hwm if end_hwm > start_hwm else max(sampled[0], _status_kib("VmRSS") or 0)
+            self._record(name, peak / 2**20)
 
     def _record(self, name: str, peak: float) -> None:
         self.gib[name] = max(peak, self.gib.get(name, 0.0))
