@@ -7,6 +7,11 @@ tokens), so any unicode text round-trips; it has a ChatML chat template like Smo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -19,6 +24,47 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 HANG_TIMEOUT_S = 900
 """Time limit for a test's subprocess or notebook cell: a guard against hangs, not a speed check. Generous, because a
 2-core machine shared with a training run can be 10x slower than an idle one."""
+
+
+def run_or_dump(cmd: list[str], env: dict[str, str], cwd: str | Path, timeout: float = HANG_TIMEOUT_S):
+    """``subprocess.run(cmd, capture_output=True, text=True)`` for a command that may start its own children
+    (``torchrun`` starts each rank in a session of its own), with a hang turned into a diagnosis: past ``timeout``
+    the command and every process below it get SIGABRT, so Python's fault handler (switched on here) prints each
+    thread's stack, and the call raises ``AssertionError`` with the end of that output instead of leaving ranks behind.
+
+    >>> import sys
+    >>> run_or_dump([sys.executable, "-c", "print('ok')"], env=dict(os.environ), cwd=".").stdout
+    'ok\\n'
+    """
+    env = {**env, "PYTHONFAULTHANDLER": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        family = [*_descendants(proc.pid), proc.pid]
+        for pid, sig in [(p, s) for s in (signal.SIGABRT, signal.SIGKILL) for p in family]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            if sig == signal.SIGABRT and pid == proc.pid:
+                time.sleep(5)  # let the fault handlers write before the kill
+        out, err = proc.communicate()
+        raise AssertionError(
+            f"hung for {timeout:.0f} s: {' '.join(cmd)}\n{out[-4000:]}\n{err[-8000:]}"
+        ) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere), children before their parents."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [*_descendants(child), child]
+    return found
 
 
 def make_tiny_tokenizer():

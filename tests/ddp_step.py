@@ -142,6 +142,8 @@ def main() -> None:
     tok = make_tiny_tokenizer()
     for case in args.cases:
         run_case(case, args.out, tok)
+    if torch.distributed.is_initialized():  # left to the interpreter's exit, gloo's threads can abort a rank
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from minirl.grpo import LOSS_TYPES
-from minirl.testing import HANG_TIMEOUT_S, make_tiny_model, make_tiny_tokenizer
+from minirl.testing import make_tiny_model, make_tiny_tokenizer, run_or_dump
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "ddp_step.py"
@@ -30,14 +29,7 @@ CASES = PLAIN + ACCUM + DYNAMIC + ["grpo:batch:0:0:2"]
 
 def _run(cmd: list[str], out: Path) -> dict[str, tuple[dict, dict]]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [*cmd, str(SCRIPT), "--out", str(out), *CASES],
-        capture_output=True,
-        text=True,
-        timeout=HANG_TIMEOUT_S,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = run_or_dump([*cmd, str(SCRIPT), "--out", str(out), *CASES], env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = {}
     for case in CASES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from minirl.config import ConfigError, parse_args
-from minirl.testing import HANG_TIMEOUT_S
+from minirl.testing import run_or_dump
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
@@ -289,7 +288,7 @@ def test_two_process_launch_on_cpu(tmp_path, tiny_model_dir):
     ]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd = [*launcher, str(ROOT / "recipes" / "r1_zero.py"), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
+    out = run_or_dump(cmd, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert [r["step"] for r in rows] == [1, 2]  # written once, by the main process, with gathered metrics
