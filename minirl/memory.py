@@ -7,10 +7,17 @@ raised it, and samples the resident size of the others, in the process itself. I
 ``5`` to ``/proc/self/clear_refs`` would, and ``/usr/bin/time -v`` would then report only the last phase's peak).
 On CUDA it reads ``torch.cuda.max_memory_allocated`` instead (the tensors, not the allocator's cache). Elsewhere
 (macOS, Windows) the peak is unknown and nothing is logged. Standard library and torch only.
+
+glibc keeps what a process frees for reuse instead of returning it, so on a CPU the resident peak of a training step
+also holds what earlier phases freed. :func:`release_heap` (before each phase) and :func:`return_freed_memory` (at
+the start of a recipe) hand it back; the estimate of the peak before the first step is at the end of the module.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +67,60 @@ def available_bytes(device: torch.device | str = "cpu") -> int | None:
     return None
 
 
+M_MMAP_THRESHOLD = -3
+"""``mallopt``'s parameter number for the mmap threshold (glibc ``malloc.h``)."""
+MMAP_THRESHOLD_BYTES = 2**20
+"""Blocks of this size or more get a mapping of their own, handed back to the system when freed."""
+
+
+def return_freed_memory(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Have glibc's ``malloc`` serve every block of ``threshold`` bytes or more (any sizeable tensor) with a mapping of
+    its own, so that freeing it gives the memory back to the system at once. True when set.
+
+    By default glibc raises this threshold each time such a block is freed (up to 32 MiB), after which freed tensors
+    go back to the process's heap and stay resident: between phases of a training step a CPU run keeps the largest
+    transient of each phase (logits, activations, gradients) as retained heap, and that raises the next phase's peak
+    (measured: docs/benchmarks.md, memory). A fixed threshold stops the growth; the price is a fresh mapping, zeroed
+    by the kernel, for each large tensor. Process-wide; the recipes set it at start (``minirl.cli.run_main``).
+    Nothing happens off Linux, with a C library other than glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set in the
+    environment (the user's choice stands).
+
+    >>> return_freed_memory() in (True, False)
+    True
+    """
+    libc = _glibc()
+    if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold)))
+
+
+def release_heap() -> bool:
+    """Hand the heap that freed blocks left behind back to the system (glibc's ``malloc_trim``); True if some was.
+
+    glibc keeps freed memory inside the process's heaps for reuse; after a training step's phases have freed their
+    activations, logits and gradients, a CPU run kept more than a GiB of it resident (measured: docs/benchmarks.md,
+    memory), and the next phase's peak stood on top of it. :class:`PeakMemory` calls this before each phase, so a
+    phase's peak is what is alive plus what the phase itself allocates. Nothing happens off Linux or without glibc.
+
+    >>> release_heap() in (True, False)
+    True
+    """
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def _glibc():
+    """glibc through ``ctypes`` (None off Linux or with another C library, e.g. musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018 (glibc has both; musl has no malloc_trim)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 class PeakMemory:
     """Peak memory of successive phases of one process, in GiB.
 
@@ -72,7 +133,8 @@ class PeakMemory:
     whole command's peak: a phase that raises the high-water mark gets it exactly, and the largest of all phases
     (``memory/peak_gib``) is the process's peak so far; a phase that stays below an earlier peak gets the largest
     resident size a background thread sampled every ``interval_s`` during it (a lower bound: a spike shorter than
-    the interval can be missed).
+    the interval can be missed). Before each phase the heap that earlier blocks freed is handed back to the system
+    (:func:`release_heap`), so a phase's peak is what is alive plus what the phase allocates.
 
     >>> peaks = PeakMemory("cpu")
     >>> with peaks.phase("alloc"):
@@ -100,6 +162,7 @@ class PeakMemory:
             finally:
                 self._record(name, torch.cuda.max_memory_allocated(self.device) / GIB)
             return
+        release_heap()  # what earlier phases freed is not this phase's
         start_hwm = _status_kib("VmHWM") or 0
         sampled = [_status_kib("VmRSS") or 0]  # largest resident size seen during the block, KiB
         done = threading.Event()
