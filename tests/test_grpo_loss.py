@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from minirl.grpo import completion_logprobs, grpo_loss, selective_log_softmax
+from minirl.grpo import completion_logprobs, grpo_loss, loss_denominator, selective_log_softmax
 
 EPS_LOW, EPS_HIGH = 0.2, 0.28
 # Row 0 has A = +1 and ratios [1.5, 0.9, 1.0]; row 1 has A = -1, ratios [0.5, 1.1, -] (last token is padding).
@@ -42,15 +42,15 @@ def test_dapo_is_token_mean():
     torch.testing.assert_close(grad, expected)
 
 
-def test_dapo_num_items_in_batch_overrides_denominator():
-    out, _ = _loss("dapo", num_items_in_batch=10)
+def test_dapo_normalizer_overrides_denominator():  # TRL's num_items_in_batch
+    out, _ = _loss("dapo", normalizer=10)
     assert out.loss.item() == pytest.approx((sum(ROW0) + sum(ROW1)) / 10, rel=1e-6)
-    out, _ = _loss("dapo", num_items_in_batch=torch.tensor(10))
+    out, _ = _loss("dapo", normalizer=torch.tensor(10))
     assert out.loss.item() == pytest.approx((sum(ROW0) + sum(ROW1)) / 10, rel=1e-6)
 
 
 def test_dr_grpo_divides_by_constant():
-    out, _ = _loss("dr_grpo", max_completion_length=4)
+    out, _ = _loss("dr_grpo", normalizer=loss_denominator("dr_grpo", MASK, 4))
     assert out.loss.item() == pytest.approx((sum(ROW0) + sum(ROW1)) / (2 * 4), rel=1e-6)  # -0.16
 
 
@@ -125,7 +125,9 @@ def test_delta_caps_the_unclipped_ratio():
 def test_empty_completion_gives_no_nan(loss_type):
     logps = torch.zeros(2, 2, requires_grad=True)
     mask = torch.tensor([[1, 1], [0, 0]])
-    out = grpo_loss(logps, None, None, ADV, mask, loss_type=loss_type, max_completion_length=2)
+    out = grpo_loss(
+        logps, None, None, ADV, mask, loss_type=loss_type, normalizer=loss_denominator(loss_type, mask, 2)
+    )
     out.loss.backward()
     assert torch.isfinite(out.loss) and torch.isfinite(logps.grad).all()
 
@@ -144,8 +146,11 @@ def test_empty_completion_gives_no_nan(loss_type):
     ],
 )
 def test_invalid_options_raise(kwargs, match):
+    kwargs = dict(kwargs)
+    budget = kwargs.pop("max_completion_length", None)  # the generation budget goes in through the normalizer
     with pytest.raises(ValueError, match=match):
-        grpo_loss(torch.zeros(2, 3), None, None, ADV, MASK, **kwargs)
+        normalizer = None if budget is None else loss_denominator(kwargs["loss_type"], MASK, budget)
+        grpo_loss(torch.zeros(2, 3), None, None, ADV, MASK, normalizer=normalizer, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -252,8 +257,10 @@ def test_parts_with_the_minibatch_normalizer_add_up_to_the_whole(loss_type, spli
 
     def grad(rows, normalizer=None):
         logps = (old + 0.1).clone().requires_grad_(True)  # off-policy: ratios differ from 1
+        if normalizer is None:
+            normalizer = loss_denominator(loss_type, mask[rows], 5)  # the part's own
         out = grpo_loss(logps[rows], old[rows], None, adv[rows], mask[rows], loss_type=loss_type,
-                        max_completion_length=5, normalizer=normalizer)  # fmt: skip
+                        normalizer=normalizer)  # fmt: skip
         out.loss.backward()
         return logps.grad, out.loss.detach()
 

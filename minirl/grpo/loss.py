@@ -17,11 +17,13 @@ We minimise ``loss = -J``. The variants differ only in how the per-token terms a
   policy gradient). This is TRL's default.
 - ``"dr_grpo"``: sum over all tokens / (N * max_completion_length), a constant (Dr. GRPO, arXiv:2503.20783, sec. 3.1).
 
-"The batch" is the minibatch of one optimizer step, over all processes: a trainer that splits it into micro-batches
-(gradient accumulation) or processes (DDP) passes every part the same ``normalizer``, ``minibatch_normalizer``: the
-denominator of the whole minibatch (N, tokens or N * max_completion_length, summed over processes) divided by the
-number of processes, since DDP averages gradients. The parts' losses then add up to the minibatch's, whatever the
-split (``tests/test_ddp.py``: 2 processes equal 1, to 1e-5, also with uneven rows per process).
+The sum is divided by one ``normalizer``, by default this call's :func:`loss_denominator` (``dr_grpo``'s needs the
+generation budget, so it is always passed). "The batch" is the minibatch of one optimizer step, over all processes:
+a trainer that splits it into micro-batches (gradient accumulation) or processes (DDP) passes every part the same
+``normalizer``, :func:`minibatch_normalizer`: the denominator of the whole minibatch (N, tokens or
+N * max_completion_length, summed over processes) divided by the number of processes, since DDP averages gradients.
+The parts' losses then add up to the minibatch's, whatever the split (``tests/test_ddp.py``: 2 processes equal 1,
+to 1e-5, also with uneven rows per process).
 
 DAPO's "clip-higher" (sec. 3.1) is ``epsilon_high > epsilon_low``: a larger upper bound lets low-probability
 tokens with positive advantage grow, against entropy collapse (DAPO uses 0.2 / 0.28).
@@ -36,11 +38,11 @@ with ``importance_sampling_level="token"``. Where we differ:
   term by the (unclipped) ratio, which changes its gradient even on-policy. We default to the paper's plain
   ``beta * KL`` (DeepSeekMath eq. 3, as in R1); ``use_bias_correction_kl=True`` gives TRL's default.
 - Not implemented: sequence-level ratios (GSPO, ``importance_sampling_level="sequence"``), and TRL's other loss types
-  (``bnpo``, which is ``"dapo"`` without ``num_items_in_batch``; ``cispo``, ``sapo``, ``luspo``, ``vespo``), the
+  (``bnpo``, which is ``"dapo"`` with the default ``normalizer``; ``cispo``, ``sapo``, ``luspo``, ``vespo``), the
   entropy mask/bonus, off-policy masking and vLLM importance-sampling correction.
 - Accumulation: TRL divides ``grpo``/``dr_grpo`` micro-batch losses by the number of accumulation steps (equal to
-  ours when the micro-batches have the same size, not otherwise); we divide by the minibatch's N, as above. With
-  ``normalizer`` omitted, the loss is this call's own mean, as before.
+  ours when the micro-batches have the same size, not otherwise); we divide by the minibatch's N, as above. TRL's
+  ``num_items_in_batch`` is our ``normalizer`` for ``dapo``.
 
 **When the sampler is not the trained policy** (a bf16 copy, vLLM in bf16: ``minirl.rollout.engines``), the
 completions come from pi_sampler, not pi_old, and the surrogate is biased. Truncated importance sampling (TIS; Yao et
@@ -156,7 +158,15 @@ def loss_denominator(
     if loss_type == "dapo":
         return completion_mask.sum().long()
     if max_completion_length is None:
-        raise ValueError("loss_type='dr_grpo' needs max_completion_length (the generation budget)")
+        raise ValueError(
+            "loss_type='dr_grpo' needs max_completion_length (the generation budget): pass the loss "
+            "normalizer=loss_denominator('dr_grpo', completion_mask, max_completion_length)"
+        )
+    if max_completion_length < completion_mask.shape[1]:
+        raise ValueError(
+            f"max_completion_length={max_completion_length} is smaller than the completion width "
+            f"{completion_mask.shape[1]}"
+        )
     return n * max_completion_length
 
 
@@ -181,7 +191,7 @@ def minibatch_normalizer(
 
     >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     >>> norm = minibatch_normalizer("dapo", m)
-    >>> float(aggregate(x[:1], m[:1], "dapo", normalizer=norm) + aggregate(x[1:], m[1:], "dapo", normalizer=norm))
+    >>> float(aggregate(x[:1], m[:1], "dapo", norm) + aggregate(x[1:], m[1:], "dapo", norm))
     2.0
     """
     total = loss_denominator(loss_type, completion_mask, max_completion_length)
@@ -193,29 +203,19 @@ def minibatch_normalizer(
 
 
 def aggregate(
-    per_token: Tensor,
-    mask: Tensor,
-    loss_type: str,
-    max_completion_length: int | None = None,
-    num_items_in_batch: int | float | Tensor | None = None,
-    normalizer: int | float | Tensor | None = None,
+    per_token: Tensor, mask: Tensor, loss_type: str, normalizer: int | float | Tensor | None = None
 ) -> Tensor:
     """Reduce a ``[N, C]`` per-token loss over the real tokens (``mask``) to a scalar, as ``loss_type`` says.
 
-    By default the denominator is this call's ``loss_denominator``. ``normalizer`` replaces it for every loss type
-    (see :func:`minibatch_normalizer`); ``num_items_in_batch`` replaces the token count of ``dapo`` only (TRL's
-    name and meaning).
+    ``normalizer`` is the denominator (:func:`loss_denominator`, :func:`minibatch_normalizer`, or TRL's
+    ``num_items_in_batch`` for ``dapo``); None is this call's ``loss_denominator``, which ``dr_grpo`` does not have.
 
     >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    >>> [aggregate(x, m, t, max_completion_length=4).item() for t in ("grpo", "dapo", "dr_grpo")]
+    >>> [aggregate(x, m, t, loss_denominator(t, m, 4)).item() for t in ("grpo", "dapo", "dr_grpo")]
     [2.5, 2.0, 0.75]
     """
-    if normalizer is not None and num_items_in_batch is not None:
-        raise ValueError("pass normalizer or num_items_in_batch, not both")
-    if normalizer is None and num_items_in_batch is not None and loss_type == "dapo":
-        normalizer = num_items_in_batch
     if normalizer is None:
-        normalizer = loss_denominator(loss_type, mask, max_completion_length)
+        normalizer = loss_denominator(loss_type, mask)
     total = _numerator(per_token, mask, loss_type)
     return total / torch.as_tensor(normalizer, device=total.device).to(total.dtype).clamp(min=1e-12)
 
@@ -256,7 +256,6 @@ def _check(
     eps_high,
     beta,
     delta,
-    max_len,
 ):
     """Raise a clear ValueError on inputs the loss cannot use."""
     if loss_type not in LOSS_TYPES:
@@ -279,10 +278,6 @@ def _check(
         raise ValueError(
             f"beta={beta} > 0 needs ref_logps (reference-model log-probs); pass them or set beta=0"
         )
-    if loss_type == "dr_grpo" and max_len is not None and max_len < logps.shape[1]:
-        raise ValueError(
-            f"max_completion_length={max_len} is smaller than the completion width {logps.shape[1]}"
-        )
     if delta is not None and delta <= 1 + eps_high:
         raise ValueError(f"delta must be > 1 + epsilon_high = {1 + eps_high}, got {delta}")
 
@@ -298,8 +293,6 @@ def grpo_loss(
     epsilon_low: float = 0.2,
     epsilon_high: float = 0.2,
     beta: float = 0.0,
-    max_completion_length: int | None = None,
-    num_items_in_batch: int | float | Tensor | None = None,
     delta: float | None = None,
     use_bias_correction_kl: bool = False,
     sampling_logps: Tensor | None = None,
@@ -317,15 +310,13 @@ def grpo_loss(
         loss_type: ``"grpo"``, ``"dapo"`` or ``"dr_grpo"``.
         epsilon_low, epsilon_high: clip range of the ratio, ``[1 - epsilon_low, 1 + epsilon_high]``.
         beta: KL coefficient.
-        max_completion_length: denominator of ``"dr_grpo"`` (the generation budget).
-        num_items_in_batch: denominator of ``"dapo"`` (default: real tokens in this call), as TRL's.
         delta: optional cap on the unclipped ratio (TRL's two-sided clipping); must exceed ``1 + epsilon_high``.
         use_bias_correction_kl: multiply the KL term by the ratio (TRL 1.16's default; off here, see module doc).
         sampling_logps: ``[N, C]`` log-probs under the engine that sampled the completions when it is not the
             trained policy (e.g. a bf16 copy); the surrogate is then reweighted by :func:`tis_weights`.
         tis_cap: the TIS cap ``C``.
-        normalizer: denominator for any ``loss_type`` (default: this call's); a trainer passes
-            :func:`minibatch_normalizer` so that micro-batches and processes add up to the minibatch's loss.
+        normalizer: the denominator (see :func:`aggregate`); a trainer passes :func:`minibatch_normalizer` so that
+            micro-batches and processes add up to the minibatch's loss. ``"dr_grpo"`` needs one.
 
     Returns:
         ``LossOutput(loss, metrics)``.
@@ -336,8 +327,7 @@ def grpo_loss(
     >>> round(out.loss.item(), 4)  # (-1 -1 -1 + 1) / 4 real tokens
     -0.5
     """
-    _check(logps, old_logps, ref_logps, sampling_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta,
-           max_completion_length)  # fmt: skip
+    _check(logps, old_logps, ref_logps, sampling_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta)  # fmt: skip
     mask = completion_mask.to(logps.dtype)  # [N, C]
     adv = advantages.to(logps.dtype).unsqueeze(1)  # [N, 1] the same advantage for every token of a completion
     ratio = importance_ratio(logps, old_logps)  # [N, C]
@@ -357,5 +347,5 @@ def grpo_loss(
         metrics["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
         if beta > 0:
             per_token = per_token + beta * kl  # [N, C]
-    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_items_in_batch, normalizer)
+    loss = aggregate(per_token, mask, loss_type, normalizer)
     return LossOutput(loss=loss, metrics=metrics)

@@ -194,7 +194,6 @@ class PolicyUpdate:
             epsilon_low=cfg.grpo.epsilon_low,
             epsilon_high=cfg.grpo.epsilon_high,
             beta=cfg.grpo.beta,
-            max_completion_length=cfg.rollout.max_new_tokens,
             normalizer=normalizer,
             sampling_logps=part.sampling_logps,
             tis_cap=cfg.grpo.tis_cap,
