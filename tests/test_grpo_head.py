@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_grpo_prefix import _batch
 
-from minirl.grpo import completion_logprobs, grouped_completion_logprobs, grpo_loss
+from minirl.grpo import LossParams, completion_logprobs, grouped_completion_logprobs, grpo_loss
 from minirl.grpo.head import head_logprobs, hidden_states_out
 from minirl.testing import make_tiny_model
 
@@ -19,7 +19,7 @@ def _loss_and_grads(model, fn):
     plus 0.1 x the summed entropy (so the entropy's gradient is checked too)."""
     model.zero_grad()
     lp, ent, mask = fn(model)
-    loss = grpo_loss(lp, None, None, ADV, mask, loss_type="dapo").loss
+    loss = grpo_loss(lp, None, None, ADV, mask, LossParams("dapo")).loss
     (loss + 0.1 * (ent * mask).sum()).backward() if ent.requires_grad else loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return lp.detach(), ent.detach(), grads

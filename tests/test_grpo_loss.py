@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from minirl.grpo import completion_logprobs, grpo_loss, loss_denominator, selective_log_softmax
+from minirl.grpo import LossParams, completion_logprobs, grpo_loss, loss_denominator, selective_log_softmax
 
 EPS_LOW, EPS_HIGH = 0.2, 0.28
 # Row 0 has A = +1 and ratios [1.5, 0.9, 1.0]; row 1 has A = -1, ratios [0.5, 1.1, -] (last token is padding).
@@ -20,11 +20,11 @@ ADV = torch.tensor([1.0, -1.0])
 ROW0, ROW1 = [-1.28, -0.9, -1.0], [0.8, 1.1]
 
 
-def _loss(loss_type, **kwargs):
+def _loss(loss_type, normalizer=None, **kwargs):
     logps = torch.zeros(2, 3, requires_grad=True)
     old = -RATIOS.log()  # so that exp(logps - old) = RATIOS
-    options = {"epsilon_low": EPS_LOW, "epsilon_high": EPS_HIGH, **kwargs}
-    out = grpo_loss(logps, old, None, ADV, MASK, loss_type=loss_type, **options)
+    params = LossParams(loss_type, **{"epsilon_low": EPS_LOW, "epsilon_high": EPS_HIGH, **kwargs})
+    out = grpo_loss(logps, old, None, ADV, MASK, params, normalizer=normalizer)
     out.loss.backward()
     return out, logps.grad
 
@@ -72,7 +72,7 @@ def test_clip_higher_changes_only_the_upper_bound():
 
 def test_on_policy_ratio_is_one_with_policy_gradient():
     logps = torch.tensor([[-1.0, -2.0], [-0.5, -3.0]], requires_grad=True)
-    out = grpo_loss(logps, None, None, torch.tensor([2.0, -1.0]), torch.ones(2, 2), loss_type="dapo")
+    out = grpo_loss(logps, None, None, torch.tensor([2.0, -1.0]), torch.ones(2, 2), LossParams("dapo"))
     out.loss.backward()
     assert out.loss.item() == pytest.approx((-2 - 2 + 1 + 1) / 4)
     torch.testing.assert_close(logps.grad, torch.tensor([[-0.5, -0.5], [0.25, 0.25]]))
@@ -83,7 +83,7 @@ def test_kl_term_hand_computed():
     logps = torch.zeros(1, 2, requires_grad=True)
     ref = torch.tensor([[math.log(0.5), 0.0]])  # k3 = 0.5 - log 0.5 - 1 = 0.1931..., then 0
     kl0 = 0.5 - math.log(0.5) - 1
-    out = grpo_loss(logps, None, ref, torch.zeros(1), torch.ones(1, 2), loss_type="dapo", beta=0.1)
+    out = grpo_loss(logps, None, ref, torch.zeros(1), torch.ones(1, 2), LossParams("dapo", beta=0.1))
     assert out.loss.item() == pytest.approx(0.1 * kl0 / 2, rel=1e-6)
     assert out.metrics["kl"] == pytest.approx(kl0 / 2, rel=1e-6)
     out.loss.backward()
@@ -96,9 +96,8 @@ def test_kl_bias_correction_same_value_on_policy_different_gradient():
     grads, losses = [], []
     for correct in (False, True):
         logps = torch.zeros(1, 2, requires_grad=True)
-        out = grpo_loss(
-            logps, None, ref, torch.zeros(1), torch.ones(1, 2), beta=0.1, use_bias_correction_kl=correct
-        )
+        params = LossParams(beta=0.1, use_bias_correction_kl=correct)
+        out = grpo_loss(logps, None, ref, torch.zeros(1), torch.ones(1, 2), params)
         out.loss.backward()
         grads.append(logps.grad)
         losses.append(out.loss.item())
@@ -108,7 +107,7 @@ def test_kl_bias_correction_same_value_on_policy_different_gradient():
 
 
 def test_beta_zero_needs_no_reference():
-    out = grpo_loss(torch.zeros(2, 3, requires_grad=True), None, None, ADV, MASK, beta=0.0)
+    out = grpo_loss(torch.zeros(2, 3, requires_grad=True), None, None, ADV, MASK, LossParams(beta=0.0))
     assert torch.isfinite(out.loss)
 
 
@@ -116,7 +115,7 @@ def test_delta_caps_the_unclipped_ratio():
     logps = torch.zeros(1, 1, requires_grad=True)
     old = torch.tensor([[-math.log(3.0)]])  # ratio 3 with a negative advantage: loss 3 unbounded
     free = grpo_loss(logps, old, None, torch.tensor([-1.0]), torch.ones(1, 1))
-    capped = grpo_loss(logps, old, None, torch.tensor([-1.0]), torch.ones(1, 1), delta=2.0)
+    capped = grpo_loss(logps, old, None, torch.tensor([-1.0]), torch.ones(1, 1), LossParams(delta=2.0))
     assert free.loss.item() == pytest.approx(3.0)
     assert capped.loss.item() == pytest.approx(2.0)
 
@@ -126,7 +125,7 @@ def test_empty_completion_gives_no_nan(loss_type):
     logps = torch.zeros(2, 2, requires_grad=True)
     mask = torch.tensor([[1, 1], [0, 0]])
     out = grpo_loss(
-        logps, None, None, ADV, mask, loss_type=loss_type, normalizer=loss_denominator(loss_type, mask, 2)
+        logps, None, None, ADV, mask, LossParams(loss_type), normalizer=loss_denominator(loss_type, mask, 2)
     )
     out.loss.backward()
     assert torch.isfinite(out.loss) and torch.isfinite(logps.grad).all()
@@ -149,8 +148,9 @@ def test_invalid_options_raise(kwargs, match):
     kwargs = dict(kwargs)
     budget = kwargs.pop("max_completion_length", None)  # the generation budget goes in through the normalizer
     with pytest.raises(ValueError, match=match):
-        normalizer = None if budget is None else loss_denominator(kwargs["loss_type"], MASK, budget)
-        grpo_loss(torch.zeros(2, 3), None, None, ADV, MASK, normalizer=normalizer, **kwargs)
+        params = LossParams(**kwargs)
+        normalizer = None if budget is None else loss_denominator(params.loss_type, MASK, budget)
+        grpo_loss(torch.zeros(2, 3), None, None, ADV, MASK, params, normalizer=normalizer)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +259,7 @@ def test_parts_with_the_minibatch_normalizer_add_up_to_the_whole(loss_type, spli
         logps = (old + 0.1).clone().requires_grad_(True)  # off-policy: ratios differ from 1
         if normalizer is None:
             normalizer = loss_denominator(loss_type, mask[rows], 5)  # the part's own
-        out = grpo_loss(logps[rows], old[rows], None, adv[rows], mask[rows], loss_type=loss_type,
+        out = grpo_loss(logps[rows], old[rows], None, adv[rows], mask[rows], LossParams(loss_type),
                         normalizer=normalizer)  # fmt: skip
         out.loss.backward()
         return logps.grad, out.loss.detach()

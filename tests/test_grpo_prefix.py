@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minirl.grpo import completion_logprobs, grouped_completion_logprobs, grpo_loss
+from minirl.grpo import LossParams, completion_logprobs, grouped_completion_logprobs, grpo_loss
 
 SYSTEM = "You are a careful assistant; think, then answer. "  # a common prefix of many tokens
 
@@ -42,7 +42,7 @@ def test_grouped_equals_plain_forward(tiny_model, tiny_tokenizer, temperature, s
     lp_ref, ent_ref = completion_logprobs(
         tiny_model, ids, attn, comp.shape[1], temperature, compute_entropy=True
     )
-    loss_ref = grpo_loss(lp_ref, None, None, adv, mask, loss_type="dapo").loss
+    loss_ref = grpo_loss(lp_ref, None, None, adv, mask, LossParams("dapo")).loss
     loss_ref.backward()
     grads_ref = {n: p.grad.clone() for n, p in tiny_model.named_parameters()}
     tiny_model.zero_grad()
@@ -50,7 +50,7 @@ def test_grouped_equals_plain_forward(tiny_model, tiny_tokenizer, temperature, s
     lp, ent = grouped_completion_logprobs(
         tiny_model, p_ids, p_mask, comp, mask, gi, temperature, compute_entropy=True
     )
-    loss = grpo_loss(lp, None, None, adv, mask, loss_type="dapo").loss
+    loss = grpo_loss(lp, None, None, adv, mask, LossParams("dapo")).loss
     loss.backward()
 
     torch.testing.assert_close(lp, lp_ref, atol=1e-5, rtol=1e-5)

@@ -17,7 +17,7 @@ from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
-from minirl.grpo import completion_logprobs, compute_advantages, grpo_loss, loss_denominator  # noqa: E402
+from minirl.grpo import LossParams, completion_logprobs, compute_advantages, grpo_loss, loss_denominator  # noqa: E402
 
 G = 4
 C = 8  # completion width = max_completion_length
@@ -147,10 +147,15 @@ def test_loss_and_gradients_match_trl(
         normalizer = num_items  # TRL's num_items_in_batch
     elif loss_type == "dr_grpo":
         normalizer = loss_denominator("dr_grpo", b["completion_mask"], C)  # N * max_completion_length
-    out = grpo_loss(
-        logps, old, ref, advantages, b["completion_mask"], loss_type=loss_type, epsilon_low=EPS_LOW,
-        epsilon_high=EPS_HIGH, beta=beta, normalizer=normalizer, delta=delta, use_bias_correction_kl=bias_kl,
-    )  # fmt: skip
+    params = LossParams(
+        loss_type=loss_type,
+        epsilon_low=EPS_LOW,
+        epsilon_high=EPS_HIGH,
+        beta=beta,
+        delta=delta,
+        use_bias_correction_kl=bias_kl,
+    )
+    out = grpo_loss(logps, old, ref, advantages, b["completion_mask"], params, normalizer=normalizer)
     out.loss.backward()
 
     # TRL

@@ -15,6 +15,7 @@ from minirl.grpo.logprobs import completion_logprobs, grouped_completion_logprob
 from minirl.grpo.loss import (
     LOSS_TYPES,
     LossOutput,
+    LossParams,
     aggregate,
     clip_metrics,
     clipped_surrogate,
@@ -30,6 +31,7 @@ __all__ = [
     "LOSS_TYPES",
     "SCALE_REWARDS",
     "LossOutput",
+    "LossParams",
     "aggregate",
     "clip_metrics",
     "clipped_surrogate",

@@ -79,6 +79,47 @@ class LossOutput:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LossParams:
+    """The hyperparameters of :func:`grpo_loss` (module docstring), checked when built.
+
+    >>> LossParams(epsilon_high=0.28, delta=1.2)  # DAPO's clip-higher, with a delta below it
+    Traceback (most recent call last):
+    ValueError: delta must be > 1 + epsilon_high = 1.28, got 1.2
+    """
+
+    loss_type: str = "dapo"
+    """``"grpo"``, ``"dapo"`` or ``"dr_grpo"``: how the per-token losses are averaged."""
+    epsilon_low: float = 0.2
+    """The ratio is clipped to ``[1 - epsilon_low, 1 + epsilon_high]``."""
+    epsilon_high: float = 0.2
+    """``> epsilon_low`` is DAPO's clip-higher."""
+    beta: float = 0.0
+    """KL coefficient; ``> 0`` needs ``ref_logps``."""
+    delta: float | None = None
+    """Cap on the unclipped ratio (TRL's two-sided clipping, :func:`clipped_surrogate`); ``> 1 + epsilon_high``."""
+    use_bias_correction_kl: bool = False
+    """Multiply the KL term by the ratio (TRL 1.16's default; off here, see the module docstring)."""
+    tis_cap: float = 2.0
+    """The TIS cap ``C`` (:func:`tis_weights`), used when ``sampling_logps`` are passed."""
+
+    def __post_init__(self) -> None:
+        _check_loss_type(self.loss_type)
+        if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
+            raise ValueError(
+                f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low} and {self.epsilon_high}"
+            )
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if self.delta is not None and self.delta <= 1 + self.epsilon_high:
+            raise ValueError(f"delta must be > 1 + epsilon_high = {1 + self.epsilon_high}, got {self.delta}")
+
+
+def _check_loss_type(loss_type: str) -> None:
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+
+
 def importance_ratio(logps: Tensor, old_logps: Tensor | None) -> Tensor:
     """``r = pi_theta / pi_old = exp(logp - old_logp)``; on-policy (``old_logps=None``) 1 with the policy gradient.
 
@@ -150,8 +191,7 @@ def loss_denominator(
     >>> [int(loss_denominator(t, m, 4)) for t in ("grpo", "dapo", "dr_grpo")]
     [2, 3, 8]
     """
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+    _check_loss_type(loss_type)
     n = torch.tensor(completion_mask.shape[0], device=completion_mask.device)
     if loss_type == "grpo":
         return n
@@ -244,42 +284,31 @@ def clip_metrics(
     }
 
 
-def _check(
-    logps,
-    old_logps,
-    ref_logps,
-    sampling_logps,
-    advantages,
-    completion_mask,
-    loss_type,
-    eps_low,
-    eps_high,
-    beta,
-    delta,
-):
-    """Raise a clear ValueError on inputs the loss cannot use."""
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
+def _check_inputs(
+    logps: Tensor,
+    old_logps: Tensor | None,
+    ref_logps: Tensor | None,
+    sampling_logps: Tensor | None,
+    advantages: Tensor,
+    completion_mask: Tensor,
+    beta: float,
+) -> None:
+    """Raise a clear ValueError on tensors the loss cannot use."""
     if logps.dim() != 2:
         raise ValueError(f"logps must be [N, C], got shape {tuple(logps.shape)}")
-    for name, t in (("old_logps", old_logps), ("ref_logps", ref_logps), ("completion_mask", completion_mask),
-                    ("sampling_logps", sampling_logps)):  # fmt: skip
+    same_shape = {"old_logps": old_logps, "ref_logps": ref_logps, "completion_mask": completion_mask,
+                  "sampling_logps": sampling_logps}  # fmt: skip
+    for name, t in same_shape.items():
         if t is not None and t.shape != logps.shape:
             raise ValueError(
                 f"{name} must have the shape of logps {tuple(logps.shape)}, got {tuple(t.shape)}"
             )
     if advantages.shape != logps.shape[:1]:
         raise ValueError(f"advantages must be [N] = [{logps.shape[0]}], got shape {tuple(advantages.shape)}")
-    if not (0 <= eps_low < 1 and eps_high >= 0):
-        raise ValueError(f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {eps_low} and {eps_high}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
     if beta > 0 and ref_logps is None:
         raise ValueError(
             f"beta={beta} > 0 needs ref_logps (reference-model log-probs); pass them or set beta=0"
         )
-    if delta is not None and delta <= 1 + eps_high:
-        raise ValueError(f"delta must be > 1 + epsilon_high = {1 + eps_high}, got {delta}")
 
 
 def grpo_loss(
@@ -288,38 +317,24 @@ def grpo_loss(
     ref_logps: Tensor | None,
     advantages: Tensor,
     completion_mask: Tensor,
+    params: LossParams = LossParams(),
     *,
-    loss_type: str = "dapo",
-    epsilon_low: float = 0.2,
-    epsilon_high: float = 0.2,
-    beta: float = 0.0,
-    delta: float | None = None,
-    use_bias_correction_kl: bool = False,
-    sampling_logps: Tensor | None = None,
-    tis_cap: float = 2.0,
     normalizer: int | float | Tensor | None = None,
+    sampling_logps: Tensor | None = None,
 ) -> LossOutput:
     """The GRPO loss of a batch of completions (module docstring: equations and variants).
 
     Args:
         logps: ``[N, C]`` log-probs of the completion tokens under the policy being trained (with gradient).
         old_logps: ``[N, C]`` log-probs under the policy that sampled them, or None when on-policy.
-        ref_logps: ``[N, C]`` log-probs under the reference model; only needed when ``beta > 0``.
+        ref_logps: ``[N, C]`` log-probs under the reference model; only needed when ``params.beta > 0``.
         advantages: ``[N]`` one advantage per completion.
         completion_mask: ``[N, C]`` 1 for real completion tokens, 0 for padding.
-        loss_type: ``"grpo"``, ``"dapo"`` or ``"dr_grpo"``.
-        epsilon_low, epsilon_high: clip range of the ratio, ``[1 - epsilon_low, 1 + epsilon_high]``.
-        beta: KL coefficient.
-        delta: optional cap on the unclipped ratio (TRL's two-sided clipping); must exceed ``1 + epsilon_high``.
-        use_bias_correction_kl: multiply the KL term by the ratio (TRL 1.16's default; off here, see module doc).
+        params: loss type, clip range, KL and TIS settings.
+        normalizer: the denominator (see :func:`aggregate`); a trainer passes :func:`minibatch_normalizer` so that
+            micro-batches and processes add up to the minibatch's loss. ``dr_grpo`` needs one.
         sampling_logps: ``[N, C]`` log-probs under the engine that sampled the completions when it is not the
             trained policy (e.g. a bf16 copy); the surrogate is then reweighted by :func:`tis_weights`.
-        tis_cap: the TIS cap ``C``.
-        normalizer: the denominator (see :func:`aggregate`); a trainer passes :func:`minibatch_normalizer` so that
-            micro-batches and processes add up to the minibatch's loss. ``"dr_grpo"`` needs one.
-
-    Returns:
-        ``LossOutput(loss, metrics)``.
 
     >>> logps = torch.zeros(2, 3, requires_grad=True)
     >>> mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
@@ -327,25 +342,26 @@ def grpo_loss(
     >>> round(out.loss.item(), 4)  # (-1 -1 -1 + 1) / 4 real tokens
     -0.5
     """
-    _check(logps, old_logps, ref_logps, sampling_logps, advantages, completion_mask, loss_type, epsilon_low, epsilon_high, beta, delta)  # fmt: skip
+    p = params
+    _check_inputs(logps, old_logps, ref_logps, sampling_logps, advantages, completion_mask, p.beta)
     mask = completion_mask.to(logps.dtype)  # [N, C]
     adv = advantages.to(logps.dtype).unsqueeze(1)  # [N, 1] the same advantage for every token of a completion
     ratio = importance_ratio(logps, old_logps)  # [N, C]
-    per_token = clipped_surrogate(ratio, adv, epsilon_low, epsilon_high, delta)  # [N, C]
-    metrics = clip_metrics(ratio, adv, mask, epsilon_low, epsilon_high)
+    per_token = clipped_surrogate(ratio, adv, p.epsilon_low, p.epsilon_high, p.delta)  # [N, C]
+    metrics = clip_metrics(ratio, adv, mask, p.epsilon_low, p.epsilon_high)
     if sampling_logps is not None:
         old = logps.detach() if old_logps is None else old_logps  # [N, C]
-        w = tis_weights(old, sampling_logps, tis_cap) * mask  # [N, C] 0 at padding
+        w = tis_weights(old, sampling_logps, p.tis_cap) * mask  # [N, C] 0 at padding
         per_token = per_token * w  # [N, C]
         n = mask.sum().clamp(min=1)
         metrics["tis/mean"] = float(w.sum() / n)
-        metrics["tis/capped_frac"] = float(((w >= tis_cap) * mask).sum() / n)
+        metrics["tis/capped_frac"] = float(((w >= p.tis_cap) * mask).sum() / n)
     if ref_logps is not None:
         kl = k3_kl(logps, ref_logps)  # [N, C]
-        if use_bias_correction_kl:
+        if p.use_bias_correction_kl:
             kl = kl * ratio  # [N, C] unbiased for KL(pi_theta || pi_ref) on pi_old's samples
         metrics["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
-        if beta > 0:
-            per_token = per_token + beta * kl  # [N, C]
-    loss = aggregate(per_token, mask, loss_type, normalizer)
+        if p.beta > 0:
+            per_token = per_token + p.beta * kl  # [N, C]
+    loss = aggregate(per_token, mask, p.loss_type, normalizer)
     return LossOutput(loss=loss, metrics=metrics)

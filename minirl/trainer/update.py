@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from minirl.grpo import grouped_completion_logprobs, grpo_loss, minibatch_normalizer
+from minirl.grpo import LossParams, grouped_completion_logprobs, grpo_loss, minibatch_normalizer
 from minirl.memory import PeakMemory
 from minirl.trainer.batch import PolicyBatch
 
@@ -95,6 +95,14 @@ class PolicyUpdate:
         self.checkpoint_dir = checkpoint_dir
         self.memory = memory or PeakMemory(accelerator.device)
         self.times: dict[str, float] = defaultdict(float)  # seconds per phase of the last call to run()
+        g = cfg.grpo
+        self.loss_params = LossParams(
+            loss_type=g.loss_type,
+            epsilon_low=g.epsilon_low,
+            epsilon_high=g.epsilon_high,
+            beta=g.beta,
+            tis_cap=g.tis_cap,
+        )
 
     def log_probs(self, model, batch: PolicyBatch, entropy: bool = False):
         """``(logps [n, C], entropy [n, C] or None)`` of the batch's completions under ``model``."""
@@ -182,7 +190,6 @@ class PolicyUpdate:
 
     def micro_step(self, part: PolicyBatch, normalizer: torch.Tensor, step: int) -> tuple[float, dict]:
         """Forward and backward of one micro-batch (its share of the minibatch loss): ``(loss, stats)``."""
-        cfg = self.cfg
         logps, ent = self.log_probs(self.model, part, entropy=True)  # [n_i, C]
         out = grpo_loss(
             logps,
@@ -190,13 +197,9 @@ class PolicyUpdate:
             part.ref_logps,
             part.advantages,
             part.completion_mask,
-            loss_type=cfg.grpo.loss_type,
-            epsilon_low=cfg.grpo.epsilon_low,
-            epsilon_high=cfg.grpo.epsilon_high,
-            beta=cfg.grpo.beta,
+            self.loss_params,
             normalizer=normalizer,
             sampling_logps=part.sampling_logps,
-            tis_cap=cfg.grpo.tis_cap,
         )
         if not torch.isfinite(out.loss):
             raise TrainingDivergedError(
