@@ -13,19 +13,16 @@ from minirl.grpo.advantages import (
 )
 from minirl.grpo.logprobs import completion_logprobs, grouped_completion_logprobs, selective_log_softmax
 from minirl.grpo.loss import (
-    LOSS_TYPES,
     LossOutput,
     LossParams,
-    aggregate,
     clip_metrics,
     clipped_surrogate,
     grpo_loss,
     importance_ratio,
     k3_kl,
-    loss_denominator,
-    minibatch_normalizer,
     tis_weights,
 )
+from minirl.grpo.normalize import LOSS_TYPES, aggregate, loss_denominator, minibatch_normalizer
 
 __all__ = [
     "LOSS_TYPES",

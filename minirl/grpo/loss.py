@@ -17,32 +17,14 @@ We minimise ``loss = -J``. The variants differ only in how the per-token terms a
   policy gradient). This is TRL's default.
 - ``"dr_grpo"``: sum over all tokens / (N * max_completion_length), a constant (Dr. GRPO, arXiv:2503.20783, sec. 3.1).
 
-The sum is divided by one ``normalizer``, by default this call's :func:`loss_denominator` (``dr_grpo``'s needs the
-generation budget, so it is always passed). "The batch" is the minibatch of one optimizer step, over all processes:
-a trainer that splits it into micro-batches (gradient accumulation) or processes (DDP) passes every part the same
-``normalizer``, :func:`minibatch_normalizer`: the denominator of the whole minibatch (N, tokens or
-N * max_completion_length, summed over processes) divided by the number of processes, since DDP averages gradients.
-The parts' losses then add up to the minibatch's, whatever the split (``tests/test_ddp.py``: 2 processes equal 1,
-to 1e-5, also with uneven rows per process).
+Each divides a sum by one ``normalizer``, computed in ``minirl.grpo.normalize``, also for a minibatch split into
+micro-batches and processes, whose parts' losses then add up to the minibatch's.
 
 DAPO's "clip-higher" (sec. 3.1) is ``epsilon_high > epsilon_low``: a larger upper bound lets low-probability
 tokens with positive advantage grow, against entropy collapse (DAPO uses 0.2 / 0.28).
 
 When the data is on-policy (one gradient step per rollout), pi_old = pi_theta: pass ``old_logps=None`` and the
 ratio is ``exp(logp - logp.detach())``, equal to 1 but with the policy gradient ``A * grad log pi`` (as TRL does).
-
-Checked against TRL 1.16 ``GRPOTrainer._compute_loss`` (loss and every gradient, ``tests/test_grpo_trl_parity.py``)
-with ``importance_sampling_level="token"``. Where we differ:
-
-- KL bias correction: TRL 1.16 by default (``use_bias_correction_kl=True``, from DeepSeek-V3.2) multiplies the KL
-  term by the (unclipped) ratio, which changes its gradient even on-policy. We default to the paper's plain
-  ``beta * KL`` (DeepSeekMath eq. 3, as in R1); ``use_bias_correction_kl=True`` gives TRL's default.
-- Not implemented: sequence-level ratios (GSPO, ``importance_sampling_level="sequence"``), and TRL's other loss types
-  (``bnpo``, which is ``"dapo"`` with the default ``normalizer``; ``cispo``, ``sapo``, ``luspo``, ``vespo``), the
-  entropy mask/bonus, off-policy masking and vLLM importance-sampling correction.
-- Accumulation: TRL divides ``grpo``/``dr_grpo`` micro-batch losses by the number of accumulation steps (equal to
-  ours when the micro-batches have the same size, not otherwise); we divide by the minibatch's N, as above. TRL's
-  ``num_items_in_batch`` is our ``normalizer`` for ``dapo``.
 
 **When the sampler is not the trained policy** (a bf16 copy, vLLM in bf16: ``minirl.rollout.engines``), the
 completions come from pi_sampler, not pi_old, and the surrogate is biased. Truncated importance sampling (TIS; Yao et
@@ -53,17 +35,28 @@ al. 2025, "Your efficient RL framework secretly brings you off-policy RL trainin
 
 before the KL term is added (as TRL does). ``C`` = ``tis_cap`` (2 here, TIS's choice; TRL uses 3). With the exact
 engine no sampler log-probs are passed and the loss is the one above, unchanged.
+
+Checked against TRL 1.16 ``GRPOTrainer._compute_loss`` (loss and every gradient, ``tests/test_grpo_trl_parity.py``)
+with ``importance_sampling_level="token"``. Where we differ:
+
+- KL bias correction: TRL 1.16 by default (``use_bias_correction_kl=True``, from DeepSeek-V3.2) multiplies the KL
+  term by the (unclipped) ratio, which changes its gradient even on-policy. We default to the paper's plain
+  ``beta * KL`` (DeepSeekMath eq. 3, as in R1); ``use_bias_correction_kl=True`` gives TRL's default.
+- Not implemented: sequence-level ratios (GSPO, ``importance_sampling_level="sequence"``); TRL's other loss types
+  (``bnpo``, which is ``"dapo"`` with the default ``normalizer``; ``cispo``, ``sapo``, ``luspo``, ``vespo``); the
+  entropy mask/bonus; off-policy masking; of TRL's sampler corrections, all but TIS above (the ``token_mask`` and
+  ``sequence_*`` modes, and the lower bound ``vllm_importance_sampling_clip_min``).
+- Denominators under gradient accumulation: see ``minirl.grpo.normalize``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from minirl.config import LOSS_TYPES
+from minirl.grpo.normalize import aggregate, check_loss_type
 
 
 @dataclass
@@ -71,8 +64,9 @@ class LossOutput:
     """The scalar loss to backpropagate and floats to log.
 
     ``metrics`` holds ``clip_ratio/low_mean``, ``clip_ratio/high_mean``, ``clip_ratio/region_mean`` (share of
-    completion tokens whose clip is active, i.e. whose gradient is cut), ``ratio/mean``, ``num_tokens`` and, when
-    ``ref_logps`` is given, ``kl`` (mean k3 KL per token, ratio-weighted with ``use_bias_correction_kl``, as TRL).
+    completion tokens whose clip is active, i.e. whose gradient is cut), ``ratio/mean``, ``num_tokens``, ``kl``
+    when ``ref_logps`` is given (mean k3 KL per token, ratio-weighted with ``use_bias_correction_kl``, as TRL) and
+    ``tis/mean``, ``tis/capped_frac`` when ``sampling_logps`` is.
     """
 
     loss: Tensor
@@ -89,7 +83,7 @@ class LossParams:
     """
 
     loss_type: str = "dapo"
-    """``"grpo"``, ``"dapo"`` or ``"dr_grpo"``: how the per-token losses are averaged."""
+    """One of ``LOSS_TYPES``: how the per-token losses are averaged (module docstring)."""
     epsilon_low: float = 0.2
     """The ratio is clipped to ``[1 - epsilon_low, 1 + epsilon_high]``."""
     epsilon_high: float = 0.2
@@ -104,7 +98,7 @@ class LossParams:
     """The TIS cap ``C`` (:func:`tis_weights`), used when ``sampling_logps`` are passed."""
 
     def __post_init__(self) -> None:
-        _check_loss_type(self.loss_type)
+        check_loss_type(self.loss_type)
         if not (0 <= self.epsilon_low < 1 and self.epsilon_high >= 0):
             raise ValueError(
                 f"need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low} and {self.epsilon_high}"
@@ -113,11 +107,6 @@ class LossParams:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
         if self.delta is not None and self.delta <= 1 + self.epsilon_high:
             raise ValueError(f"delta must be > 1 + epsilon_high = {1 + self.epsilon_high}, got {self.delta}")
-
-
-def _check_loss_type(loss_type: str) -> None:
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
 
 
 def importance_ratio(logps: Tensor, old_logps: Tensor | None) -> Tensor:
@@ -171,93 +160,6 @@ def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
     """
     diff = ref_logps - logps  # [N, C]
     return torch.exp(diff) - diff - 1  # [N, C]
-
-
-def _numerator(per_token: Tensor, mask: Tensor, loss_type: str) -> Tensor:
-    """What ``loss_type`` sums: per-sequence means (``grpo``) or per-token losses (``dapo``, ``dr_grpo``)."""
-    masked = per_token * mask  # [N, C]
-    if loss_type == "grpo":
-        return (masked.sum(-1) / mask.sum(-1).clamp(min=1)).sum()  # empty completions count as 0
-    return masked.sum()
-
-
-def loss_denominator(
-    loss_type: str, completion_mask: Tensor, max_completion_length: int | None = None
-) -> Tensor:
-    """What ``loss_type`` divides its sum by, for the completions of ``completion_mask`` (``[N, C]``): N sequences
-    (``grpo``), the real tokens (``dapo``) or N * max_completion_length (``dr_grpo``); an int64 scalar.
-
-    >>> m = torch.tensor([[1, 1, 0], [1, 0, 0]])
-    >>> [int(loss_denominator(t, m, 4)) for t in ("grpo", "dapo", "dr_grpo")]
-    [2, 3, 8]
-    """
-    _check_loss_type(loss_type)
-    n = torch.tensor(completion_mask.shape[0], device=completion_mask.device)
-    if loss_type == "grpo":
-        return n
-    if loss_type == "dapo":
-        return completion_mask.sum().long()
-    if max_completion_length is None:
-        raise ValueError(
-            "loss_type='dr_grpo' needs max_completion_length (the generation budget): pass the loss "
-            "normalizer=loss_denominator('dr_grpo', completion_mask, max_completion_length)"
-        )
-    if max_completion_length < completion_mask.shape[1]:
-        raise ValueError(
-            f"max_completion_length={max_completion_length} is smaller than the completion width "
-            f"{completion_mask.shape[1]}"
-        )
-    return n * max_completion_length
-
-
-def minibatch_normalizer(
-    loss_type: str,
-    completion_mask: Tensor,
-    max_completion_length: int | None = None,
-    sum_over_processes: Callable[[Tensor], Tensor] | None = None,
-    num_processes: int = 1,
-) -> Tensor:
-    """The ``normalizer`` to pass to every micro-batch of one optimizer step, on every process.
-
-    The loss of a minibatch is the sum of its micro-batch losses on all processes over ``loss_denominator`` of the
-    whole minibatch (all processes): the same number whatever the micro-batch split (gradient accumulation) or the
-    number of processes. DDP averages gradients over processes, so the denominator is divided by ``num_processes``
-    (TRL 1.16 does the same for ``dapo``: ``num_items_in_batch / num_processes``). Each process passes the mask of
-    its own share of the minibatch; ``sum_over_processes`` sums a tensor over processes (e.g.
-    ``lambda t: accelerator.reduce(t, "sum")``; None with one process).
-
-    Summing each micro-batch's ``grpo_loss(..., normalizer=...)`` then gives the minibatch loss; with one process
-    it equals ``aggregate`` over the whole minibatch:
-
-    >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    >>> norm = minibatch_normalizer("dapo", m)
-    >>> float(aggregate(x[:1], m[:1], "dapo", norm) + aggregate(x[1:], m[1:], "dapo", norm))
-    2.0
-    """
-    total = loss_denominator(loss_type, completion_mask, max_completion_length)
-    if sum_over_processes is not None:
-        total = sum_over_processes(total)
-    if num_processes < 1:
-        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
-    return total.double() / num_processes
-
-
-def aggregate(
-    per_token: Tensor, mask: Tensor, loss_type: str, normalizer: int | float | Tensor | None = None
-) -> Tensor:
-    """Reduce a ``[N, C]`` per-token loss over the real tokens (``mask``) to a scalar, as ``loss_type`` says.
-
-    ``normalizer`` is the denominator (:func:`loss_denominator`, :func:`minibatch_normalizer`, or TRL's
-    ``num_items_in_batch`` for ``dapo``); None is this call's ``loss_denominator``, which ``dr_grpo`` does not have.
-
-    >>> x, m = torch.tensor([[1.0, 1.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    >>> [aggregate(x, m, t, loss_denominator(t, m, 4)).item() for t in ("grpo", "dapo", "dr_grpo")]
-    [2.5, 2.0, 0.75]
-    """
-    if normalizer is None:
-        normalizer = loss_denominator(loss_type, mask)
-    total = _numerator(per_token, mask, loss_type)
-    return total / torch.as_tensor(normalizer, device=total.device).to(total.dtype).clamp(min=1e-12)
 
 
 @torch.no_grad()
@@ -331,8 +233,9 @@ def grpo_loss(
         advantages: ``[N]`` one advantage per completion.
         completion_mask: ``[N, C]`` 1 for real completion tokens, 0 for padding.
         params: loss type, clip range, KL and TIS settings.
-        normalizer: the denominator (see :func:`aggregate`); a trainer passes :func:`minibatch_normalizer` so that
-            micro-batches and processes add up to the minibatch's loss. ``dr_grpo`` needs one.
+        normalizer: the denominator (``minirl.grpo.normalize``); None is this call's own ``loss_denominator``,
+            which ``dr_grpo`` lacks. A trainer passes ``minibatch_normalizer``: micro-batches and processes then
+            add up to the minibatch's loss.
         sampling_logps: ``[N, C]`` log-probs under the engine that sampled the completions when it is not the
             trained policy (e.g. a bf16 copy); the surrogate is then reweighted by :func:`tis_weights`.
 

@@ -5,8 +5,8 @@ of the completions under the policy (``minirl.grpo.grouped_completion_logprobs``
 KL to the reference (``minirl.grpo.grpo_loss``), backward in micro-batches of ``optim.micro_batch_size`` completions,
 gradient clipping and one
 AdamW step. Old-policy log-probs are computed only when the data is reused (mu > 1 or several minibatches), reference
-log-probs only when beta > 0. How the loss is normalised is the loss module's business: this file passes the
-minibatch's ``minibatch_normalizer`` and never looks at ``loss_type``.
+log-probs only when beta > 0. How the loss is normalised is ``minirl.grpo.normalize``'s business: this file passes
+the minibatch's ``minibatch_normalizer`` and never looks at ``loss_type``.
 """
 
 from __future__ import annotations
