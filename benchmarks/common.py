@@ -1,5 +1,5 @@
 """What the benchmark scripts of this folder share: measurements, the machine, the model, minirl's run config of the
-benchmark work, the worker-process protocol, and the JSON / table output.
+benchmark work, and the JSON / table output (the worker-process protocol is ``workers.py``).
 
 Each benchmark is its own script (``step.py``, ``rollout.py``, ``scaling.py``, ``sweep.py``, ``decode.py``). None of
 them patches minirl: minirl's phase times and token counts are read from the metrics that
@@ -9,7 +9,7 @@ them patches minirl: minirl's phase times and token counts are read from the met
 Memory: peak RSS is ``VmHWM`` from ``/proc/self/status``, reset before each measured step or run
 (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0), so it is that step's peak with the weights and optimizer state
 included; on CUDA also ``torch.cuda.max_memory_allocated``. When two sides' memory is compared, each side runs in its
-own worker process (:class:`Worker`) and the parent drives them alternately, one step at a time, so the two never run
+own worker process (``workers.py``) and the parent drives them alternately, one step at a time, so the two never run
 at once and one side's peak never includes the other's.
 
 Fixed-length rollouts (:func:`without_eos`): EOS is taken out of the stop tokens of the model's generation config and
@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-PREFIX = "@@bench "  # worker -> parent protocol lines on stdout (libraries print there too)
 QWEN25_05B = dict(
     hidden_size=896,
     num_hidden_layers=24,
@@ -516,76 +514,6 @@ def rate_summary(rows: list[dict]) -> dict:
         "tokens_per_s": sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in rows),
     }
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Worker processes (one per side, so that each has its own peak RSS) and the parent that alternates them
-
-
-def send(obj: dict) -> None:
-    """Worker side: answer the parent with one protocol line."""
-    print(PREFIX + json.dumps(obj), flush=True)
-
-
-def receive() -> str:
-    """Worker side: the parent's next request (``step`` or ``quit``; empty when the pipe closed)."""
-    return sys.stdin.readline().strip()
-
-
-def serve(step: Callable[[], dict], **ready) -> None:
-    """Worker side: say ready (with ``ready``'s items), then answer each ``step`` request with ``step()`` until
-    ``quit``."""
-    send({"ready": True, "peak_rss_mib": peak_rss_mib(), **ready})
-    while receive() == "step":
-        send(step())
-
-
-class Worker:
-    """A worker subprocess for one side: ``python <script> <argv> --worker <kind>``, driven over its stdin/stdout."""
-
-    def __init__(self, script: str | Path, kind: str, argv: list[str]):
-        cmd = [sys.executable, str(script), *argv, "--worker", kind]
-        self.kind = kind
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        self.ready = self._read()
-
-    def _read(self) -> dict:
-        for line in self.proc.stdout:
-            if line.startswith(PREFIX):
-                return json.loads(line[len(PREFIX) :])
-            print(f"[{self.kind}] {line}", end="", flush=True)  # the worker's own output
-        raise RuntimeError(
-            f"the {self.kind} worker exited with code {self.proc.wait()} (its stderr is above)"
-        )
-
-    def step(self) -> dict:
-        """Ask for one step and return its measurements."""
-        self.proc.stdin.write("step\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        """Tell the worker to quit and wait for it (killed after 2 minutes)."""
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-        try:
-            self.proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def alternate_workers(workers: dict[str, Worker], warmup: int, steps: int) -> dict[str, list[dict]]:
-    """Step the workers in turn (a, b, a, b, ...): ``warmup`` untimed steps each, then ``steps`` timed ones."""
-    rows: dict[str, list[dict]] = {k: [] for k in workers}
-    for i in range(warmup + steps):
-        for kind, w in workers.items():
-            row = w.step()
-            label = "warm-up" if i < warmup else "timed"
-            say(f"{kind:8s} step {i + 1} ({label}): {row['seconds']:.1f} s")
-            if i >= warmup:
-                rows[kind].append(row)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------------

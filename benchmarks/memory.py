@@ -35,8 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import (  # noqa: E402
-    PREFIX,
-    Worker,
     add_minirl_args,
     base_parser,
     build_model,
@@ -48,8 +46,8 @@ from benchmarks.common import (  # noqa: E402
     reset_peaks,
     run_config,
     say,
-    send,
 )
+from benchmarks.workers import PREFIX, Worker, send  # noqa: E402
 
 STEP = Path(__file__).resolve().parent / "step.py"
 SCRIPT = Path(__file__).resolve()

@@ -42,9 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from benchmarks.common import (  # noqa: E402
     MinirlSide,
-    Worker,
     add_minirl_args,
-    alternate_workers,
     base_parser,
     build_model,
     check_device,
@@ -52,15 +50,13 @@ from benchmarks.common import (  # noqa: E402
     peak_rss_mib,
     peaks,
     print_table,
-    receive,
     reset_peaks,
     run_config,
     say,
-    send,
-    serve,
     summarize,
     sync,
 )
+from benchmarks.workers import Worker, alternate_workers, receive, send, serve  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 COLUMNS = [
@@ -163,7 +159,7 @@ class _Quit(Exception):
 
 
 def worker(args) -> None:
-    """One side in this process, serving the parent's step requests (``benchmarks.common.serve``)."""
+    """One side in this process, serving the parent's step requests (``benchmarks.workers.serve``)."""
     import torch
 
     torch.manual_seed(args.seed)

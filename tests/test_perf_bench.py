@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import common, decode, gpu_check, int8, rollout, scaling, step, sweep  # noqa: E402
+from benchmarks import common, decode, gpu_check, int8, rollout, scaling, step, sweep, workers  # noqa: E402
 from benchmarks import compile as compile_bench  # noqa: E402
 from benchmarks import memory as memory_bench  # noqa: E402
 
@@ -196,7 +196,7 @@ def test_step_side_by_side_with_trl(tiny_model_dir, gsm8k_env):
 
 def test_a_worker_that_dies_says_so(tmp_path):
     with pytest.raises(RuntimeError, match="the minirl worker exited with code"):
-        common.Worker(ROOT / "benchmarks" / "step.py", "minirl", ["--model", str(tmp_path / "missing")])
+        workers.Worker(ROOT / "benchmarks" / "step.py", "minirl", ["--model", str(tmp_path / "missing")])
 
 
 def test_rollout(tiny_model_dir, gsm8k_env):
