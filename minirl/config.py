@@ -45,7 +45,8 @@ class ModelConfig:
     device: str = "auto"
     """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
     dtype: str = "auto"
-    """``auto`` = bf16 on a GPU that supports it, fp32 on CPU (bf16 is ~7x slower on CPUs without AMX)."""
+    """``auto`` = bf16 on a GPU that supports it, fp32 on CPU (bf16 is several times slower on CPUs without AMX;
+    measured: docs/benchmarks.md, section Targets)."""
     trust_remote_code: bool = False
     """Run model code from the checkpoint; off unless you trust it."""
     lora: bool = False
@@ -60,7 +61,7 @@ class ModelConfig:
     lora_target_modules: str = "all-linear"
     """Modules to adapt: ``all-linear`` or a comma-separated list such as ``q_proj,v_proj``."""
     gradient_checkpointing: bool = False
-    """Recompute activations in backward: less memory, ~30% slower."""
+    """Recompute activations in backward: less memory, slower (docs/benchmarks.md, section Memory)."""
 
     def __post_init__(self):
         _check(self.lora_r > 0, f"model.lora_r must be > 0, got {self.lora_r}")
@@ -132,7 +133,8 @@ class RolloutConfig:
     ``fp32`` / ``bf16`` (the same loop over a plain copy, LoRA merged, refreshed after each step; the loss corrects
     for the difference with truncated importance sampling), ``vllm`` (needs ``pip install vllm``), or ``auto``
     (``fp32`` for a LoRA policy on a CPU, ``exact`` otherwise). ``bf16`` is faster on a CPU but did not keep learning
-    unchanged on the R1-Zero default (docs/benchmarks.md). See minirl.rollout.engines."""
+    unchanged on the R1-Zero default (measured: docs/benchmarks.md, section "the bf16 copy on the R1-Zero
+    default"). See minirl.rollout.engines."""
 
     def __post_init__(self):
         _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")

@@ -64,7 +64,8 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
 
     Args:
         cfg: the minirl run configuration.
-        device: ``cpu`` or ``cuda``; on the CPU TRL runs in fp32 (its default bf16 is ~7x slower there).
+        device: ``cpu`` or ``cuda``; on the CPU TRL runs in fp32 (its default bf16 is several times slower
+            there; measured: docs/troubleshooting.md, section "Training is slow on CPU").
         bf16: force TRL's ``bf16`` flag (None = bf16 on CUDA, fp32 on CPU, as minirl picks).
 
     >>> from minirl.config import parse_args

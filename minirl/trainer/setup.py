@@ -48,7 +48,8 @@ def make_accelerator(cfg: TrainConfig, device: torch.device, mixed: str):
 
 
 def set_threads(cfg: TrainConfig, device, num_processes: int) -> None:
-    """``accelerate launch`` sets OMP_NUM_THREADS=1, which makes a CPU run 2x slower on 2 cores: share the cores."""
+    """``accelerate launch`` sets OMP_NUM_THREADS=1, which makes a CPU run much slower on 2 cores: share the cores
+    (measured: docs/troubleshooting.md, section Measured numbers, "CPU speed")."""
     if device.type == "cpu" or cfg.run.threads:
         torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // num_processes))
 
