@@ -4,7 +4,8 @@ GRPO's advantage of completion i in a group of G is A_i = (r_i - mean(r)) / std(
 sec. 4.1.2). When all G rewards of a group are equal, every A_i is 0 and the group adds nothing to the gradient
 (DAPO, arXiv:2503.14476, sec. 3.2, drops such groups). If most groups look like that before training, the run will
 spend its budget learning nothing: the usual cause is a small model that writes no ``<think>/<answer>`` tags, so every
-reward is 0. Measured here: SmolLM2-135M with the R1 template as system prompt emits no tag in 16 of 16 samples.
+reward is 0. SmolLM2-135M writes no tag with the bare R1 template (measured: docs/troubleshooting.md, section
+Measured numbers).
 
 ``run_preflight`` samples ``num_prompts`` x G completions, scores them, and reports per reward the mean, the share of
 samples scoring > 0 and the share of zero-variance groups, plus lengths, truncation and two samples. It restores every

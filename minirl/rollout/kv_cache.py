@@ -1,8 +1,8 @@
 """A KV cache with room reserved for the completion, so that a decode step writes in place instead of copying.
 
 ``transformers``' ``DynamicCache`` appends each step's keys and values with ``torch.cat``: every decode step copies
-the whole cache of every layer. At 64 rows x a 150-token prompt that copy was 60% of a decode step on a 2-core CPU
-(``torch.profiler``, SmolLM2-135M: 3.3 ms per ``aten::cat`` call, 2 per layer), more than the weight matmuls.
+the whole cache of every layer. For the 64 rows of a multi-prompt batch that copy took more of a decode step on a
+CPU than the weight matmuls (measured: docs/benchmarks.md, section Micro-measurements of the decode step).
 
 :func:`reserve` turns a filled ``DynamicCache`` (after the prefill) into one whose layers own a buffer of
 ``[B, H, T + extra, D]``: ``update`` writes the new token's keys and values into the next free column and returns

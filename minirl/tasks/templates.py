@@ -11,10 +11,10 @@ Two departures from the paper, both on by default (:class:`PromptStyle`), becaus
   policy has more than one way to reason to choose from (docs/reasoning.md);
 - ``prefill_think``: the prompt ends with ``<think>\\n``, so the model starts inside the think block.
 
-Measured here: SmolLM2-135M-Instruct with the R1 template as its system prompt emits no tag in 16 of 16
-samples, so every reward is 0 and GRPO has no signal to start from; with ``<think>`` prefilled, a one-shot
-example in the system prompt and a soft tag reward (``tag_count``), the format rate goes 0.25 -> 1.0 in about
-6 steps. The ideal completion after such a prompt is :func:`render_completion`'s text.
+SmolLM2-135M-Instruct with the R1 template as its system prompt emits no tag, so every reward is 0 and GRPO has no
+signal to start from; with ``<think>`` prefilled, a one-shot example in the system prompt and a soft tag reward
+(``tag_count``), the format rate reaches its maximum within a few steps (measured: docs/troubleshooting.md, section
+Measured numbers). The ideal completion after such a prompt is :func:`render_completion`'s text.
 
 ``language`` (``zh``, ``fr``, ``es``, ``de``) swaps in a translated instruction, worked-example labels and question
 wrapper (our own translations; the paper gives only the English template), and asks the task to word the question
