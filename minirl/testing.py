@@ -23,7 +23,8 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 HANG_TIMEOUT_S = 900
 """Time limit for a test's subprocess or notebook cell: a guard against hangs, not a speed check. Generous, because a
-2-core machine shared with a training run can be 10x slower than an idle one."""
+2-core machine shared with a training run can be many times slower than an idle one (docs/architecture.md, section
+Side parts)."""
 
 
 def run_or_dump(cmd: list[str], env: dict[str, str], cwd: str | Path, timeout: float = HANG_TIMEOUT_S):
