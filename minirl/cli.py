@@ -16,7 +16,6 @@ from minirl.config import ConfigError
 from minirl.diagnostics import PreflightFailed
 from minirl.diagnostics.resources import NotEnoughMemory
 from minirl.files import DiskFullError
-from minirl.memory import return_freed_memory
 from minirl.models import ModelNotFoundError
 from minirl.tasks import DataError
 
@@ -50,9 +49,7 @@ def optional_package_missing(err: ModuleNotFoundError) -> bool:
 
 def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> Any:
     """Call ``main(argv)``; on one of :data:`USER_ERRORS` print ``error: <message>`` to stderr and exit with 2.
-    Before it, glibc is told to give large freed blocks back to the system (:func:`minirl.memory.return_freed_memory`:
-    a CPU run's resident peak then holds what a phase uses, not what earlier phases freed). After a ``main`` that
-    returned, a distributed process group left open is torn down on every process.
+    After a ``main`` that returned, a distributed process group left open is torn down on every process.
 
     >>> run_main(lambda argv: "ok")
     'ok'
@@ -64,7 +61,6 @@ def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = N
     ...     print("exit", stop.code)
     exit 2
     """
-    return_freed_memory()
     try:
         result = main(argv)
     except (*USER_ERRORS, ModuleNotFoundError) as err:

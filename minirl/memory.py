@@ -9,14 +9,13 @@ On CUDA it reads ``torch.cuda.max_memory_allocated`` instead (the tensors, not t
 (macOS, Windows) the peak is unknown and nothing is logged. Standard library and torch only.
 
 glibc keeps what a process frees for reuse instead of returning it, so on a CPU the resident peak of a training step
-also holds what earlier phases freed. :func:`release_heap` (before each phase) and :func:`return_freed_memory` (at
-the start of a recipe) hand it back; the estimate of the peak before the first step is at the end of the module.
+also held what earlier phases freed; :func:`release_heap`, called before each phase, hands it back. The estimate of
+the peak before the first step is at the end of the module.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -67,38 +66,11 @@ def available_bytes(device: torch.device | str = "cpu") -> int | None:
     return None
 
 
-M_MMAP_THRESHOLD = -3
-"""``mallopt``'s parameter number for the mmap threshold (glibc ``malloc.h``)."""
-MMAP_THRESHOLD_BYTES = 2**20
-"""Blocks of this size or more get a mapping of their own, handed back to the system when freed."""
-
-
-def return_freed_memory(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Have glibc's ``malloc`` serve every block of ``threshold`` bytes or more (any sizeable tensor) with a mapping of
-    its own, so that freeing it gives the memory back to the system at once. True when set.
-
-    By default glibc raises this threshold each time such a block is freed (up to 32 MiB), after which freed tensors
-    go back to the process's heap and stay resident: between phases of a training step a CPU run keeps the largest
-    transient of each phase (logits, activations, gradients) as retained heap, and that raises the next phase's peak
-    (measured: docs/benchmarks.md, memory). A fixed threshold stops the growth; the price is a fresh mapping, zeroed
-    by the kernel, for each large tensor. Process-wide; the recipes set it at start (``minirl.cli.run_main``).
-    Nothing happens off Linux, with a C library other than glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set in the
-    environment (the user's choice stands).
-
-    >>> return_freed_memory() in (True, False)
-    True
-    """
-    libc = _glibc()
-    if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold)))
-
-
 def release_heap() -> bool:
     """Hand the heap that freed blocks left behind back to the system (glibc's ``malloc_trim``); True if some was.
 
     glibc keeps freed memory inside the process's heaps for reuse; after a training step's phases have freed their
-    activations, logits and gradients, a CPU run kept more than a GiB of it resident (measured: docs/benchmarks.md,
+    activations, logits and gradients, a CPU run kept much of it resident (measured: docs/benchmarks.md,
     memory), and the next phase's peak stood on top of it. :class:`PeakMemory` calls this before each phase, so a
     phase's peak is what is alive plus what the phase itself allocates. Nothing happens off Linux or without glibc.
 
@@ -106,7 +78,7 @@ def release_heap() -> bool:
     True
     """
     libc = _glibc()
-    return bool(libc.malloc_trim(0)) if libc is not None else False
+    return bool(libc.malloc_trim(0)) if libc is not None else False  # 0: keep no free pad at the heap's top
 
 
 def _glibc():
@@ -115,7 +87,7 @@ def _glibc():
         return None
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim, libc.mallopt  # noqa: B018 (glibc has both; musl has no malloc_trim)
+        libc.malloc_trim  # noqa: B018 (musl has none)
     except (OSError, AttributeError):
         return None
     return libc
