@@ -12,12 +12,8 @@ One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO var
 Departures from the paper: the "old policy" is the current one when mu == 1 and there is one minibatch (the ratio is 1
 and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
 adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.trainer.setup``, the run directory,
-evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``.
-
-Every step logs its own phase times (``time/rollout``, ``time/score``, ``time/frozen_logps``,
-``time/forward_backward``, ``time/optimizer``), token counts (``tokens/generated``, ``tokens/prompt``) and the peak
-memory of each phase (``memory/<phase>_gib`` and ``memory/peak_gib``: resident memory on a CPU, allocated memory on
-CUDA; ``minirl.memory``), so a benchmark reads them instead of patching the trainer.
+evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``, and the step's
+metrics (phase times, token counts, peak memory) are assembled in ``minirl.trainer.metrics``.
 """
 
 from __future__ import annotations
@@ -54,11 +50,12 @@ from minirl.tasks import (
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import curriculum_schedule
+from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, transfer_sets
+from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, samples_due, transfer_sets
 from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
-from minirl.trainer.update import PolicyUpdate, TrainingDivergedError, mean
+from minirl.trainer.update import PolicyUpdate, TrainingDivergedError
 
 __all__ = ["GRPOTrainer", "TrainingDivergedError"]
 
@@ -202,18 +199,13 @@ class GRPOTrainer:
         t_roll = time.perf_counter()
         scores = self.score(examples, roll)  # r_i
         t_score = time.perf_counter()
-        g, total = roll.num_generations, scores.total
+        g, total = roll.num_generations, scores.total  # [N]
         advantages = compute_advantages(
             total, g, scale=cfg.grpo.scale_rewards, valid=scores.valid,
             sum_over_processes=self.update.sum_over_processes,
         )  # fmt: skip  # [N] A_i = (r_i - mean) / std within each group
         zero_var = zero_variance_groups(total, g)  # [B]
-        metrics = scores.metrics
-        metrics["reward"] = float(total.mean())
-        metrics["reward_std"] = float(total.std()) if total.numel() > 1 else 0.0
-        metrics["zero_variance_frac"] = float(zero_var.float().mean())
-        every = cfg.run.sample_every
-        if every and (self.step == 0 or (self.step + 1) % every == 0):
+        if samples_due(self.step, cfg.run.sample_every):
             self.run_dir.write_samples(self.step, examples, roll, total)
 
         keep = torch.ones_like(total, dtype=torch.bool)  # [N]
@@ -223,41 +215,12 @@ class GRPOTrainer:
 
         self.model.train()
         t1 = time.perf_counter()
-        losses, stats, grad_norm = self.update.run(batch, self.step)  # mu passes x minibatches of AdamW steps
-        t_train = time.perf_counter() - t1
-        for key in stats[0] if stats else []:
-            metrics[key.removesuffix("_mean")] = mean([s[key] for s in stats])
-        metrics.update(
-            {
-                "loss": mean(losses),
-                "grad_norm": grad_norm,
-                "lr": self.scheduler.get_last_lr()[0],
-                "step_time": time.perf_counter() - t0,
-                "rollout_time": t_roll - t0,
-                "train_time": t_train,
-                "tokens_per_s": float(roll.lengths.sum()) / max(t_roll - t0, 1e-9),
-                "kept_frac": float(keep.float().mean()),
-                "tokens/generated": float(roll.lengths.sum()),
-                "tokens/prompt": float(roll.prompt_mask.sum()),  # G copies of each prompt, as TRL counts them
-                "time/rollout": t_roll - t0,
-                "time/score": t_score - t_roll,
-                **({"curriculum/stage": self.schedule.stage(self.step)} if cfg.data.curriculum else {}),
-                **{f"time/{k}": v for k, v in self.update.times.items()},
-            }
-        )
-        # each phase's peak: resident memory on a CPU, allocated GPU memory on CUDA (weights and optimizer included)
-        metrics.update(self.memory.metrics())
-        return self._gather(metrics)
-
-    def _gather(self, metrics: dict[str, float]) -> dict[str, float]:
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            return metrics
-        keys = sorted(metrics)
-        vals = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=acc.device)
-        gathered = acc.gather(vals.unsqueeze(0))  # [world, K]
-        mean_ = torch.nanmean(gathered, dim=0)
-        return {k: float(v) for k, v in zip(keys, mean_)}
+        update = self.update.run(batch, self.step)  # mu passes x minibatches of AdamW steps
+        times = StepTimes(t0, t_roll, t_score, t1, time.perf_counter())
+        stage = self.schedule.stage(self.step) if cfg.data.curriculum else None
+        lr = self.scheduler.get_last_lr()[0]
+        metrics = step_metrics(scores, zero_var, update, lr, roll, keep, times, self.memory.metrics(), stage)
+        return gather_metrics(metrics, acc)
 
     # ----------------------------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:

@@ -79,6 +79,15 @@ class RunDir:
             )
 
 
+def samples_due(step: int, every: int) -> bool:
+    """Whether the step of index ``step`` (from 0) writes samples: the first and every ``every``-th (0: none).
+
+    >>> [s for s in range(25) if samples_due(s, 10)], samples_due(0, 0)
+    ([0, 9, 19], False)
+    """
+    return bool(every) and (step == 0 or (step + 1) % every == 0)
+
+
 def evaluate_run(trainer, when: str):
     """Evaluate ``trainer``'s policy on its held-out problems (``eval.*`` settings) and log it to the run.
 

@@ -15,6 +15,7 @@ import math
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -25,6 +26,15 @@ from minirl.trainer.batch import PolicyBatch
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class UpdateResult(NamedTuple):
+    """What one policy update passes on to the step's metrics."""
+
+    losses: list[float]  # one per optimizer step
+    stats: list[dict]  # one per optimizer step (``merge_micro_stats`` of its micro-batches)
+    grad_norm: float  # of the last optimizer step (NaN without clipping or steps)
+    times: dict[str, float]  # seconds per phase: frozen_logps, forward_backward, optimizer
 
 
 def mean(values) -> float:
@@ -135,13 +145,13 @@ class PolicyUpdate:
             out[idx, : lp.shape[1]] = lp.float()
         return out  # [N, C]
 
-    def run(self, batch: PolicyBatch, step: int) -> tuple[list[float], list[dict], float]:
-        """All passes and minibatches over ``batch``: returns (losses, per-update stats, last grad norm)."""
+    def run(self, batch: PolicyBatch, step: int) -> UpdateResult:
+        """All passes and minibatches over ``batch``: the losses, per-update stats, last grad norm and phase times."""
         cfg = self.cfg
         self.times = defaultdict(float)
         losses, stats, grad_norm = [], [], float("nan")
         if batch.size == 0:
-            return losses, stats, grad_norm
+            return UpdateResult(losses, stats, grad_norm, {})
         t0 = time.perf_counter()
         need_old = cfg.grpo.num_iterations > 1 or cfg.grpo.num_minibatches > 1
         with self.memory.phase("frozen_logps"):
@@ -155,7 +165,7 @@ class PolicyUpdate:
                 loss, st, grad_norm = self.optimizer_step(batch.select(mb), step)
                 losses.append(loss)
                 stats.append(st)
-        return losses, stats, grad_norm
+        return UpdateResult(losses, stats, grad_norm, dict(self.times))
 
     def optimizer_step(self, batch: PolicyBatch, step: int) -> tuple[float, dict, float]:
         """One AdamW step over a minibatch, in micro-batches: (loss, stats, grad norm)."""

@@ -1,0 +1,86 @@
+"""The pieces of a training step's bookkeeping, apart from the trainer: the metrics assembled from the step's typed
+records (``minirl.trainer.metrics``) and the sampling cadence (``minirl.trainer.rundir``)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from minirl.rollout.generate import Rollout
+from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
+from minirl.trainer.rewards import Scores
+from minirl.trainer.rundir import samples_due
+from minirl.trainer.update import UpdateResult
+
+
+def _rollout() -> Rollout:
+    """2 prompts x 2 completions; completion lengths 1, 2, 3, 0; prompts of 3 real tokens each."""
+    lengths = torch.tensor([1, 2, 3, 0])  # [N]
+    completion_mask = (torch.arange(3)[None, :] < lengths[:, None]).long()  # [N, C]
+    prompt_mask = torch.tensor([[0, 1, 1, 1]] * 4)  # [N, P]
+    return Rollout(
+        prompt_ids=torch.zeros(4, 4, dtype=torch.long),  # [N, P]
+        prompt_mask=prompt_mask,
+        completion_ids=torch.zeros(4, 3, dtype=torch.long),  # [N, C]
+        completion_mask=completion_mask,
+        truncated=torch.zeros(4, dtype=torch.bool),  # [N]
+        texts=["a", "bb", "ccc", ""],
+        num_generations=2,
+        prompts=["p", "q"],
+    )
+
+
+def test_step_metrics_are_the_step_records_in_log_order():
+    scores = Scores(
+        total=torch.tensor([1.0, 0.0, 1.0, 1.0]),  # [N]
+        valid=torch.ones(4, dtype=torch.bool),  # [N]
+        per_func=[[1.0, 0.0, 1.0, 1.0]],
+        metrics={"rewards/f/mean": 0.75, "accuracy": 0.5},
+    )
+    update = UpdateResult(
+        losses=[0.5, 1.5],
+        stats=[{"kl_mean": 0.1, "num_tokens": 6.0}, {"kl_mean": 0.3, "num_tokens": 6.0}],
+        grad_norm=2.0,
+        times={"forward_backward": 0.25, "optimizer": 0.125},
+    )
+    zero_var = torch.tensor([False, True])  # [B]
+    keep = torch.tensor([True, True, False, False])  # [N] the second group dropped
+    times = StepTimes(start=10.0, rollout_done=12.0, scored=12.5, update_start=12.5, end=14.0)
+    memory = {"memory/rollout_gib": 1.0, "memory/peak_gib": 1.0}
+    m = step_metrics(scores, zero_var, update, 1e-3, _rollout(), keep, times, memory, stage=1)
+    assert list(m) == [
+        "rewards/f/mean", "accuracy", "reward", "reward_std", "zero_variance_frac", "kl", "num_tokens", "loss",
+        "grad_norm", "lr", "step_time", "rollout_time", "train_time", "tokens_per_s", "kept_frac", "tokens/generated",
+        "tokens/prompt", "time/rollout", "time/score", "curriculum/stage", "time/forward_backward",
+        "time/optimizer", "memory/rollout_gib", "memory/peak_gib",
+    ]  # fmt: skip
+    assert m["reward"] == 0.75 and m["reward_std"] == pytest.approx(0.5)
+    assert m["zero_variance_frac"] == 0.5 and m["kept_frac"] == 0.5
+    assert (
+        m["kl"] == pytest.approx(0.2)
+        and m["num_tokens"] == 6.0
+        and m["loss"] == 1.0
+        and m["grad_norm"] == 2.0
+    )
+    assert (m["step_time"], m["train_time"], m["time/rollout"], m["time/score"]) == (4.0, 1.5, 2.0, 0.5)
+    assert m["tokens/generated"] == 6.0 and m["tokens_per_s"] == 3.0 and m["tokens/prompt"] == 12.0
+    assert gather_metrics(m, SimpleNamespace(num_processes=1)) is m
+
+
+def test_a_step_without_updates_or_curriculum_logs_nan_loss_and_no_update_times():
+    scores = Scores(torch.tensor([1.0]), torch.ones(1, dtype=torch.bool), [[1.0]], {})  # total [1]
+    zero_var, keep = torch.tensor([True]), torch.tensor([False])  # [B], [N]
+    nothing = UpdateResult([], [], float("nan"), {})
+    times = StepTimes(0.0, 1.0, 1.0, 1.0, 1.0)
+    m = step_metrics(scores, zero_var, nothing, 0.1, _rollout(), keep, times, {})
+    assert m["reward_std"] == 0.0 and math.isnan(m["loss"]) and m["kept_frac"] == 0.0
+    assert "curriculum/stage" not in m
+    assert [k for k in m if k.startswith("time/")] == ["time/rollout", "time/score"]
+
+
+def test_samples_are_due_at_the_first_step_and_every_nth():
+    assert [s for s in range(30) if samples_due(s, 10)] == [0, 9, 19, 29]
+    assert not any(samples_due(s, 0) for s in range(5))
