@@ -4,7 +4,7 @@ benchmark work, and the JSON / table output (the worker-process protocol is ``wo
 Each benchmark is its own script (``step.py``, ``rollout.py``, ``scaling.py``, ``sweep.py``, ``decode.py``). None of
 them patches minirl: minirl's phase times and token counts are read from the metrics that
 ``GRPOTrainer.train_step`` returns (``time/rollout``, ``time/score``, ``time/frozen_logps``, ``time/forward_backward``,
-``time/optimizer``, ``rollout_time``, ``tokens/generated``, ``tokens/prompt``).
+``time/optimizer``, ``tokens/generated``, ``tokens/prompt``).
 
 Memory: peak RSS is ``VmHWM`` from ``/proc/self/status``, reset before each measured step or run
 (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0), so it is that step's peak with the weights and optimizer state
@@ -420,7 +420,7 @@ class MinirlSide:
         rows = tr.cfg.rollout.prompts_per_step * tr.cfg.rollout.num_generations
         row = {
             "seconds": sw.seconds,
-            "rollout_seconds": metrics["rollout_time"],
+            "rollout_seconds": metrics["time/rollout"],
             "generated_tokens": generated,
             "train_tokens": int(metrics["tokens/prompt"]) + generated,
             "mean_completion_length": generated / rows,

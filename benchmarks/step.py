@@ -19,14 +19,14 @@ Fairness: minirl's ``</answer>`` stop string is off (TRL stops at EOS only); bot
 and sample with temperature 1, top-p 1, no top-k. Completions still end at EOS at different places on the two sides
 (different random streams), so lengths are recorded and rates are per generated token.
 
-Time splits. minirl: the trainer's own metrics (``rollout_time`` and the ``time/*`` phases: rollout, score,
-frozen_logps, forward_backward, optimizer; "other" is the rest of the measured step). TRL: TRL publishes no rollout
-time (its ``profiling_context`` only reports to wandb / mlflow / trackio), so this script wraps TRL's private
-``GRPOTrainer._generate`` (tokenize + ``model.generate`` + decode) to time it, and reads the completion length from
-TRL's ``_metrics``: TRL's internals, not minirl's, and they may move between TRL versions. "Training" is the rest of
-the step on both sides (rewards, advantages, log-probs, backward, optimizer). Training tokens are the prompt +
-completion tokens of the step's sequences (TRL's ``num_input_tokens_seen``), the same count for both even though
-minirl runs each distinct prompt once. Peak RSS: ``benchmarks/common.py``.
+Time splits. minirl: the trainer's own metrics (the ``time/*`` phases: rollout, score, frozen_logps, forward_backward,
+optimizer; "other" is the rest of the measured step). TRL: TRL publishes no rollout time (its ``profiling_context``
+only reports to wandb / mlflow / trackio), so this script wraps TRL's private ``GRPOTrainer._generate`` (tokenize +
+``model.generate`` + decode) to time it, and reads the completion length from TRL's ``_metrics``: TRL's internals, not
+minirl's, and they may move between TRL versions. "Training" is the rest of the step on both sides (rewards,
+advantages, log-probs, backward, optimizer). Training tokens are the prompt + completion tokens of the step's
+sequences (TRL's ``num_input_tokens_seen``), the same count for both even though minirl runs each distinct prompt
+once. Peak RSS: ``benchmarks/common.py``.
 """
 
 from __future__ import annotations

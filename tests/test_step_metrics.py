@@ -53,7 +53,7 @@ def test_step_metrics_are_the_step_records_in_log_order():
     m = step_metrics(scores, zero_var, update, 1e-3, _rollout(), keep, times, memory, stage=1)
     assert list(m) == [
         "rewards/f/mean", "accuracy", "reward", "reward_std", "zero_variance_frac", "kl", "num_tokens", "loss",
-        "grad_norm", "lr", "step_time", "rollout_time", "train_time", "tokens_per_s", "kept_frac", "tokens/generated",
+        "grad_norm", "lr", "step_time", "train_time", "tokens_per_s", "kept_frac", "tokens/generated",
         "tokens/prompt", "time/rollout", "time/score", "curriculum/stage", "time/forward_backward",
         "time/optimizer", "memory/rollout_gib", "memory/peak_gib",
     ]  # fmt: skip
@@ -67,6 +67,7 @@ def test_step_metrics_are_the_step_records_in_log_order():
     )
     assert (m["step_time"], m["train_time"], m["time/rollout"], m["time/score"]) == (4.0, 1.5, 2.0, 0.5)
     assert m["tokens/generated"] == 6.0 and m["tokens_per_s"] == 3.0 and m["tokens/prompt"] == 12.0
+    assert "rollout_time" not in m  # the rollout time is logged once, as time/rollout
     assert gather_metrics(m, SimpleNamespace(num_processes=1)) is m
 
 

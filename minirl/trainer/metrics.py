@@ -5,7 +5,8 @@ learning rate and per-token statistics (``minirl.trainer.update``), its own phas
 ``time/score``, ``time/frozen_logps``, ``time/forward_backward``, ``time/optimizer``; ``step_time`` and ``train_time``
 for the whole step and its update), token counts (``tokens/generated``, ``tokens/prompt``) and the peak memory of
 each phase (``memory/<phase>_gib`` and ``memory/peak_gib``: resident memory on a CPU, allocated memory on CUDA;
-``minirl.memory``), so a benchmark reads them instead of patching the trainer.
+``minirl.memory``), so a benchmark reads them instead of patching the trainer. The rollout time is logged once, as
+``time/rollout``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ def step_metrics(
         **update_metrics(update),
         "lr": lr,
         "step_time": times.end - times.start,
-        "rollout_time": rollout_s,
         "train_time": times.end - times.update_start,
         "tokens_per_s": generated / max(rollout_s, 1e-9),
         "kept_frac": float(keep.float().mean()),  # [N] -> share kept
