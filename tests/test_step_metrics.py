@@ -1,18 +1,23 @@
 """The pieces of a training step's bookkeeping, apart from the trainer: the metrics assembled from the step's typed
-records (``minirl.trainer.metrics``) and the sampling cadence (``minirl.trainer.rundir``)."""
+records (``minirl.trainer.metrics``), the sampling and logging cadence and the step log (``minirl.trainer.rundir``),
+and Ctrl-C (``minirl.trainer.interrupt``)."""
 
 from __future__ import annotations
 
+import json
 import math
+import signal
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from minirl.config import RunConfig
 from minirl.rollout.generate import Rollout
+from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.rewards import Scores
-from minirl.trainer.rundir import samples_due
+from minirl.trainer.rundir import RunDir, StepLog, samples_due
 from minirl.trainer.update import UpdateResult
 
 
@@ -85,3 +90,30 @@ def test_a_step_without_updates_or_curriculum_logs_nan_loss_and_no_update_times(
 def test_samples_are_due_at_the_first_step_and_every_nth():
     assert [s for s in range(30) if samples_due(s, 10)] == [0, 9, 19, 29]
     assert not any(samples_due(s, 0) for s in range(5))
+
+
+def test_the_step_log_writes_every_log_every_steps_and_the_last(tmp_path):
+    run = RunConfig(max_steps=5, log_every=2)
+    said = []
+    diagnostics = SimpleNamespace(update=lambda step, m: [f"warn {step}"] if step == 3 else [])
+    acc = SimpleNamespace(is_main_process=True, log=lambda *a, **k: None)
+    with StepLog(run, RunDir(tmp_path), diagnostics, acc, start=0) as log:
+        log.bar.write = said.append
+        for step in range(1, 6):
+            log.log(step, {"reward": float(step), "step": step})
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["type"], r["step"]) for r in records] == [("train", 2), ("train", 4), ("train", 5)]
+    assert said == ["warn 3"] and log.bar.n == 5
+
+
+def test_a_first_ctrl_c_asks_to_stop_and_a_second_stops_at_once():
+    before = signal.getsignal(signal.SIGINT)
+    said = []
+    with StopOnInterrupt(say=said.append) as stop:
+        handler = signal.getsignal(signal.SIGINT)
+        assert not stop.requested
+        handler(signal.SIGINT, None)
+        assert stop.requested and "finishing this step" in said[0]
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGINT, None)
+    assert signal.getsignal(signal.SIGINT) is before

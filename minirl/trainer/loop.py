@@ -12,22 +12,20 @@ One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO var
 Departures from the paper: the "old policy" is the current one when mu == 1 and there is one minibatch (the ratio is 1
 and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
 adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.trainer.setup``, the run directory,
-evaluation and console line in ``minirl.trainer.rundir``, checkpoints in ``minirl.trainer.checkpoint``, and the step's
-metrics (phase times, token counts, peak memory) are assembled in ``minirl.trainer.metrics``.
+evaluation, each step's log and the console line in ``minirl.trainer.rundir``, checkpoints in
+``minirl.trainer.checkpoint``, Ctrl-C in ``minirl.trainer.interrupt``, and the step's metrics (phase times, token counts,
+peak memory) are assembled in ``minirl.trainer.metrics``.
 """
 
 from __future__ import annotations
 
 import copy
 import random
-import signal
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from minirl.config import TrainConfig
 from minirl.diagnostics import LiveDiagnostics, check_preflight
@@ -50,10 +48,11 @@ from minirl.tasks import (
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import curriculum_schedule
+from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import RunDir, evaluate_run, progress_line, samples_due, transfer_sets
+from minirl.trainer.rundir import RunDir, StepLog, evaluate_run, progress_line, samples_due, transfer_sets
 from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
 from minirl.trainer.update import PolicyUpdate, TrainingDivergedError
 
@@ -146,7 +145,6 @@ class GRPOTrainer:
             cfg.run.seed * 1000 + acc.process_index
         )
         self.step = 0
-        self._stop_requested = False
         self._restart = False  # --checkpoint.resume latest found no checkpoint
 
     @property
@@ -274,21 +272,6 @@ class GRPOTrainer:
                 self.tokenizer.save_pretrained(path)
         return path
 
-    def _install_sigint(self):
-        def handler(signum, frame):
-            if self._stop_requested:  # second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self._stop_requested = True
-            self.accelerator.print(
-                "\n[minirl] Ctrl-C: finishing this step, saving a checkpoint, then stopping "
-                "(press again to stop at once)."
-            )
-
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not in the main thread
-            return None
-
     def check_resources(self) -> MemoryEstimate:
         """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
         ``run.preflight_force``); warn when the run folder's disk is short of what the run will write."""
@@ -324,45 +307,25 @@ class GRPOTrainer:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
         if cfg.eval.at_start and self.step == 0:
             evaluate_run(self, "start")
-        previous = self._install_sigint()
-        bar = tqdm(
-            total=cfg.run.max_steps,
-            initial=self.step,
-            desc="GRPO",
-            disable=not acc.is_main_process,
-            dynamic_ncols=True,
-            file=sys.stdout,
-        )
         last: dict[str, float] = {}
-        try:
+        log = StepLog(cfg.run, self.run_dir, self.diagnostics, acc, start=self.step)
+        with StopOnInterrupt(say=acc.print) as interrupt, log:
             while self.step < cfg.run.max_steps:
                 last = self.train_step()
                 self.step += 1
                 last["step"] = self.step
-                for line in self.diagnostics.update(self.step, last):
-                    if acc.is_main_process:
-                        bar.write(line)
-                if self.step % cfg.run.log_every == 0 or self.step == cfg.run.max_steps:
-                    self.run_dir.write("metrics.jsonl", {"type": "train", **last})
-                    if cfg.run.report_to:
-                        acc.log(last, step=self.step)
-                bar.set_postfix_str(progress_line(last), refresh=False)
-                bar.update(1)
+                log.log(self.step, last)
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.run.max_steps:
                     evaluate_run(self, "train")
                 if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                     self.save_checkpoint()
-                if self._stop_requested:
+                if interrupt.requested:
                     path = self.save_checkpoint()
                     acc.print(
                         f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
                         f"Continue with --checkpoint.resume latest --run.output_dir {self.out}"
                     )
                     return last
-        finally:
-            bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
         if cfg.eval.at_end and self.eval_examples:
             evaluate_run(self, "end")
         if cfg.checkpoint.save_model:

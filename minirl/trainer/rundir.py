@@ -1,5 +1,6 @@
 """A run's outputs: its directory (config.yaml, metrics.jsonl, samples.jsonl, eval/), the held-out evaluations
-written there, and the one-line progress summary on the console.
+written there, each step's log (:class:`StepLog`: the record, the live warnings, the progress bar) and the one-line
+progress summary on the console.
 
 Only the main process writes. A fresh run refuses a directory that already holds one (unless ``run.overwrite``);
 a resumed run first drops the log records it is about to write again (``minirl.trainer.runlogs``).
@@ -8,10 +9,14 @@ a resumed run first drops the log records it is about to write again (``minirl.t
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
+from minirl.config import RunConfig
+from minirl.diagnostics import LiveDiagnostics
 from minirl.eval.runner import evaluate_examples
 from minirl.files import dumps
 from minirl.tasks import get_task
@@ -86,6 +91,52 @@ def samples_due(step: int, every: int) -> bool:
     ([0, 9, 19], False)
     """
     return bool(every) and (step == 0 or (step + 1) % every == 0)
+
+
+class StepLog:
+    """Each training step's log: the live diagnostics' warnings, the ``metrics.jsonl`` record and the trackers' (every
+    ``run.log_every`` steps and at the last step), and the progress bar (main process). A context manager: the bar
+    is closed on leaving.
+
+    Args:
+        run: the run's settings (``max_steps``, ``log_every``, ``report_to`` are read).
+        run_dir: where the records are written.
+        diagnostics: the run's live diagnostics, told every step's metrics.
+        accelerator: the run's ``accelerate.Accelerator`` (its main process shows the bar; it logs to the trackers).
+        start: the step the run starts from (0, or the resumed checkpoint's).
+    """
+
+    def __init__(
+        self, run: RunConfig, run_dir: RunDir, diagnostics: LiveDiagnostics, accelerator, start: int
+    ):
+        self.run, self.run_dir, self.diagnostics, self.accelerator = run, run_dir, diagnostics, accelerator
+        self.bar = tqdm(
+            total=run.max_steps,
+            initial=start,
+            desc="GRPO",
+            disable=not accelerator.is_main_process,
+            dynamic_ncols=True,
+            file=sys.stdout,
+        )
+
+    def __enter__(self) -> StepLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Log the metrics of step ``step`` (counted from 1)."""
+        acc = self.accelerator
+        for line in self.diagnostics.update(step, metrics):
+            if acc.is_main_process:
+                self.bar.write(line)
+        if step % self.run.log_every == 0 or step == self.run.max_steps:
+            self.run_dir.write("metrics.jsonl", {"type": "train", **metrics})
+            if self.run.report_to:
+                acc.log(metrics, step=step)
+        self.bar.set_postfix_str(progress_line(metrics), refresh=False)
+        self.bar.update(1)
 
 
 def evaluate_run(trainer, when: str):
