@@ -10,10 +10,12 @@ but the last ``keep_last``) are renamed to a hidden name before they are deleted
 cannot leave a half-deleted one that looks complete; leftovers of interrupted saves and deletions are removed by the
 next save. Loading uses ``torch.load(weights_only=True)``. A save that finds the disk full removes what it wrote and
 stops the run with :class:`minirl.files.DiskFullError` (the path, the space needed, and the checkpoint to resume from).
+The final model is saved apart, in Hugging Face format (:func:`save_model`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -161,3 +163,14 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Ge
     generator.set_state(rng["sampler"])
     random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
     return json.loads((path / "state.json").read_text())
+
+
+def save_model(model, tokenizer, path: Path, merge_lora: bool = False) -> None:
+    """``model`` and ``tokenizer`` in Hugging Face format (safetensors) in ``path``; a LoRA model is merged first when
+    ``merge_lora`` (into a copy: ``model`` keeps its adapter). A full disk stops with ``DiskFullError``."""
+    if merge_lora:
+        model = copy.deepcopy(model).merge_and_unload()
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    with disk_space_for(path, size, "the run's checkpoints (if any) are intact"):
+        model.save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)

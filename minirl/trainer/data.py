@@ -7,14 +7,19 @@ A curriculum (``data.curriculum``) is a :class:`StagedSchedule`: easier tasks fo
 order, then the task itself; the stage of a step is again a pure function of the step. Ordering training problems
 from easy to hard is the curriculum learning of Bengio et al. (ICML 2009); here the stages are fixed by step count,
 not by pass rate.
+
+:func:`run_data` loads and checks a run's problems, prompt style and schedule (a :class:`RunData`) before the model is
+loaded, so data errors come fast.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from minirl.tasks import Example, get_task, training_examples
+from minirl.config import DataConfig
+from minirl.tasks import Example, PromptStyle, Task, check_not_held_out, get_task, training_examples
 
 T = TypeVar("T")
 
@@ -108,3 +113,33 @@ def curriculum_schedule(
         task = get_task(st.get("task") or task_name, **st["task_args"])
         schedules.append(PromptSchedule(training_examples(task, train_size, seed), per_step, seed))
     return StagedSchedule([*schedules, own], steps=[st["steps"] for st in stages])
+
+
+@dataclass
+class RunData:
+    """A run's problems and prompts."""
+
+    task: Task
+    train_examples: list[Example]
+    eval_examples: list[Example]  # held out: the task's test split, ``data.eval_size`` of them
+    style: PromptStyle
+    schedule: PromptSchedule[Example] | StagedSchedule[Example]  # the training prompts of each step
+
+
+def run_data(data: DataConfig, per_step: int, seed: int, task: Task | None = None) -> RunData:
+    """The run's task (``task``, else ``data.task``), its ``data.train_size`` training and ``data.eval_size`` held-out
+    problems, the prompt style (a worked example that is a held-out problem is refused) and the schedule of
+    ``per_step`` prompts a step (after ``data.curriculum``'s stages).
+
+    >>> from minirl.config import parse_args
+    >>> d = run_data(parse_args(["--data.train_size", "8", "--data.eval_size", "2"]).data, per_step=4, seed=0)
+    >>> len(d.train_examples), len(d.eval_examples), len(d.schedule.batch(0))
+    (8, 2, 4)
+    """
+    task = task or get_task(data.task, **data.task_args)
+    train = training_examples(task, data.train_size, seed)
+    held_out = task.examples("test", n=data.eval_size, seed=seed) if data.eval_size else []
+    style = PromptStyle.from_config(data)
+    check_not_held_out(style, task)
+    schedule = curriculum_schedule(data.curriculum, data.task, train, per_step, data.train_size, seed)
+    return RunData(task, train, held_out, style, schedule)

@@ -11,15 +11,13 @@ One step (DeepSeekMath arXiv:2402.03300, Algorithm 1, with the DAPO/Dr. GRPO var
 
 Departures from the paper: the "old policy" is the current one when mu == 1 and there is one minibatch (the ratio is 1
 and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
-adapter disabled, or a frozen copy only when beta > 0. Set-up lives in ``minirl.trainer.setup``, the run directory,
-evaluation, each step's log and the console line in ``minirl.trainer.rundir``, checkpoints in
-``minirl.trainer.checkpoint``, Ctrl-C in ``minirl.trainer.interrupt``, and the step's metrics (phase times, token counts,
-peak memory) are assembled in ``minirl.trainer.metrics``.
+adapter disabled, or a frozen copy only when beta > 0. In ``minirl.trainer``: set-up and the resource check in
+``setup``, the prompts in ``data``, the run directory, evaluation and each step's log in ``rundir``, the step's metrics
+(phase times, token counts, peak memory) in ``metrics``, checkpoints in ``checkpoint``, Ctrl-C in ``interrupt``.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 import warnings
@@ -29,31 +27,28 @@ import torch
 
 from minirl.config import TrainConfig
 from minirl.diagnostics import LiveDiagnostics, check_preflight
-from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
-from minirl.files import disk_space_for
 from minirl.grpo import compute_advantages, zero_variance_groups
-from minirl.memory import MemoryEstimate, ModelShape, PeakMemory, available_bytes, estimate_memory
-from minirl.models import load_model_and_tokenizer
+from minirl.memory import MemoryEstimate, PeakMemory
 from minirl.rollout.engines import make_engine
 from minirl.rollout.generate import Rollout
-from minirl.tasks import (
-    Example,
-    PromptStyle,
-    Task,
-    build_prompt,
-    check_not_held_out,
-    get_task,
-    training_examples,
-)
+from minirl.tasks import Example, Task, build_prompt
 from minirl.trainer import checkpoint as ckpt
 from minirl.trainer.batch import PolicyBatch
-from minirl.trainer.data import curriculum_schedule
+from minirl.trainer.data import run_data
 from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
 from minirl.trainer.rundir import RunDir, StepLog, evaluate_run, progress_line, samples_due, transfer_sets
-from minirl.trainer.setup import make_accelerator, make_optimizer, precision, prepare_policy, set_threads
+from minirl.trainer.setup import (
+    check_resources,
+    load_policy,
+    make_accelerator,
+    make_optimizer,
+    precision,
+    prepare_policy,
+    set_threads,
+)
 from minirl.trainer.update import PolicyUpdate, TrainingDivergedError
 
 __all__ = ["GRPOTrainer", "TrainingDivergedError"]
@@ -89,48 +84,24 @@ class GRPOTrainer:
         torch.manual_seed(cfg.run.seed)
 
         # Task and prompts (validated before the model is loaded, so data errors come fast).
-        self.task = task or get_task(cfg.data.task, **cfg.data.task_args)
-        self.train_examples = training_examples(self.task, cfg.data.train_size, cfg.run.seed)
-        self.eval_examples = (
-            self.task.examples("test", n=cfg.data.eval_size, seed=cfg.run.seed) if cfg.data.eval_size else []
-        )
+        data = run_data(cfg.data, cfg.rollout.prompts_per_step, cfg.run.seed, task)
+        self.task, self.style, self.schedule = data.task, data.style, data.schedule
+        self.train_examples, self.eval_examples = data.train_examples, data.eval_examples
         self.transfer = transfer_sets(cfg, cfg.run.seed)  # tasks not trained on, evaluated at start and end
-        self.style = PromptStyle.from_config(cfg.data)
-        check_not_held_out(self.style, self.task)
-        self.schedule = curriculum_schedule(
-            cfg.data.curriculum, cfg.data.task, self.train_examples, cfg.rollout.prompts_per_step,
-            cfg.data.train_size, cfg.run.seed,
-        )  # fmt: skip
         self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
         check_gold_columns(self.reward_set, self.task, self.train_examples[0])
-        self.diagnostics = LiveDiagnostics(
-            cfg, rewards=dict(zip(self.reward_set.names, self.reward_set.weights))
-        )
+        weights = dict(zip(self.reward_set.names, self.reward_set.weights))
+        self.diagnostics = LiveDiagnostics(cfg, rewards=weights)
         if acc.is_main_process:
             self.diagnostics.write_to(self.out / "diagnostics.log")
 
         # Model (fp32 master weights; on GPU the forward runs under bf16 autocast through accelerate).
-        if model is None:
-            model, tokenizer = load_model_and_tokenizer(
-                cfg.model.name,
-                device=str(device),
-                dtype="fp32" if mixed != "no" else cfg.model.dtype,
-                trust_remote_code=cfg.model.trust_remote_code,
-            )
-        if tokenizer is None:
-            raise ValueError("Pass a tokenizer together with the model.")
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        self.tokenizer = tokenizer
-        model, self.ref_model = prepare_policy(model, cfg)
-        model.to(acc.device)
-        if self.ref_model is not None:
-            self.ref_model.to(acc.device)
+        model, self.tokenizer = load_policy(cfg, device, mixed, model, tokenizer)
+        model, self.ref_model = prepare_policy(model, cfg, acc.device)
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-        with (
-            warnings.catch_warnings()
-        ):  # torch names broadcast_buffers deprecated; accelerate has no successor yet
+        # torch names broadcast_buffers deprecated; accelerate has no successor yet
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
             self.model, self.optimizer = acc.prepare(model, optimizer)
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
@@ -141,9 +112,8 @@ class GRPOTrainer:
             cfg, acc, self.model, self.optimizer, self.scheduler, self.ref_model, self.engine,
             ckpt.checkpoint_root(self.out), self.memory,
         )  # fmt: skip
-        self.generator = torch.Generator(device=acc.device).manual_seed(
-            cfg.run.seed * 1000 + acc.process_index
-        )
+        seed = cfg.run.seed * 1000 + acc.process_index  # the sampler's own stream on each process
+        self.generator = torch.Generator(device=acc.device).manual_seed(seed)
         self.step = 0
         self._restart = False  # --checkpoint.resume latest found no checkpoint
 
@@ -263,35 +233,17 @@ class GRPOTrainer:
         path = path or self.out / "model"
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            model = self.unwrapped
-            if self.cfg.model.lora and self.cfg.checkpoint.merge_lora:
-                model = copy.deepcopy(model).merge_and_unload()
-            size = sum(p.numel() * p.element_size() for p in model.parameters())
-            with disk_space_for(path, size, "the run's checkpoints (if any) are intact"):
-                model.save_pretrained(path, safe_serialization=True)
-                self.tokenizer.save_pretrained(path)
+            merge = self.cfg.model.lora and self.cfg.checkpoint.merge_lora
+            ckpt.save_model(self.unwrapped, self.tokenizer, path, merge_lora=merge)
         return path
 
     def check_resources(self) -> MemoryEstimate:
-        """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
-        ``run.preflight_force``); warn when the run folder's disk is short of what the run will write."""
-        cfg, acc = self.cfg, self.accelerator
-        shape = ModelShape.of(self.unwrapped)
+        """The run's memory estimate, checked, and a warning when its disk is short (``setup.check_resources``)."""
         prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
-        prompt_tokens = max(
-            len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        acc = self.accelerator
+        return check_resources(
+            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print
         )
-        estimate = estimate_memory(shape, cfg, prompt_tokens, available=available_bytes(acc.device))
-        check_memory(estimate, force=cfg.run.preflight_force, say=acc.print)
-        weights = shape.params * shape.bytes_per_param
-        writes = run_writes(
-            weights, 2 * shape.trainable * 4, cfg.checkpoint.keep_last, bool(cfg.checkpoint.every),
-            cfg.checkpoint.save_model,
-        )  # fmt: skip
-        warning = disk_warning(self.out, writes)
-        if warning:
-            acc.print(warning)
-        return estimate
 
     def train(self) -> dict[str, float]:
         """Run to ``run.max_steps``; returns the last step's metrics."""

@@ -1,16 +1,20 @@
 """Setting a run up: precision and the accelerator, the policy (full or LoRA), its reference, the optimizer and the
-learning-rate schedule."""
+learning-rate schedule; the preflight check of the run's memory and disk (``check_resources``)."""
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from minirl.config import TrainConfig
+from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
 from minirl.grpo.head import causal_lm
-from minirl.models import lora_config, pick_device, pick_dtype
+from minirl.memory import MemoryEstimate, ModelShape, available_bytes, estimate_memory
+from minirl.models import load_model_and_tokenizer, lora_config, pick_device, pick_dtype
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -54,8 +58,30 @@ def set_threads(cfg: TrainConfig, device, num_processes: int) -> None:
         torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // num_processes))
 
 
-def prepare_policy(model, cfg: TrainConfig):
-    """Wrap ``model`` for training as the config says; returns ``(policy, ref_model or None)``.
+def load_policy(cfg: TrainConfig, device: torch.device, mixed: str, model=None, tokenizer=None):
+    """The policy and its tokenizer: ``model`` and ``tokenizer`` when given, else ``model.name`` loaded on ``device``
+    (fp32 master weights when ``mixed`` autocasts); a tokenizer without a pad token pads with EOS.
+
+    Raises:
+        ValueError: a model is given without its tokenizer.
+    """
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(
+            cfg.model.name,
+            device=str(device),
+            dtype="fp32" if mixed != "no" else cfg.model.dtype,
+            trust_remote_code=cfg.model.trust_remote_code,
+        )
+    if tokenizer is None:
+        raise ValueError("Pass a tokenizer together with the model.")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def prepare_policy(model, cfg: TrainConfig, device=None):
+    """Wrap ``model`` for training as the config says, on ``device`` (where it is, if None); returns
+    ``(policy, ref_model or None)``.
 
     The reference for the KL term costs nothing when it is not needed: none when ``beta == 0``; with LoRA the base
     model with the adapter disabled (the trainer calls ``disable_adapter()``), so no copy either; only full
@@ -76,6 +102,10 @@ def prepare_policy(model, cfg: TrainConfig):
             lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
+    if device is not None:
+        model.to(device)
+        if ref_model is not None:
+            ref_model.to(device)
     return model, ref_model
 
 
@@ -122,3 +152,32 @@ def make_optimizer(model, cfg: TrainConfig):
         num_training_steps=total_updates(cfg),
     )
     return optimizer, scheduler
+
+
+def check_resources(
+    model, tokenizer, prompts: list[str], cfg: TrainConfig, out: Path, device, say: Callable[[str], None]
+) -> MemoryEstimate:
+    """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
+    ``run.preflight_force``); warn when the run folder's disk is short of what the run will write.
+
+    Args:
+        model: the policy (unwrapped), for its shape.
+        tokenizer, prompts: the longest of ``prompts`` in tokens sizes the estimate.
+        cfg: the run's config (batch sizes, precision, ``checkpoint.*``).
+        out: the run folder, whose disk is checked.
+        device: where the run trains (its available memory).
+        say: prints on the main process (``accelerator.print``).
+    """
+    shape = ModelShape.of(model)
+    prompt_tokens = max(len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"])
+    estimate = estimate_memory(shape, cfg, prompt_tokens, available=available_bytes(device))
+    check_memory(estimate, force=cfg.run.preflight_force, say=say)
+    weights = shape.params * shape.bytes_per_param
+    writes = run_writes(
+        weights, 2 * shape.trainable * 4, cfg.checkpoint.keep_last, bool(cfg.checkpoint.every),
+        cfg.checkpoint.save_model,
+    )  # fmt: skip
+    warning = disk_warning(out, writes)
+    if warning:
+        say(warning)
+    return estimate
