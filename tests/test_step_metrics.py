@@ -12,12 +12,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from minirl.config import RunConfig
+from minirl.config import EvalConfig, RunConfig, TrainConfig
+from minirl.diagnostics import LiveDiagnostics
 from minirl.rollout.generate import Rollout
+from minirl.tasks import PromptStyle, get_task
 from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.rewards import Scores
-from minirl.trainer.rundir import RunDir, StepLog, samples_due
+from minirl.trainer.rundir import EvalContext, RunDir, StepLog, evaluate_run, samples_due
 from minirl.trainer.update import UpdateResult
 
 
@@ -117,3 +119,53 @@ def test_a_first_ctrl_c_asks_to_stop_and_a_second_stops_at_once():
         with pytest.raises(KeyboardInterrupt):
             handler(signal.SIGINT, None)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+class _OneProcess:
+    """The parts of an ``accelerate.Accelerator`` that :func:`evaluate_run` uses, on one process."""
+
+    is_main_process = True
+
+    def __init__(self):
+        self.printed: list[str] = []
+
+    def print(self, line: str) -> None:
+        self.printed.append(line)
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def test_evaluate_run_reads_only_its_context(tmp_path, tiny_model, tiny_tokenizer):
+    """The end evaluation from an :class:`EvalContext` (no trainer), with a transfer task and the reasoning ablation:
+    one record in metrics.jsonl, and each evaluation saved where the run's readers look."""
+    task, sub = get_task("arithmetic"), get_task("arithmetic", ops="-")
+    acc = _OneProcess()
+    tiny_model.train()
+    ctx = EvalContext(
+        model=tiny_model,
+        policy=tiny_model,
+        tokenizer=tiny_tokenizer,
+        style=PromptStyle(),
+        task=task,
+        examples=task.examples("test", n=2, seed=0),
+        transfer={"sub": (sub, sub.examples("test", n=2, seed=0))},
+        settings=EvalConfig(no_reasoning=True, batch_size=4),
+        max_new_tokens=4,
+        language="en",
+        step=3,
+        accelerator=acc,
+        run_dir=RunDir(tmp_path),
+        diagnostics=LiveDiagnostics(TrainConfig()),
+    )
+    result = evaluate_run(ctx, "end")
+    assert not tiny_model.training
+    (record,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert (record["type"], record["step"], record["when"]) == ("eval", 3, "end")
+    assert record["eval/accuracy"] == result.metrics["pass@1"].value
+    assert record["transfer/sub/n_problems"] == 2.0 and "transfer/sub/pass@1_low" in record
+    assert "no_reasoning/drop" in record and "no_reasoning/pass@1_high" in record
+    for where in ("eval", "eval/transfer/sub", "eval/no_reasoning"):
+        assert (tmp_path / where / "summary.json").exists(), where
+    assert acc.printed[-1].startswith("[minirl] eval (end, step 3): ")
+    assert evaluate_run(EvalContext(**{**vars(ctx), "examples": []}), "end") is None  # no held-out problems

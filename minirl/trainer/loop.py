@@ -39,7 +39,15 @@ from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import RunDir, StepLog, evaluate_run, progress_line, samples_due, transfer_sets
+from minirl.trainer.rundir import (
+    EvalContext,
+    RunDir,
+    StepLog,
+    evaluate_run,
+    progress_line,
+    samples_due,
+    transfer_sets,
+)
 from minirl.trainer.setup import (
     check_resources,
     load_policy,
@@ -121,6 +129,26 @@ class GRPOTrainer:
     def unwrapped(self):
         """The policy without accelerate's wrapper (a ``transformers`` or peft model)."""
         return self.accelerator.unwrap_model(self.model)
+
+    def eval_context(self) -> EvalContext:
+        """What the held-out evaluation (:func:`~minirl.trainer.rundir.evaluate_run`) reads of this run, now."""
+        cfg = self.cfg
+        return EvalContext(
+            model=self.model,
+            policy=self.unwrapped,
+            tokenizer=self.tokenizer,
+            style=self.style,
+            task=self.task,
+            examples=self.eval_examples,
+            transfer=self.transfer,
+            settings=cfg.eval,
+            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+            language=cfg.data.language,
+            step=self.step,
+            accelerator=self.accelerator,
+            run_dir=self.run_dir,
+            diagnostics=self.diagnostics,
+        )
 
     def prompts_for(self, examples: list[Example]) -> list[str]:
         """Render prompts with the run's template."""
@@ -258,7 +286,7 @@ class GRPOTrainer:
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
         if cfg.eval.at_start and self.step == 0:
-            evaluate_run(self, "start")
+            evaluate_run(self.eval_context(), "start")
         last: dict[str, float] = {}
         log = StepLog(cfg.run, self.run_dir, self.diagnostics, acc, start=self.step)
         with StopOnInterrupt(say=acc.print) as interrupt, log:
@@ -268,7 +296,7 @@ class GRPOTrainer:
                 last["step"] = self.step
                 log.log(self.step, last)
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.run.max_steps:
-                    evaluate_run(self, "train")
+                    evaluate_run(self.eval_context(), "train")
                 if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                     self.save_checkpoint()
                 if interrupt.requested:
@@ -279,7 +307,7 @@ class GRPOTrainer:
                     )
                     return last
         if cfg.eval.at_end and self.eval_examples:
-            evaluate_run(self, "end")
+            evaluate_run(self.eval_context(), "end")
         if cfg.checkpoint.save_model:
             self.save_model()
         if cfg.checkpoint.every:

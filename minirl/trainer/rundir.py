@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from minirl.config import RunConfig
+from minirl.config import EvalConfig, RunConfig
 from minirl.diagnostics import LiveDiagnostics
 from minirl.eval.runner import evaluate_examples
 from minirl.files import dumps
-from minirl.tasks import get_task
+from minirl.tasks import Example, PromptStyle, Task, get_task
 from minirl.trainer import runlogs
 
 
@@ -139,45 +141,78 @@ class StepLog:
         self.bar.update(1)
 
 
-def evaluate_run(trainer, when: str):
-    """Evaluate ``trainer``'s policy on its held-out problems (``eval.*`` settings) and log it to the run.
+@dataclass(frozen=True)
+class EvalContext:
+    """What :func:`evaluate_run` reads of a run at one evaluation; ``GRPOTrainer.eval_context()`` builds it."""
+
+    model: Any
+    """The training model, possibly wrapped by accelerate: put in eval mode before evaluating."""
+    policy: Any
+    """The same model without the wrapper (a ``transformers`` or peft model): the one that generates."""
+    tokenizer: Any
+    style: PromptStyle
+    """The run's prompt template."""
+    task: Task
+    """The trained task."""
+    examples: list[Example]
+    """Its held-out problems (empty: no evaluation)."""
+    transfer: dict[str, tuple[Task, list[Example]]]
+    """``eval.transfer``'s ``{name: (task, examples)}`` (:func:`transfer_sets`), evaluated at start and end."""
+    settings: EvalConfig
+    """The run's ``eval`` section (``k``, ``temperature``, ``batch_size``, ``no_reasoning`` are read)."""
+    max_new_tokens: int
+    """The completion cap: ``eval.max_new_tokens``, or ``rollout.max_new_tokens`` when that is not set."""
+    language: str
+    """The run's target language (``data.language``)."""
+    step: int
+    """The step the policy has reached."""
+    accelerator: Any
+    """The run's ``accelerate.Accelerator`` (its main process evaluates and prints)."""
+    run_dir: RunDir
+    """Where the records and the saved evaluations go."""
+    diagnostics: LiveDiagnostics
+    """The run's live diagnostics, told each evaluation's record."""
+
+
+def evaluate_run(ctx: EvalContext, when: str):
+    """Evaluate ``ctx.policy`` on the run's held-out problems (``eval.*`` settings) and log it to the run.
 
     ``when`` is ``"start"`` (its records saved to ``eval/start/``), ``"train"`` (every ``eval.every`` steps) or
     ``"end"`` (saved to ``eval/``).
     Returns the :class:`~minirl.eval.runner.EvalResult` on the main process, else None.
     """
-    if not trainer.eval_examples:
+    if not ctx.examples:
         return None
 
-    acc, cfg = trainer.accelerator, trainer.cfg
-    trainer.model.eval()
+    acc = ctx.accelerator
+    ctx.model.eval()
     result = None
     if acc.is_main_process:
         result = _evaluate(
-            trainer,
-            trainer.task,
-            trainer.eval_examples,
-            k=cfg.eval.k,
-            temperature=cfg.eval.temperature,
-            desc=f"held-out eval ({when}, step {trainer.step})",
+            ctx,
+            ctx.task,
+            ctx.examples,
+            k=ctx.settings.k,
+            temperature=ctx.settings.temperature,
+            desc=f"held-out eval ({when}, step {ctx.step})",
         )
         record = {
             "type": "eval",
-            "step": trainer.step,
+            "step": ctx.step,
             "when": when,
             **{f"eval/{k}": v for k, v in result.flat().items()},
             "eval/accuracy": result.metrics["pass@1"].value,
         }
         if when in ("start", "end"):
-            record.update(_evaluate_transfer(trainer, when))
-            if cfg.eval.no_reasoning:
-                record.update(_evaluate_without_reasoning(trainer, when, result))
-        trainer.run_dir.write("metrics.jsonl", record)
-        for line in trainer.diagnostics.update_eval(trainer.step, record):
+            record.update(_evaluate_transfer(ctx, when))
+            if ctx.settings.no_reasoning:
+                record.update(_evaluate_without_reasoning(ctx, when, result))
+        ctx.run_dir.write("metrics.jsonl", record)
+        for line in ctx.diagnostics.update_eval(ctx.step, record):
             acc.print(line)
         if when in ("start", "end"):
-            result.save(saved_eval_dir(trainer.out, when))
-        acc.print(f"[minirl] eval ({when}, step {trainer.step}): " + result.summary_line())
+            result.save(saved_eval_dir(ctx.run_dir.out, when))
+        acc.print(f"[minirl] eval ({when}, step {ctx.step}): " + result.summary_line())
     acc.wait_for_everyone()
     return result
 
@@ -213,11 +248,11 @@ def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
     return out
 
 
-def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
+def _evaluate_transfer(ctx: EvalContext, when: str) -> dict[str, float]:
     """Greedy pass@1 and format rate (with intervals) on each ``eval.transfer`` task, as ``transfer/<name>/...``."""
     out = {}
-    for name, (task, examples) in trainer.transfer.items():
-        result = _evaluate(trainer, task, examples, desc=f"transfer eval {name} ({when})")
+    for name, (task, examples) in ctx.transfer.items():
+        result = _evaluate(ctx, task, examples, desc=f"transfer eval {name} ({when})")
         for metric in ("pass@1", "format_rate"):
             est = result.metrics[metric]
             out.update(
@@ -228,28 +263,26 @@ def _evaluate_transfer(trainer, when: str) -> dict[str, float]:
             )
         out[f"transfer/{name}/n_problems"] = float(len(examples))
         if when in ("start", "end"):
-            result.save(saved_eval_dir(trainer.out, when) / "transfer" / name)
-        trainer.accelerator.print(
-            f"[minirl] eval ({when}) of {name}, not trained on: {result.metrics['pass@1']}"
-        )
+            result.save(saved_eval_dir(ctx.run_dir.out, when) / "transfer" / name)
+        ctx.accelerator.print(f"[minirl] eval ({when}) of {name}, not trained on: {result.metrics['pass@1']}")
     return out
 
 
-def _evaluate_without_reasoning(trainer, when: str, with_reasoning) -> dict[str, float]:
+def _evaluate_without_reasoning(ctx: EvalContext, when: str, with_reasoning) -> dict[str, float]:
     """The reasoning ablation (``eval.no_reasoning``): greedy pass@1 on the held-out problems with the answer forced
     right after the prompt, as ``no_reasoning/pass@1`` (with its interval), and ``no_reasoning/drop``, the accuracy
     with reasoning minus without (``with_reasoning``: this evaluation's result)."""
     result = _evaluate(
-        trainer,
-        trainer.task,
-        trainer.eval_examples,
+        ctx,
+        ctx.task,
+        ctx.examples,
         desc=f"held-out eval without reasoning ({when})",
         reasoning=False,
     )
     est = result.metrics["pass@1"]
-    result.save(saved_eval_dir(trainer.out, when) / "no_reasoning")
+    result.save(saved_eval_dir(ctx.run_dir.out, when) / "no_reasoning")
     drop = with_reasoning.metrics["pass@1"].value - est.value
-    trainer.accelerator.print(f"[minirl] eval ({when}) without reasoning: {est}; drop {drop:+.3f}")
+    ctx.accelerator.print(f"[minirl] eval ({when}) without reasoning: {est}; drop {drop:+.3f}")
     return {
         "no_reasoning/pass@1": est.value,
         "no_reasoning/pass@1_low": est.low,
@@ -285,15 +318,14 @@ def progress_line(m: dict[str, float]) -> str:
     return " | ".join(parts)
 
 
-def _evaluate(trainer, task, examples, **settings):
-    """``evaluate_examples`` of the trainer's model in its prompt style, with the run's evaluation settings (cap,
+def _evaluate(ctx: EvalContext, task, examples, **settings):
+    """``evaluate_examples`` of the run's policy in its prompt style, with the run's evaluation settings (cap,
     batch, language); ``settings`` adds or overrides (``k``, ``temperature``, ``desc``, ``reasoning``)."""
-    cfg = trainer.cfg
     run_settings = {
-        "max_new_tokens": cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-        "batch_size": cfg.eval.batch_size,
-        "language": cfg.data.language,
+        "max_new_tokens": ctx.max_new_tokens,
+        "batch_size": ctx.settings.batch_size,
+        "language": ctx.language,
     }
     return evaluate_examples(
-        trainer.unwrapped, trainer.tokenizer, task, examples, trainer.style, **{**run_settings, **settings}
+        ctx.policy, ctx.tokenizer, task, examples, ctx.style, **{**run_settings, **settings}
     )
