@@ -59,7 +59,7 @@ def make_trainer(tmp_path, model, tokenizer, reward, **cfg_changes):
 def test_preflight_stops_on_a_constant_reward(tmp_path, tiny_model, tiny_tokenizer, capsys):
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, const_reward)
     with pytest.raises(PreflightFailed) as info:
-        check_preflight(trainer, force=False, num_prompts=2)
+        check_preflight(trainer.preflight_inputs(), force=False, num_prompts=2)
     report = info.value.report
     assert not report.ok
     assert report.zero_variance_frac == 1.0
@@ -76,7 +76,7 @@ def test_preflight_stops_on_a_constant_reward(tmp_path, tiny_model, tiny_tokeniz
 
 def test_preflight_force_goes_on(tmp_path, tiny_model, tiny_tokenizer):
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, const_reward)
-    report = check_preflight(trainer, force=True, num_prompts=1)
+    report = check_preflight(trainer.preflight_inputs(), force=True, num_prompts=1)
     assert not report.ok
 
 
@@ -96,7 +96,7 @@ def strict_json(text: str):
 def test_preflight_json_writes_nan_as_null(tmp_path, tiny_model, tiny_tokenizer):
     """A reward that scores no sample has a NaN mean: preflight.json must still be JSON (null, as metrics.jsonl)."""
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, none_reward)
-    report = check_preflight(trainer, force=True, num_prompts=1)
+    report = check_preflight(trainer.preflight_inputs(), force=True, num_prompts=1)
     assert math.isnan(report.rewards[0].mean)
     saved = strict_json((tmp_path / "preflight.json").read_text())
     assert saved["rewards"][0]["name"] == "none_reward" and saved["rewards"][0]["mean"] is None
@@ -108,7 +108,7 @@ def test_preflight_passes_a_varying_reward_and_leaves_the_random_streams_alone(
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, hash_reward)
     trainer.model.train()
     gen_before, torch_before = trainer.generator.get_state(), torch.get_rng_state()
-    report = check_preflight(trainer, force=False, num_prompts=2)
+    report = check_preflight(trainer.preflight_inputs(), force=False, num_prompts=2)
     assert report.ok and report.zero_variance_frac == 0.0
     assert 0 < report.total_mean < 1 and report.distinct_rate == 1.0
     assert report.rewards[0].zero_variance_frac == 0.0
@@ -122,7 +122,7 @@ def test_preflight_passes_a_varying_reward_and_leaves_the_random_streams_alone(
 def test_preflight_reports_truncation_and_missing_tags(tmp_path, tiny_model, tiny_tokenizer):
     # A random tiny model writes bytes, no tags, and runs to the 8-token cap.
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, const_reward, data__prefill_think=False)
-    report = run_preflight(trainer, num_prompts=1)
+    report = run_preflight(trainer.preflight_inputs(), num_prompts=1)
     assert report.tag_rate == 0.0 and report.format_rate == 0.0
     assert report.truncated_rate > 0.5
     assert 0 < report.length_mean <= 8
@@ -136,7 +136,7 @@ def test_preflight_reports_truncation_and_missing_tags(tmp_path, tiny_model, tin
 def test_preflight_rejects_bad_arguments(tmp_path, tiny_model, tiny_tokenizer, num_prompts, threshold):
     trainer = make_trainer(tmp_path, tiny_model, tiny_tokenizer, const_reward)
     with pytest.raises(ValueError, match="preflight"):
-        run_preflight(trainer, num_prompts=num_prompts, threshold=threshold)
+        run_preflight(trainer.preflight_inputs(), num_prompts=num_prompts, threshold=threshold)
 
 
 def report(zero_var=1.0, accuracy=0.0, format_rate=0.0, tag_rate=1.0, truncated=0.0, distinct=1.0):

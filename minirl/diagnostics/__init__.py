@@ -12,6 +12,7 @@ from minirl.diagnostics.advice import RunSettings
 from minirl.diagnostics.live import KINDS, LiveDiagnostics
 from minirl.diagnostics.preflight import (
     PreflightFailed,
+    PreflightInputs,
     PreflightReport,
     RewardSummary,
     check_preflight,
@@ -22,6 +23,7 @@ __all__ = [
     "KINDS",
     "LiveDiagnostics",
     "PreflightFailed",
+    "PreflightInputs",
     "PreflightReport",
     "RewardSummary",
     "RunSettings",

@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +37,32 @@ from minirl.files import dumps
 from minirl.grpo import zero_variance_groups
 
 _SEED_OFFSET = 7919  # preflight picks its prompts from its own stream, never the training schedule's
+
+
+@dataclass(frozen=True)
+class PreflightInputs:
+    """What preflight reads of a run; ``GRPOTrainer.preflight_inputs()`` builds it."""
+
+    cfg: Any
+    """The run's :class:`~minirl.config.TrainConfig` (``run.seed``, and the settings the advice names)."""
+    examples: Sequence[Any]
+    """The training problems (``Example``) the prompts are picked from."""
+    generator: torch.Generator
+    """The sampling generator of the rollout; its state is restored afterwards."""
+    model: Any
+    """The policy: put in eval mode while sampling, then back in its former mode."""
+    rollout: Callable[[list[Any]], Any]
+    """``rollout(examples)`` samples G completions of each with the run's settings (a ``Rollout``)."""
+    score: Callable[[list[Any], Any], Any]
+    """``score(examples, rollout)``: the rewards (``Scores``: ``total``, ``metrics``, ``per_func``)."""
+    reward_names: Sequence[str]
+    """The names of the run's reward functions, in the order of ``Scores.per_func``."""
+    reward_weights: Sequence[float]
+    """Their weights, in the same order."""
+    accelerator: Any = None
+    """The run's ``accelerate.Accelerator``, or None (one process; ``print``)."""
+    out: Path | None = None
+    """The run directory, where ``preflight.json`` is saved (None: not saved)."""
 
 
 @dataclass
@@ -223,15 +251,14 @@ def _summarise(name: str, weight: float, values: list[float | None], g: int) -> 
     )
 
 
-def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) -> PreflightReport:
+def run_preflight(run: PreflightInputs, num_prompts: int = 4, threshold: float = 0.5) -> PreflightReport:
     """Sample and score ``num_prompts`` x G completions with the run's template, sampling settings and rewards.
 
-    Prompts are a seeded selection from ``trainer.train_examples`` (not the training schedule's); the trainer's
-    sampling generator and the global torch/Python random states are restored afterwards, so training is unchanged.
+    Prompts are a seeded selection from ``run.examples`` (not the training schedule's); the run's sampling
+    generator and the global torch/Python random states are restored afterwards, so training is unchanged.
 
     Args:
-        trainer: a :class:`~minirl.trainer.loop.GRPOTrainer` (needs ``cfg``, ``train_examples``, ``generator``,
-            ``model``, ``reward_set``, ``rollout`` and ``score``).
+        run: what preflight reads of the run (``GRPOTrainer.preflight_inputs()``).
         num_prompts: groups to sample.
         threshold: the report is not ``ok`` when more than this share of groups has a constant total reward.
 
@@ -242,27 +269,27 @@ def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) ->
         raise ValueError(f"preflight: num_prompts must be an integer >= 1, got {num_prompts!r}")
     if not 0 <= threshold <= 1:
         raise ValueError(f"preflight: threshold must be in [0, 1], got {threshold!r}")
-    cfg = trainer.cfg
-    pool = trainer.train_examples
+    cfg = run.cfg
+    pool = list(run.examples)
     examples = random.Random(cfg.run.seed + _SEED_OFFSET).sample(pool, min(num_prompts, len(pool)))
 
-    gen_state = trainer.generator.get_state()
+    gen_state = run.generator.get_state()
     torch_state, py_state = torch.get_rng_state(), random.getstate()
-    was_training = trainer.model.training
-    trainer.model.eval()
+    was_training = run.model.training
+    run.model.eval()
     try:
         with torch.no_grad():
-            roll = trainer.rollout(examples)
-        scores = trainer.score(examples, roll)
+            roll = run.rollout(examples)
+        scores = run.score(examples, roll)
         total, metrics, per_func = scores.total, scores.metrics, scores.per_func
     finally:
-        trainer.generator.set_state(gen_state)
+        run.generator.set_state(gen_state)
         torch.set_rng_state(torch_state)
         random.setstate(py_state)
-        trainer.model.train(was_training)
+        run.model.train(was_training)
 
     g = roll.num_generations
-    names, weights = trainer.reward_set.names, trainer.reward_set.weights
+    names, weights = run.reward_names, run.reward_weights
     total_list = [float(x) for x in total.cpu()]
     texts = roll.texts
     picks = [0, g] if len(texts) > g else [0, 1]
@@ -286,7 +313,7 @@ def run_preflight(trainer: Any, num_prompts: int = 4, threshold: float = 0.5) ->
 
 
 def check_preflight(
-    trainer: Any, force: bool = False, num_prompts: int = 4, threshold: float = 0.5, save: bool = True
+    run: PreflightInputs, force: bool = False, num_prompts: int = 4, threshold: float = 0.5, save: bool = True
 ) -> PreflightReport:
     """Run preflight, print its table (and advice when not ok), and raise :class:`PreflightFailed` unless ``force``.
 
@@ -295,21 +322,21 @@ def check_preflight(
     directory.
 
     Args:
-        trainer: the :class:`~minirl.trainer.loop.GRPOTrainer`.
+        run: what preflight reads of the run (``GRPOTrainer.preflight_inputs()``).
         force: go on even when the report is not ok (``--run.preflight_force true``).
         num_prompts, threshold: as in :func:`run_preflight`.
         save: write ``<output_dir>/preflight.json``.
     """
-    report = run_preflight(trainer, num_prompts=num_prompts, threshold=threshold)
-    acc = getattr(trainer, "accelerator", None)
+    report = run_preflight(run, num_prompts=num_prompts, threshold=threshold)
+    acc = run.accelerator
     say = acc.print if acc is not None else print
     stop = not report.ok
     if acc is not None and acc.num_processes > 1:
         flags = acc.gather(torch.tensor([float(stop)], device=acc.device))  # [world]
         stop = bool(flags.max() > 0)
     say(report.table())
-    if save and (acc is None or acc.is_main_process) and getattr(trainer, "out", None) is not None:
-        (trainer.out / "preflight.json").write_text(dumps(report.to_dict(), indent=1))
+    if save and (acc is None or acc.is_main_process) and run.out is not None:
+        (run.out / "preflight.json").write_text(dumps(report.to_dict(), indent=1))
     if stop:
         say(report.advice())
         if not force:

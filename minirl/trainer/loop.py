@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from minirl.config import TrainConfig
-from minirl.diagnostics import LiveDiagnostics, check_preflight
+from minirl.diagnostics import LiveDiagnostics, PreflightInputs, check_preflight
 from minirl.grpo import compute_advantages, zero_variance_groups
 from minirl.memory import MemoryEstimate, PeakMemory
 from minirl.rollout.engines import make_engine
@@ -148,6 +148,21 @@ class GRPOTrainer:
             accelerator=self.accelerator,
             run_dir=self.run_dir,
             diagnostics=self.diagnostics,
+        )
+
+    def preflight_inputs(self) -> PreflightInputs:
+        """What the preflight check (:func:`~minirl.diagnostics.check_preflight`) reads of this run."""
+        return PreflightInputs(
+            cfg=self.cfg,
+            examples=self.train_examples,
+            generator=self.generator,
+            model=self.model,
+            rollout=self.rollout,
+            score=self.score,
+            reward_names=self.reward_set.names,
+            reward_weights=self.reward_set.weights,
+            accelerator=self.accelerator,
+            out=self.out,
         )
 
     def prompts_for(self, examples: list[Example]) -> list[str]:
@@ -282,7 +297,7 @@ class GRPOTrainer:
         if cfg.run.preflight:
             self.check_resources()
         if cfg.run.preflight and self.step == 0:
-            check_preflight(self, force=cfg.run.preflight_force)
+            check_preflight(self.preflight_inputs(), force=cfg.run.preflight_force)
         if cfg.run.report_to:
             acc.init_trackers(cfg.run.run_name or self.out.name, config=cfg.to_dict())
         if cfg.eval.at_start and self.step == 0:
