@@ -35,7 +35,15 @@ def main(argv: list[str] | None = None):
     trainer, _, _ = run_grpo(train)  # stage 4: RL with the language reward
     if cfg.rejection.enabled:  # stage 5: rejection sampling -> curation -> SFT
         rejection_round(
-            cfg.rejection, trainer, out / "rejection", language=cfg.data.language, seed=cfg.run.seed
+            cfg.rejection,
+            out / "rejection",
+            model=trainer.unwrapped,
+            tokenizer=trainer.tokenizer,
+            task=trainer.task,
+            style=trainer.style,
+            max_new_tokens=trainer.cfg.rollout.max_new_tokens,
+            language=cfg.data.language,
+            seed=cfg.run.seed,
         )
     return trainer
 

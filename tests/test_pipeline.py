@@ -255,8 +255,6 @@ def test_training_mix_skips_steps_without_words(tmp_path):
 def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, tiny_model_dir, monkeypatch):
     # The R1 recipe's RL stage trains a LoRA adapter; stage 5 must fine-tune (and save) the merged model, with its
     # weights trainable again, not the adapter-wrapped policy whose base peft froze.
-    from types import SimpleNamespace
-
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -269,25 +267,29 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     )
     assert not any(p.requires_grad for n, p in policy.named_parameters() if "lora_" not in n)
     task = get_task("arithmetic")
-    trainer = SimpleNamespace(
-        unwrapped=policy,
-        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
-        task=task,
-        style=PromptStyle(),
-        cfg=SimpleNamespace(rollout=SimpleNamespace(max_new_tokens=8)),
-    )
     report = CurationReport(total=2, kept=1, filters=[])
-    monkeypatch.setattr(stages, "rejection_keep", lambda *a, **k: (["a kept trace"], report))
-    monkeypatch.setattr(stages, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
     seen = {}
+    monkeypatch.setattr(
+        stages, "rejection_keep", lambda *a, **k: seen.update(keep=k) or (["a kept trace"], report)
+    )
+    monkeypatch.setattr(stages, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
 
     def fake_sft(model, tokenizer, records, out, **kwargs):
         seen["model"] = model
         return {"train_loss": 0.0}
 
     monkeypatch.setattr(stages, "run_sft", fake_sft)
-    result = rejection_round(RejectionConfig(num_prompts=2, samples_per_prompt=1), trainer, tmp_path / "rej")
+    result = rejection_round(
+        RejectionConfig(num_prompts=2, samples_per_prompt=1),
+        tmp_path / "rej",
+        model=policy,
+        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
+        task=task,
+        style=PromptStyle(),
+        max_new_tokens=8,
+    )
     model = seen["model"]
+    assert seen["keep"]["max_new_tokens"] == 8
     assert not hasattr(model, "peft_config") and not any("lora_" in n for n, _ in model.named_parameters())
     assert all(p.requires_grad for p in model.parameters())
     assert result.kept == 1 and json.loads((tmp_path / "rej" / "rejection.json").read_text())["kept"] == 1

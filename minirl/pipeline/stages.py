@@ -180,15 +180,32 @@ class RejectionResult:
 
 
 def rejection_round(
-    cfg: RejectionConfig, trainer: Any, out_dir: str | Path, *, language: str = "en", seed: int = 0
+    cfg: RejectionConfig,
+    out_dir: str | Path,
+    *,
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    style: PromptStyle,
+    max_new_tokens: int,
+    language: str = "en",
+    seed: int = 0,
 ) -> RejectionResult:
     """Stage 5 on a trained policy: sample, keep correct single-language traces, SFT on them, save.
 
     Writes ``out_dir/rejection.json`` (:meth:`RejectionResult.to_dict`) and, when a trace survives, the fine-tuned
     model; when none does, nothing is trained. A LoRA policy is merged into its base model first (in place: the
-    trainer's model is not trained further after this last stage), so the saved model is a whole one.
+    policy is not trained further after this last stage), so the saved model is a whole one.
+
+    Args:
+        cfg: the ``rejection`` section (problems, samples per problem, temperature, cap per problem, SFT settings).
+        out_dir: where ``rejection.json`` and the fine-tuned model go.
+        model: the RL policy without accelerate's wrapper (``GRPOTrainer.unwrapped``).
+        tokenizer, task, style: the RL run's tokenizer, task and prompt template.
+        max_new_tokens: the completion cap of the samples (the RL run's ``rollout.max_new_tokens``).
+        language: the target language of the language-consistency filter.
+        seed: the run's seed (the problems are drawn with ``seed + 1``, other ones than RL's first).
     """
-    model, tokenizer, task, style = trainer.unwrapped, trainer.tokenizer, trainer.task, trainer.style
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
     kept, report = rejection_keep(
         model,
@@ -197,7 +214,7 @@ def rejection_round(
         examples,
         style,
         cfg.samples_per_prompt,
-        max_new_tokens=trainer.cfg.rollout.max_new_tokens,
+        max_new_tokens=max_new_tokens,
         temperature=cfg.temperature,
         seed=seed,
         filters=default_filters(language=language),
