@@ -16,6 +16,7 @@ the peak before the first step is at the end of the module.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import threading
 from collections.abc import Iterator
@@ -81,8 +82,9 @@ def release_heap() -> bool:
     return bool(libc.malloc_trim(0)) if libc is not None else False  # 0: keep no free pad at the heap's top
 
 
+@functools.cache
 def _glibc():
-    """glibc through ``ctypes`` (None off Linux or with another C library, e.g. musl)."""
+    """glibc through ``ctypes``, loaded once (None off Linux or with another C library, e.g. musl)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -43,10 +43,11 @@ def run_or_dump(cmd: list[str], env: dict[str, str], cwd: str | Path, timeout: f
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         family = [*_descendants(proc.pid), proc.pid]
-        for pid, sig in [(p, s) for s in (signal.SIGABRT, signal.SIGKILL) for p in family]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            if sig == signal.SIGABRT and pid == proc.pid:
+        for sig in (signal.SIGABRT, signal.SIGKILL):
+            for pid in family:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            if sig == signal.SIGABRT:
                 time.sleep(5)  # let the fault handlers write before the kill
         out, err = proc.communicate()
         raise AssertionError(
