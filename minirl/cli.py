@@ -8,6 +8,7 @@ a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -47,12 +48,13 @@ def optional_package_missing(err: ModuleNotFoundError) -> bool:
     return bool(err.name) and err.name.split(".")[0] not in OWN_PACKAGES
 
 
-def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> Any:
+def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> None:
     """Call ``main(argv)``; on one of :data:`USER_ERRORS` print ``error: <message>`` to stderr and exit with 2.
-    After a ``main`` that returned, a distributed process group left open is torn down on every process.
+    After a ``main`` that returned, its result is dropped and a distributed process group left open is torn down on
+    every process (:func:`end_process_group`). Call the recipe's ``main`` itself to keep what it returns.
 
-    >>> run_main(lambda argv: "ok")
-    'ok'
+    >>> run_main(lambda argv: print("ran", argv), ["--run.seed", "1"])
+    ran ['--run.seed', '1']
     >>> def bad(argv):
     ...     raise FileNotFoundError("no such file: data.jsonl")
     >>> try:
@@ -62,24 +64,27 @@ def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = N
     exit 2
     """
     try:
-        result = main(argv)
+        main(argv)  # the result (a trainer, with the process group in its model wrapper) is not kept
     except (*USER_ERRORS, ModuleNotFoundError) as err:
         if isinstance(err, ModuleNotFoundError) and not optional_package_missing(err):
             raise  # a broken import of our own is a bug: keep its traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    _end_process_group()
-    return result
+    end_process_group()
 
 
-def _end_process_group() -> None:
-    """After a recipe finished: wait for every process, then tear down the distributed process group it left open
-    (``accelerate launch`` with several processes; nothing happens in a single process).
+def end_process_group() -> None:
+    """After a run finished: wait for every process, free what still holds the distributed process group, then
+    destroy it (``accelerate launch`` or ``torchrun`` with several processes; nothing happens in one process).
 
-    Left to the interpreter's exit, gloo's threads can be torn down while a peer is still finishing, and that rank
-    aborts ("terminate called without an active exception") after training has finished.
+    The group's gloo threads stop only when the last reference to it goes: the DDP wrapper of a finished trainer
+    sits in reference cycles that only the garbage collector frees. Left to the interpreter's exit, those threads
+    are torn down in no fixed order and a rank can abort after training has finished ("terminate called without an
+    active exception"), failing the launch.
     """
     dist = sys.modules.get("torch.distributed")  # only if torch was imported at all
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.barrier()
+        gc.collect()  # the finished trainers' DDP wrappers: their references to the group
         dist.destroy_process_group()
+        gc.collect()

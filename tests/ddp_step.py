@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from minirl.cli import run_main
 from minirl.config import parse_args
 from minirl.rollout.generate import Rollout
 from minirl.testing import make_tiny_model, make_tiny_tokenizer
@@ -132,19 +133,17 @@ def run_case(case: str, out: Path, tok) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("cases", nargs="+")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     trainer_loop.make_optimizer = sgd
     tok = make_tiny_tokenizer()
     for case in args.cases:
         run_case(case, args.out, tok)
-    if torch.distributed.is_initialized():  # left to the interpreter's exit, gloo's threads can abort a rank
-        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)  # as the recipes end: the process group torn down before the interpreter's exit

@@ -40,16 +40,38 @@ def test_bug_keeps_its_traceback():
         run_main(broken)
 
 
-def test_run_main_tears_down_the_process_group_a_recipe_left_open(tmp_path):
-    """A one-process gloo group stands in for ``accelerate launch``'s: after main returns it is destroyed."""
+def _gloo_threads() -> list[str]:
+    names = [
+        (Path("/proc/self/task") / t / "comm").read_text().strip() for t in os.listdir("/proc/self/task")
+    ]
+    return [n for n in names if "gloo" in n]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="thread names from /proc (Linux)")
+def test_run_main_ends_the_process_group_and_its_threads(tmp_path):
+    """A one-process gloo group stands in for ``accelerate launch``'s; main leaves a DDP-wrapped model in a reference
+    cycle, as a finished trainer does. After run_main the group is gone and so are gloo's threads, which left to the
+    interpreter's exit can abort a rank."""
+    import torch
     import torch.distributed as dist
 
     from minirl.cli import run_main
 
+    seen = {}
+
+    def main(argv):
+        seen["open"] = dist.is_initialized()
+        holder = {"model": torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))}
+        holder["self"] = holder  # a cycle: freed only by the garbage collector
+        seen["threads"] = _gloo_threads()
+        return holder
+
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     try:
-        assert run_main(lambda argv: dist.is_initialized()) is True  # open while main runs
+        run_main(main)
+        assert seen["open"] and seen["threads"]  # the group and its threads were there while main ran
         assert not dist.is_initialized()
+        assert _gloo_threads() == []
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
