@@ -361,6 +361,15 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
+    @property
+    def eval_max_new_tokens(self) -> int:
+        """The held-out evaluation's completion cap: ``eval.max_new_tokens``, or ``rollout.max_new_tokens`` unset.
+
+        >>> TrainConfig(rollout=RolloutConfig(max_new_tokens=64)).eval_max_new_tokens
+        64
+        """
+        return self.eval.max_new_tokens or self.rollout.max_new_tokens
+
     def to_dict(self) -> dict:
         """A plain nested dict (for YAML/JSON)."""
         return dataclasses.asdict(self)

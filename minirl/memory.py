@@ -309,7 +309,7 @@ def estimate_memory(
     }
     rows = r.prompts_per_step * r.num_generations
     micro = min(o.micro_batch_size or rows, rows)
-    eval_tokens = cfg.eval.max_new_tokens or r.max_new_tokens
+    eval_tokens = cfg.eval_max_new_tokens
     eval_rows = cfg.eval.batch_size
     checkpointing = cfg.model.gradient_checkpointing
 

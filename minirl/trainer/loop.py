@@ -142,7 +142,7 @@ class GRPOTrainer:
             examples=self.eval_examples,
             transfer=self.transfer,
             settings=cfg.eval,
-            max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+            max_new_tokens=cfg.eval_max_new_tokens,
             language=cfg.data.language,
             step=self.step,
             accelerator=self.accelerator,

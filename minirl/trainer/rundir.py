@@ -161,7 +161,7 @@ class EvalContext:
     settings: EvalConfig
     """The run's ``eval`` section (``k``, ``temperature``, ``batch_size``, ``no_reasoning`` are read)."""
     max_new_tokens: int
-    """The completion cap: ``eval.max_new_tokens``, or ``rollout.max_new_tokens`` when that is not set."""
+    """The completion cap (:attr:`~minirl.config.TrainConfig.eval_max_new_tokens`)."""
     language: str
     """The run's target language (``data.language``)."""
     step: int
