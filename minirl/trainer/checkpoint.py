@@ -165,6 +165,27 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, generator: torch.Ge
     return json.loads((path / "state.json").read_text())
 
 
+def bare_optimizer(optimizer):
+    """The torch optimizer inside accelerate's wrapper (itself when it is not wrapped): what a checkpoint holds."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def resume_step(
+    where: str, output_dir: str | Path, model, optimizer, scheduler, generator, say=print
+) -> int | None:
+    """Restore a run from ``where`` (``latest`` or a checkpoint path) into the given objects; returns the step it
+    reached, or None when ``latest`` finds no checkpoint (a run killed before its first one starts over)."""
+    if where == "latest" and not list_checkpoints(output_dir):
+        say(
+            f"[minirl] --checkpoint.resume latest: no checkpoint in {checkpoint_root(output_dir)}; starting from step 0."
+        )
+        return None
+    path = find_checkpoint(where, output_dir)
+    state = load_checkpoint(path, model, bare_optimizer(optimizer), scheduler, generator)
+    say(f"[minirl] resumed from {path} at step {int(state['step'])}")
+    return int(state["step"])
+
+
 def save_model(model, tokenizer, path: Path, merge_lora: bool = False) -> None:
     """``model`` and ``tokenizer`` in Hugging Face format (safetensors) in ``path``; a LoRA model is merged first when
     ``merge_lora`` (into a copy: ``model`` keeps its adapter). A full disk stops with ``DiskFullError``."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import random
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -39,17 +38,10 @@ from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import (
-    EvalContext,
-    RunDir,
-    StepLog,
-    evaluate_run,
-    progress_line,
-    samples_due,
-    transfer_sets,
-)
+from minirl.trainer.rundir import EvalContext, RunDir, StepLog, evaluate_run, samples_due, transfer_sets
 from minirl.trainer.setup import (
     check_resources,
+    distribute,
     load_policy,
     make_accelerator,
     make_optimizer,
@@ -108,10 +100,7 @@ class GRPOTrainer:
         model, self.ref_model = prepare_policy(model, cfg, acc.device)
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
-        # torch names broadcast_buffers deprecated; accelerate has no successor yet
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
-            self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.model, self.optimizer = distribute(acc, model, optimizer)
         # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
         engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
         self.engine = make_engine(engine, self.unwrapped, acc.device)
@@ -240,36 +229,20 @@ class GRPOTrainer:
         if not self.accelerator.is_main_process:
             return None
         return ckpt.save_checkpoint(
-            self.out,
-            self.step,
-            self.unwrapped,
-            self._raw_optimizer,
-            self.scheduler,
-            self.generator,
-            {"config": self.cfg.to_dict()},
-            keep_last=self.cfg.checkpoint.keep_last,
-        )
-
-    @property
-    def _raw_optimizer(self):
-        return self.optimizer.optimizer if hasattr(self.optimizer, "optimizer") else self.optimizer
+            self.out, self.step, self.unwrapped, ckpt.bare_optimizer(self.optimizer), self.scheduler,
+            self.generator, {"config": self.cfg.to_dict()}, keep_last=self.cfg.checkpoint.keep_last,
+        )  # fmt: skip
 
     def resume(self, where: str) -> None:
         """Continue from ``latest`` or a checkpoint path; ``latest`` without any checkpoint starts from step 0."""
-        if where == "latest" and not ckpt.list_checkpoints(self.out):
-            self._restart = True  # a run killed before its first checkpoint: its logs are replaced
-            root = ckpt.checkpoint_root(self.out)
-            self.accelerator.print(
-                f"[minirl] --checkpoint.resume latest: no checkpoint in {root}; starting from step 0."
-            )
-            return
-        path = ckpt.find_checkpoint(where, self.out)
-        state = ckpt.load_checkpoint(
-            path, self.unwrapped, self._raw_optimizer, self.scheduler, self.generator
+        say = self.accelerator.print
+        step = ckpt.resume_step(
+            where, self.out, self.unwrapped, self.optimizer, self.scheduler, self.generator, say
         )
-        self.step = int(state["step"])
-        self.engine.sync_weights()  # a sampler copy was made from the weights before they were restored
-        self.accelerator.print(f"[minirl] resumed from {path} at step {self.step}")
+        self._restart = step is None  # a run killed before its first checkpoint: its logs are replaced
+        if step is not None:
+            self.step = step
+            self.engine.sync_weights()  # a sampler copy was made from the weights before they were restored
 
     def save_model(self, path: Path | None = None) -> Path:
         """Save the final model in HF format (safetensors); LoRA is merged when ``checkpoint.merge_lora``."""
@@ -338,5 +311,3 @@ class GRPOTrainer:
         path = write_report(self.out)
         self.accelerator.print(f"[minirl] report: {path}")
         return path
-
-    progress_line = staticmethod(progress_line)

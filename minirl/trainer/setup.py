@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +78,17 @@ def load_policy(cfg: TrainConfig, device: torch.device, mixed: str, model=None, 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def distribute(accelerator, model, optimizer):
+    """``accelerator.prepare(model, optimizer)``: the DDP wrapper when several processes train, else as they are.
+
+    torch's DDP warns that ``broadcast_buffers`` is deprecated, which accelerate passes and has no successor for yet;
+    that warning is silenced here, nothing else.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers", category=FutureWarning)
+        return accelerator.prepare(model, optimizer)
 
 
 def prepare_policy(model, cfg: TrainConfig, device=None):
