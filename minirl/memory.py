@@ -286,9 +286,12 @@ def estimate_memory(
     prompt_tokens: int,
     available: int | None = None,
     chunk: int = 256,
+    mapped_reference: bool = False,
 ) -> MemoryEstimate:
     """Estimate the peak memory of a run of ``cfg`` (a ``TrainConfig``) with a model of ``shape`` whose prompts are at
     most ``prompt_tokens`` tokens, and, when it does not fit ``available`` bytes, which setting to change and to what.
+    ``mapped_reference``: the reference copy is mapped from a file only for the frozen log-probs
+    (:mod:`minirl.trainer.reference`, on the CPU), so it counts in that phase alone.
 
     >>> from minirl.config import TrainConfig
     >>> shape = ModelShape(params=135_000_000, trainable=135_000_000, bytes_per_param=4, layers=30, hidden=576,
@@ -303,7 +306,7 @@ def estimate_memory(
     static = {
         "runtime": RUNTIME_BYTES,
         "weights": weights,
-        "reference": weights if g.beta > 0 and not cfg.model.lora else 0,
+        "reference": weights if g.beta > 0 and not cfg.model.lora and not mapped_reference else 0,
         "sampler copy": shape.params * engine_bytes,
         "optimizer": 2 * shape.trainable * 4,
     }
@@ -330,6 +333,8 @@ def estimate_memory(
         "rollout": shape.kv_bytes(rows, prompt_tokens + r.max_new_tokens) + 2 * rows * shape.vocab * 4,
         "forward_backward": update(micro),
     }
+    if mapped_reference and g.beta > 0 and not cfg.model.lora:
+        phases["frozen_logps (reference mapped)"] = weights
     if cfg.data.eval_size and (cfg.eval.at_start or cfg.eval.at_end or cfg.eval.every):
         phases["evaluation"] = evaluation(eval_rows)
     est = MemoryEstimate(static, phases, available)

@@ -169,7 +169,7 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_toke
         "--checkpoint.save_model",
         "true",
     )
-    assert trainer.ref_model is None  # no copy: the adapter is disabled instead
+    assert trainer.reference is None  # no copy: the adapter is disabled instead
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert all("kl" in r for r in rows)
     assert (tmp_path / "model" / "adapter_config.json").exists()
@@ -191,8 +191,11 @@ def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_to
         "--optim.micro_batch_size",
         "2",
     )
-    assert trainer.ref_model is not None
-    assert not any(p.requires_grad for p in trainer.ref_model.parameters())
+    assert trainer.reference is not None
+    assert not any(p.requires_grad for p in trainer.reference.model.parameters())
+    # on the CPU the copy is mapped from a file only while used: no weights in memory between steps
+    assert {p.device.type for p in trainer.reference.model.parameters()} == {"meta"}
+    assert (tmp_path / "reference.rank0.safetensors").exists()
 
 
 def test_missing_gold_column_is_named(tmp_path, tiny_model, tiny_tokenizer):

@@ -36,6 +36,7 @@ from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import run_data
 from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
+from minirl.trainer.reference import MappedReference
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
 from minirl.trainer.rundir import EvalContext, RunDir, StepLog, evaluate_run, samples_due, transfer_sets
@@ -97,7 +98,7 @@ class GRPOTrainer:
 
         # Model (fp32 master weights; on GPU the forward runs under bf16 autocast through accelerate).
         model, self.tokenizer = load_policy(cfg, device, mixed, model, tokenizer)
-        model, self.ref_model = prepare_policy(model, cfg, acc.device)
+        model, self.reference = prepare_policy(model, cfg, acc.device, self.out, acc.process_index)
         optimizer, self.scheduler = make_optimizer(model, cfg)
         self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
         self.model, self.optimizer = distribute(acc, model, optimizer)
@@ -106,7 +107,7 @@ class GRPOTrainer:
         self.engine = make_engine(engine, self.unwrapped, acc.device)
         self.memory = PeakMemory(acc.device)  # peak memory of each phase of a step
         self.update = PolicyUpdate(
-            cfg, acc, self.model, self.optimizer, self.scheduler, self.ref_model, self.engine,
+            cfg, acc, self.model, self.optimizer, self.scheduler, self.reference, self.engine,
             ckpt.checkpoint_root(self.out), self.memory,
         )  # fmt: skip
         seed = cfg.run.seed * 1000 + acc.process_index  # the sampler's own stream on each process
@@ -257,8 +258,9 @@ class GRPOTrainer:
         """The run's memory estimate, checked, and a warning when its disk is short (``setup.check_resources``)."""
         prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
         acc = self.accelerator
+        mapped = isinstance(self.reference, MappedReference)
         return check_resources(
-            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print
+            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print, mapped
         )
 
     def train(self) -> dict[str, float]:

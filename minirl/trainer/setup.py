@@ -16,6 +16,7 @@ from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
 from minirl.grpo.head import causal_lm
 from minirl.memory import MemoryEstimate, ModelShape, available_bytes, estimate_memory
 from minirl.models import load_model_and_tokenizer, lora_config, pick_device, pick_dtype
+from minirl.trainer.reference import Reference, make_reference
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -91,21 +92,19 @@ def distribute(accelerator, model, optimizer):
         return accelerator.prepare(model, optimizer)
 
 
-def prepare_policy(model, cfg: TrainConfig, device=None):
+def prepare_policy(model, cfg: TrainConfig, device=None, ref_folder: Path | None = None, rank: int = 0):
     """Wrap ``model`` for training as the config says, on ``device`` (where it is, if None); returns
-    ``(policy, ref_model or None)``.
+    ``(policy, reference or None)``.
 
     The reference for the KL term costs nothing when it is not needed: none when ``beta == 0``; with LoRA the base
     model with the adapter disabled (the trainer calls ``disable_adapter()``), so no copy either; only full
-    fine-tuning with ``beta > 0`` keeps a frozen copy.
+    fine-tuning with ``beta > 0`` keeps a frozen copy (:func:`~minirl.trainer.reference.make_reference`: on the CPU
+    mapped from a file in ``ref_folder`` only while it is used; in memory without a folder or on an accelerator).
     """
     if cfg.model.lora:
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(cfg.model))
-    ref_model = None
-    if cfg.grpo.beta > 0 and not cfg.model.lora:
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     if cfg.model.gradient_checkpointing:
         lm = causal_lm(model)  # peft forwards neither name; transformers 5.2x renamed the method
         if hasattr(lm, "activation_checkpointing_enable"):
@@ -116,9 +115,11 @@ def prepare_policy(model, cfg: TrainConfig, device=None):
             model.enable_input_require_grads()
     if device is not None:
         model.to(device)
-        if ref_model is not None:
-            ref_model.to(device)
-    return model, ref_model
+    if cfg.grpo.beta <= 0 or cfg.model.lora:
+        return model, None
+    if ref_folder is None:
+        return model, Reference(copy.deepcopy(model).eval().requires_grad_(False))
+    return model, make_reference(model, ref_folder, rank)
 
 
 def scheduler_name(cfg: TrainConfig) -> str:
@@ -167,7 +168,14 @@ def make_optimizer(model, cfg: TrainConfig):
 
 
 def check_resources(
-    model, tokenizer, prompts: list[str], cfg: TrainConfig, out: Path, device, say: Callable[[str], None]
+    model,
+    tokenizer,
+    prompts: list[str],
+    cfg: TrainConfig,
+    out: Path,
+    device,
+    say: Callable[[str], None],
+    mapped_reference: bool = False,
 ) -> MemoryEstimate:
     """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
     ``run.preflight_force``); warn when the run folder's disk is short of what the run will write.
@@ -179,10 +187,13 @@ def check_resources(
         out: the run folder, whose disk is checked.
         device: where the run trains (its available memory).
         say: prints on the main process (``accelerator.print``).
+        mapped_reference: the reference copy is mapped from a file only while used (:func:`make_reference`).
     """
     shape = ModelShape.of(model)
     prompt_tokens = max(len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"])
-    estimate = estimate_memory(shape, cfg, prompt_tokens, available=available_bytes(device))
+    estimate = estimate_memory(
+        shape, cfg, prompt_tokens, available=available_bytes(device), mapped_reference=mapped_reference
+    )
     check_memory(estimate, force=cfg.run.preflight_force, say=say)
     weights = shape.params * shape.bytes_per_param
     writes = run_writes(

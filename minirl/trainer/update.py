@@ -11,6 +11,7 @@ the minibatch's ``minibatch_normalizer`` and never looks at ``loss_type``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import defaultdict
@@ -81,7 +82,8 @@ class PolicyUpdate:
         cfg: the run's config (``grpo``, ``optim`` and ``rollout.temperature`` / ``max_new_tokens`` are read).
         accelerator: the run's ``accelerate.Accelerator``.
         model, optimizer, scheduler: the prepared policy, its AdamW and its LR schedule.
-        ref_model: the frozen reference, or None (beta == 0, or LoRA: the base with the adapter disabled).
+        reference: pi_ref (:mod:`minirl.trainer.reference`), or None (beta == 0, or LoRA: the base with the adapter
+            disabled).
         engine: the rollout engine, told to sync after each optimizer step.
         checkpoint_dir: named in the error message when the loss diverges.
         memory: records the peak memory of each phase (``frozen_logps``, ``forward_backward``, ``optimizer``).
@@ -94,14 +96,14 @@ class PolicyUpdate:
         model,
         optimizer,
         scheduler,
-        ref_model,
+        reference,
         engine,
         checkpoint_dir: Path,
         memory: PeakMemory | None = None,
     ):
         self.cfg, self.accelerator = cfg, accelerator
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.ref_model, self.engine = ref_model, engine
+        self.reference, self.engine = reference, engine
         self.checkpoint_dir = checkpoint_dir
         self.memory = memory or PeakMemory(accelerator.device)
         self.times: dict[str, float] = defaultdict(float)  # seconds per phase of the last call to run()
@@ -133,16 +135,21 @@ class PolicyUpdate:
         """Old-policy (``"old"``) or reference (``"ref"``) log-probs, no grad, in micro-batches. [N, C]"""
         out = torch.zeros(batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device)
         unwrapped = self.accelerator.unwrap_model(self.model)
-        for idx in micro_batches(batch.size, self.cfg.optim.micro_batch_size, batch.completion_ids.device):
-            part = batch.select(idx)  # may be narrower than the batch: it keeps its own longest completion
-            if which == "ref" and self.ref_model is None:  # LoRA: the base model is the reference
-                with unwrapped.disable_adapter():
-                    lp, _ = self.log_probs(self.model, part)
-            elif which == "ref":
-                lp, _ = self.log_probs(self.ref_model, part)
-            else:
-                lp, _ = self.log_probs(self.model, part)
-            out[idx, : lp.shape[1]] = lp.float()
+        if which == "old":
+            model = contextlib.nullcontext(self.model)
+        elif self.reference is None:  # LoRA: the base model is the reference
+            model = unwrapped.disable_adapter()
+        else:
+            model = self.reference.use()
+        with model as reference:
+            for idx in micro_batches(
+                batch.size, self.cfg.optim.micro_batch_size, batch.completion_ids.device
+            ):
+                part = batch.select(
+                    idx
+                )  # may be narrower than the batch: it keeps its own longest completion
+                lp, _ = self.log_probs(self.model if reference is None else reference, part)
+                out[idx, : lp.shape[1]] = lp.float()
         return out  # [N, C]
 
     def run(self, batch: PolicyBatch, step: int) -> UpdateResult:
