@@ -1,33 +1,41 @@
-"""Run configuration: grouped dataclasses, read from YAML and the command line by jsonargparse.
+"""Run configuration: one dataclass per section, read from YAML and the command line by jsonargparse.
 
-Each section is a dataclass; the string under a field is its documentation (``--help`` shows it, through
-jsonargparse's attribute-docstring support) and ``__post_init__`` validates it, so a bad value fails before any
-model is loaded, with a message that names the field and the value. :func:`parse_args` reads ``--config
-FILE.yaml`` and then ``--section.field value`` (or ``section.field=value``) overrides, e.g.::
+The string under each field is its documentation (``--help`` shows it, through jsonargparse's attribute-docstring
+support) and each section's ``__post_init__`` checks it, so a bad value fails before any model is loaded, with a
+one-line :class:`ConfigError` that names the field (printed as ``error: ...`` by :func:`minirl.cli.run_main`).
+
+Parsing is `jsonargparse <https://jsonargparse.readthedocs.io>`_'s own, as in litgpt: ``--config FILE.yaml`` (its
+``ActionConfigFile``), then ``--section.field VALUE`` overrides, which win over the file, e.g.::
 
     accelerate launch recipes/r1_zero.py --config recipes/configs/r1_zero_smollm2_cpu.yaml --rollout.max_new_tokens 96
 
-Parsing and type checking are `jsonargparse <https://jsonargparse.readthedocs.io>`_'s (the library litgpt parses its
-dataclass configs with); this module adds the sections, their checks, and messages that name the field in one line
-(:class:`ConfigError`, printed as ``error: ...`` by :func:`minirl.cli.run_main`). Two command-line conveniences
-stay: a bare boolean flag means true (``--model.lora``), and a list may be written with commas
-(``--mixing.arms uncurated,curated``).
+A value is YAML: ``--model.lora true``, ``--run.report_to '[tensorboard, wandb]'``, ``--grpo.rewards '{accuracy:
+1}'``, ``--data.train_size null``. A value that does not fit its field is refused with jsonargparse's message.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import re
-import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, Namespace, set_parsing_settings
 
-from minirl.config_checks import ConfigError, _check, check_curriculum, check_worked_examples
+from minirl.config_checks import (
+    ConfigError,
+    _check,
+    above,
+    at_least,
+    check_curriculum,
+    check_transfer,
+    check_worked_examples,
+    one_of,
+)
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 BACKENDS = ("minirl", "trl")
@@ -64,7 +72,7 @@ class ModelConfig:
     """Recompute activations in backward: less memory, slower (docs/benchmarks.md, section Memory)."""
 
     def __post_init__(self):
-        _check(self.lora_r > 0, f"model.lora_r must be > 0, got {self.lora_r}")
+        above("model", self, lora_r=0)
         _check(0 <= self.lora_dropout < 1, f"model.lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
 
@@ -108,7 +116,7 @@ class DataConfig:
             self.train_size is None or self.train_size > 0,
             f"data.train_size must be > 0, got {self.train_size}",
         )
-        _check(self.eval_size >= 0, f"data.eval_size must be >= 0, got {self.eval_size}")
+        at_least("data", self, eval_size=0)
         _check(isinstance(self.task_args, dict), f"data.task_args must be a mapping, got {self.task_args!r}")
 
 
@@ -137,15 +145,12 @@ class RolloutConfig:
     default"). See minirl.rollout.engines."""
 
     def __post_init__(self):
-        _check(self.engine in ENGINES, f"rollout.engine must be one of {ENGINES}, got '{self.engine}'")
+        one_of("rollout", self, engine=ENGINES)
         _check(
             self.num_generations >= 2,
             f"rollout.num_generations must be >= 2 (GRPO normalises within a group), got {self.num_generations}",
         )
-        _check(
-            self.prompts_per_step >= 1, f"rollout.prompts_per_step must be >= 1, got {self.prompts_per_step}"
-        )
-        _check(self.max_new_tokens >= 1, f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        at_least("rollout", self, prompts_per_step=1, max_new_tokens=1)
         _check(self.temperature > 0, f"rollout.temperature must be > 0 for training, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"rollout.top_p must be in (0, 1], got {self.top_p}")
 
@@ -178,19 +183,10 @@ class GRPOConfig:
     agree then makes no optimizer step, so AdamW's momentum cannot keep moving the weights (docs/trl_parity.md)."""
 
     def __post_init__(self):
-        _check(
-            self.loss_type in LOSS_TYPES,
-            f"grpo.loss_type must be one of {LOSS_TYPES}, got '{self.loss_type}'",
-        )
-        _check(
-            self.scale_rewards in SCALE_REWARDS,
-            f"grpo.scale_rewards must be one of {SCALE_REWARDS}, got '{self.scale_rewards}'",
-        )
-        _check(self.beta >= 0, f"grpo.beta must be >= 0, got {self.beta}")
+        one_of("grpo", self, loss_type=LOSS_TYPES, scale_rewards=SCALE_REWARDS)
         _check(self.epsilon_low >= 0 and self.epsilon_high >= 0, "grpo.epsilon_low/high must be >= 0")
-        _check(self.num_iterations >= 1, f"grpo.num_iterations must be >= 1, got {self.num_iterations}")
-        _check(self.tis_cap > 0, f"grpo.tis_cap must be > 0, got {self.tis_cap}")
-        _check(self.num_minibatches >= 1, f"grpo.num_minibatches must be >= 1, got {self.num_minibatches}")
+        at_least("grpo", self, beta=0, num_iterations=1, num_minibatches=1)
+        above("grpo", self, tis_cap=0)
         if self.rewards is not None:
             _check(
                 isinstance(self.rewards, dict) and len(self.rewards) > 0,
@@ -222,17 +218,13 @@ class OptimConfig:
     batch of the frozen (reference, old-policy) log-probs. ``null`` = the whole minibatch at once."""
 
     def __post_init__(self):
-        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
-        _check(
-            self.scheduler in SCHEDULERS,
-            f"optim.scheduler must be one of {SCHEDULERS}, got '{self.scheduler}'",
-        )
-        _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        above("optim", self, lr=0)
+        one_of("optim", self, scheduler=SCHEDULERS)
+        at_least("optim", self, warmup_steps=0, max_grad_norm=0)
         _check(
             self.micro_batch_size is None or self.micro_batch_size >= 1,
             f"optim.micro_batch_size must be >= 1 or null, got {self.micro_batch_size}",
         )
-        _check(self.max_grad_norm >= 0, f"optim.max_grad_norm must be >= 0, got {self.max_grad_norm}")
 
 
 @dataclass
@@ -265,10 +257,8 @@ class RunConfig:
     """``minirl`` (our trainer) or ``trl`` (the same recipe through TRL's GRPOTrainer; see minirl.backends)."""
 
     def __post_init__(self):
-        _check(self.backend in BACKENDS, f"run.backend must be one of {BACKENDS}, got '{self.backend}'")
-        _check(self.max_steps >= 1, f"run.max_steps must be >= 1, got {self.max_steps}")
-        _check(self.sample_every >= 0, f"run.sample_every must be >= 0, got {self.sample_every}")
-        _check(self.log_every >= 1, f"run.log_every must be >= 1, got {self.log_every}")
+        one_of("run", self, backend=BACKENDS)
+        at_least("run", self, max_steps=1, sample_every=0, log_every=1)
 
 
 @dataclass
@@ -299,33 +289,13 @@ class EvalConfig:
     200}}``, ``size`` distinct problems of that task's test split, prompted in the run's style."""
 
     def __post_init__(self):
-        for name, spec in self.transfer.items():
-            _check(
-                isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None,
-                f"eval.transfer: name {name!r} must be letters, digits, '_', '-' or '.'",
-            )
-            _check(
-                isinstance(spec, dict) and "task" in spec and set(spec) <= {"task", "task_args", "size"},
-                f"eval.transfer.{name} must be a mapping with 'task' and optionally 'task_args' and 'size', "
-                f"got {spec!r}",
-            )
-            size = spec.get("size", 200)
-            _check(
-                isinstance(size, int) and not isinstance(size, bool) and size > 0,
-                f"eval.transfer.{name}.size must be a positive integer, got {size!r}",
-            )
-            _check(
-                isinstance(spec.get("task_args", {}), dict),
-                f"eval.transfer.{name}.task_args must be a mapping, got {spec.get('task_args')!r}",
-            )
-        _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
-        _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
-        _check(self.k >= 1, f"eval.k must be >= 1, got {self.k}")
+        check_transfer(self.transfer)
+        at_least("eval", self, every=0, batch_size=1, k=1)
         _check(
             self.max_new_tokens is None or self.max_new_tokens >= 1,
             f"eval.max_new_tokens must be >= 1 or null, got {self.max_new_tokens}",
         )
-        _check(self.temperature > 0, f"eval.temperature must be > 0, got {self.temperature}")
+        above("eval", self, temperature=0)
 
 
 @dataclass
@@ -344,8 +314,7 @@ class CheckpointConfig:
     """With LoRA, save the merged full model instead of the adapter."""
 
     def __post_init__(self):
-        _check(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")
-        _check(self.keep_last >= 1, f"checkpoint.keep_last must be >= 1, got {self.keep_last}")
+        at_least("checkpoint", self, every=0, keep_last=1)
 
 
 @dataclass
@@ -383,148 +352,51 @@ C = typing.TypeVar("C", bound=TrainConfig)
 """A config class: :class:`TrainConfig` or a subclass that adds sections (the R1 pipeline's)."""
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Parsing (jsonargparse) and one-line errors
+# Parsing: jsonargparse's own; its errors become one-line ConfigErrors
 
 
-def _field_types(cls: type) -> dict[str, dict[str, Any]]:
-    """``{section: {field: annotation}}`` of a config class."""
-    return {sec.name: typing.get_type_hints(sec.default_factory) for sec in fields(cls)}
+class _ConfigFile(ActionConfigFile):
+    """jsonargparse's ``--config``, whose errors name the file (``argument --config: FILE: <message>``): it checks
+    the file's keys at once (jsonargparse would at the end) and refuses a section that is not a mapping (``run: 5``)."""
+
+    def __call__(self, parser, cfg, values, option_string=None):
+        sections = [name for name, value in vars(cfg).items() if isinstance(value, Namespace)]
+        try:
+            super().__call__(parser, cfg, values, option_string)
+            _sections_are_mappings(cfg, sections)
+            parser.validate(cfg)
+        except (ArgumentError, TypeError, KeyError, ValueError) as err:
+            raise ArgumentError(self, f"{values}: {err}") from None
 
 
-def _is(annotation: Any, kind: type) -> bool:
-    """Whether ``annotation`` is ``kind``, ``kind[...]`` or ``kind | None``."""
-    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    options = typing.get_args(annotation) if union else ()
-    return any(a is kind or typing.get_origin(a) is kind for a in (annotation, *options))
-
-
-def _normalise(argv: list[str], types: dict[str, dict[str, Any]]) -> list[str]:
-    """jsonargparse's argv, from ours: ``a.b=v`` -> ``--a.b=v``, a bare boolean flag -> ``true``, ``x,y`` -> ``[x,y]``."""
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("-") and "=" in arg and "." in arg.split("=", 1)[0]:
-            arg = "--" + arg
-        key, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
-        section, _, name = key.partition(".")
-        annotation = types.get(section, {}).get(name)
-        if annotation is None:
-            out.append(arg)
-        elif not eq:
-            has_value = i + 1 < len(argv) and not argv[i + 1].startswith("--")
-            if not has_value and _is(annotation, bool):
-                out.append(f"--{key}=true")
-            else:
-                out.append(f"--{key}")
-                if has_value:
-                    i += 1
-                    out.append(_as_list(argv[i]) if _is(annotation, list) else argv[i])
-        else:
-            out.append(f"--{key}={_as_list(value) if _is(annotation, list) else value}")
-        i += 1
-    return out
-
-
-def _as_list(value: str) -> str:
-    return value if value.lstrip().startswith("[") or value in ("null", "none", "None") else f"[{value}]"
-
-
-_EXPECTED = re.compile(r"Expected a <class '(\w+)'>")
-_GOT = re.compile(r"(?:Got|Given) value: (.*?)(?:\n|$)")
-_WANTED = {"bool": "true/false", "dict": "a mapping like {a: 1}", "list": "a list like [a, b]"}
-
-
-def _unknown(key: str, types: dict[str, dict[str, Any]], where: str = "") -> ConfigError:
-    """The message for a key that is not a field: unknown field, unknown section, or no field named."""
-    section, _, name = key.partition(".")
-    if section not in types:
-        return ConfigError(
-            f"Unknown config section '{section}'{where}. Valid sections: {', '.join(sorted(types))}"
-        )
-    if not name:
-        return ConfigError(f"Override '--{key}' must be section.field, e.g. --run.max_steps 10")
-    return ConfigError(f"Unknown config field '{key}'{where}. Valid fields here: {', '.join(types[section])}")
-
-
-def _config_error(err: Exception, types: dict[str, dict[str, Any]], where: str = "") -> ConfigError:
-    """jsonargparse's error as one line that names the field (and, with ``where``, the file)."""
-    text = str(err).strip()
-    if text.startswith("unrecognized arguments:"):
-        first = text.split(":", 1)[1].split()[0]
-        if not first.startswith("--"):
-            return ConfigError(
-                f"Unexpected argument '{first}'. Use --section.field value, e.g. --run.max_steps 10"
-            )
-        return _unknown(first[2:].split("=", 1)[0], types)
-    m = re.search(r"Group '(\w+)' does not accept option '(\w+)'", text)
-    if m:
-        return _unknown(f"{m[1]}.{m[2]}", types, where)
-    m = re.search(r"Option '([\w.]+)' is not accepted", text)
-    if m:
-        return _unknown(m[1], types, where)
-    m = re.search(r'Parser key "([\w.]+)"', text)
-    if m:
-        wanted = [w for w in _EXPECTED.findall(text) if w != "NoneType"]
-        got = _GOT.search(text)
-        if wanted and got:
-            nullable = " (or null)" if "NoneType" in text else ""
-            what = _WANTED.get(wanted[0], wanted[0])
-            return ConfigError(f"{m[1]}{where}: expected {what}{nullable}, got {got[1].strip()!r}")
-        return ConfigError(f"{m[1]}{where}: {' '.join(text.split(':', 1)[1].split())}")
-    m = re.match(r"argument --([\w.]+): expected one argument", text)
-    if m:
-        return ConfigError(f"--{m[1]} needs a value" if "." in m[1] else _unknown(m[1], types).args[0])
-    return ConfigError(" ".join(text.split()) + where)
+def _sections_are_mappings(cfg: Namespace, sections: typing.Iterable[str]) -> None:
+    bad = {name: cfg.get(name) for name in sections if not isinstance(cfg.get(name), Namespace)}
+    _check(not bad, f"Config sections must be mappings of fields, got {bad}")
 
 
 @functools.cache
-def _parser(cls: type):
+def _parser(cls: type) -> ArgumentParser:
     """The jsonargparse parser of ``cls`` (one ``--section.field`` per field, help from the docstrings), built once."""
-    from jsonargparse import ArgumentParser, set_parsing_settings
-
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    parser = ArgumentParser(
-        prog=None,
-        description=f"{cls.__doc__} Usage: [--config FILE.yaml] [--section.field VALUE ...]",
-        exit_on_error=False,
-        default_env=False,
-    )
-    # Listed for --help; parse_args reads the file itself (load_yaml) so that YAML errors name it.
-    parser.add_argument("--config", type=str, help="YAML file with some or all of the sections below")
+    usage = f"{cls.__doc__} Usage: [--config FILE.yaml] [--section.field VALUE ...]"
+    parser = ArgumentParser(description=usage, exit_on_error=False, default_env=False, print_config=None)
+    config_help = "YAML file with some or all of the sections below; the --section.field options after it win"
+    parser.add_argument("--config", action=_ConfigFile, help=config_help)
     parser.add_class_arguments(cls, fail_untyped=True)
     return parser
 
 
-def _build(cls: type[C], data: Any, argv: list[str], source: str = "") -> C:
-    """``cls`` from a YAML-like mapping of sections (``source`` names it in errors), then ``argv`` overrides."""
-    from jsonargparse import ArgumentError
+def _parse(parse: Callable[..., Namespace], *args: Any, **kwargs: Any) -> Namespace:
+    """``parse(*args, **kwargs)``, a jsonargparse parse method, whose error becomes a one-line :class:`ConfigError`."""
+    try:
+        return parse(*args, **kwargs)
+    except ArgumentError as err:
+        raise ConfigError(" ".join(str(err).split())) from None
 
-    types = _field_types(cls)
-    where = f" (in {source})" if source else ""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"A config{where} must be a mapping of sections ({', '.join(sorted(types))}), got {data!r}"
-        )
-    for section, values in data.items():
-        if section in types and values is not None and not isinstance(values, dict):
-            raise ConfigError(
-                f"Config section '{section}'{where} must be a mapping of fields, got {values!r}"
-            )
-    parser = _parser(cls)
-    sections = {k: v for k, v in data.items() if v is not None}
-    try:
-        base = parser.parse_object(sections) if sections else None
-    except ArgumentError as err:
-        raise _config_error(err, types, where) from None
-    try:
-        if argv or base is None:
-            base = parser.parse_args(_normalise(argv, types), **({} if base is None else {"namespace": base}))
-        built = parser.instantiate(base)
-    except ArgumentError as err:
-        raise _config_error(err, types) from None
-    return cls(**{name: built[name] for name in types})
+
+def _instantiate(cls: type[C], parsed: Namespace) -> C:
+    built = _parser(cls).instantiate(parsed)  # each section's __post_init__ checks it
+    return cls(**{f.name: built[f.name] for f in fields(cls)})
 
 
 def config_from_dict(
@@ -536,44 +408,28 @@ def config_from_dict(
     >>> config_from_dict({"run": {"max_steps": 3}}, [("eval.k", "4")]).eval.k
     4
     """
-    return _build(cls, data, [f"--{key}={value}" for key, value in overrides or []])
-
-
-def load_yaml(path: str | Path) -> dict:
-    """Read a YAML config file, with errors that name the file."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"Config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
-    return {} if data is None else data
+    parser = _parser(cls)
+    _check(isinstance(data, dict), f"A config must be a mapping of sections, got {data!r}")
+    parsed = _parse(parser.parse_object, data)
+    _sections_are_mappings(parsed, [f.name for f in fields(cls)])
+    argv = [f"--{key}={value}" for key, value in overrides or []]
+    return _instantiate(cls, _parse(parser.parse_args, argv, namespace=parsed))
 
 
 def parse_args(argv: list[str], default_config: str | Path | None = None, cls: type[C] = TrainConfig) -> C:
-    """Parse ``[--config FILE] [--section.field VALUE | section.field=VALUE ...]`` into a ``cls`` config.
+    """Parse ``[--config FILE] [--section.field VALUE ...]`` into a ``cls`` config, with jsonargparse.
 
-    ``default_config`` is read when ``argv`` names no ``--config``. ``--help`` prints every field and exits.
+    ``default_config`` is the file read when ``argv`` has no ``--config``. ``--help`` prints every field and exits.
 
-    >>> cfg = parse_args(["--run.max_steps", "3", "rollout.num_generations=4", "--eval.k", "2"])
-    >>> cfg.run.max_steps, cfg.rollout.num_generations, cfg.eval.k
-    (3, 4, 2)
+    >>> cfg = parse_args(["--run.max_steps", "3", "--model.lora", "true", "--run.report_to", "[wandb]"])
+    >>> cfg.run.max_steps, cfg.model.lora, cfg.run.report_to
+    (3, True, ['wandb'])
     """
-    config_path, rest, argv, i = default_config, [], list(argv), 0
-    while i < len(argv):  # --config is the one option that is not a field
-        if argv[i] == "--config":
-            if i + 1 >= len(argv):
-                raise ConfigError("--config needs a file path")
-            config_path, i = argv[i + 1], i + 2
-            continue
-        if argv[i].startswith("--config="):
-            config_path = argv[i].split("=", 1)[1]
-        else:
-            rest.append(argv[i])
-        i += 1
-    data = load_yaml(config_path) if config_path else {}
-    return _build(cls, data, rest, str(config_path or ""))
+    parser = _parser(cls)
+    parsed = _parse(parser.parse_args, list(argv))
+    if default_config is not None and not parsed.get("config"):
+        parsed = _parse(parser.parse_args, ["--config", str(default_config), *argv])
+    return _instantiate(cls, parsed)
 
 
 def help_text(cls: type | None = None) -> str:

@@ -1,8 +1,11 @@
-"""Checks of the config fields that hold lists of mappings (``data.worked_examples``, ``data.curriculum``), and
-:class:`ConfigError`, the error every config check raises (re-exported by :mod:`minirl.config`)."""
+"""Checks of the config fields: bounds and choices shared by the sections' ``__post_init__``, the fields that hold
+mappings (``data.worked_examples``, ``data.curriculum``, ``eval.transfer``), and :class:`ConfigError`, the error
+every config check raises (re-exported by :mod:`minirl.config`)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any
 
 
@@ -13,6 +16,45 @@ class ConfigError(ValueError):
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
+
+
+def at_least(section: str, values: Any, **bounds: float) -> None:
+    """Check ``values.name >= bound`` for each ``name=bound``; the message names ``section.name`` and the value.
+
+    >>> from types import SimpleNamespace
+    >>> at_least("run", SimpleNamespace(max_steps=0), max_steps=1)
+    Traceback (most recent call last):
+    minirl.config_checks.ConfigError: run.max_steps must be >= 1, got 0
+    """
+    for name, bound in bounds.items():
+        value = getattr(values, name)
+        _check(value >= bound, f"{section}.{name} must be >= {bound}, got {value}")
+
+
+def above(section: str, values: Any, **bounds: float) -> None:
+    """Check ``values.name > bound`` for each ``name=bound``; the message names ``section.name`` and the value.
+
+    >>> from types import SimpleNamespace
+    >>> above("optim", SimpleNamespace(lr=0.0), lr=0)
+    Traceback (most recent call last):
+    minirl.config_checks.ConfigError: optim.lr must be > 0, got 0.0
+    """
+    for name, bound in bounds.items():
+        value = getattr(values, name)
+        _check(value > bound, f"{section}.{name} must be > {bound}, got {value}")
+
+
+def one_of(section: str, values: Any, **choices: Collection[str]) -> None:
+    """Check ``values.name in options`` for each ``name=options``; the message lists the options.
+
+    >>> from types import SimpleNamespace
+    >>> one_of("run", SimpleNamespace(backend="deepspeed"), backend=("minirl", "trl"))
+    Traceback (most recent call last):
+    minirl.config_checks.ConfigError: run.backend must be one of ('minirl', 'trl'), got 'deepspeed'
+    """
+    for name, options in choices.items():
+        value = getattr(values, name)
+        _check(value in options, f"{section}.{name} must be one of {options}, got '{value}'")
 
 
 WORKED_EXAMPLE_KEYS = ("question", "reasoning", "answer")
@@ -66,3 +108,30 @@ def check_curriculum(stages: Any) -> list[dict] | None:
         )
         out.append({**st, "task_args": dict(st["task_args"])})
     return out
+
+
+def check_transfer(transfer: dict[str, dict]) -> None:
+    """``transfer`` (``eval.transfer``) checked: names of letters, digits, ``_``, ``-`` or ``.``, each mapped to
+    ``{task, task_args?, size?}`` with ``size`` a positive integer and ``task_args`` a mapping.
+
+    >>> check_transfer({"three_terms": {"task": "arithmetic", "task_args": {"num_terms": 3}, "size": 50}})
+    """
+    for name, spec in transfer.items():
+        _check(
+            isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None,
+            f"eval.transfer: name {name!r} must be letters, digits, '_', '-' or '.'",
+        )
+        _check(
+            isinstance(spec, dict) and "task" in spec and set(spec) <= {"task", "task_args", "size"},
+            f"eval.transfer.{name} must be a mapping with 'task' and optionally 'task_args' and 'size', "
+            f"got {spec!r}",
+        )
+        size = spec.get("size", 200)
+        _check(
+            isinstance(size, int) and not isinstance(size, bool) and size > 0,
+            f"eval.transfer.{name}.size must be a positive integer, got {size!r}",
+        )
+        _check(
+            isinstance(spec.get("task_args", {}), dict),
+            f"eval.transfer.{name}.task_args must be a mapping, got {spec.get('task_args')!r}",
+        )

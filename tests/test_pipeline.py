@@ -124,7 +124,7 @@ def test_arm_configs_differ_only_in_start_model_and_language_reward(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--mixing.arms", "uncurated,bogus"], "unknown arm"),
+        (["--mixing.arms", "[uncurated,bogus]"], "unknown arm"),
         (["--cold_start.mixed_language", "0.9"], "sum to"),
         (["--cold_start.language_threshold", "0"], "language_threshold"),
         (["--cold_start.mixed_strategy", "abacus"], "mixed_strategy"),
@@ -165,7 +165,7 @@ def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):
     assert (out / "plots" / "curves.png").stat().st_size > 0
     # A second run reuses the finished cold starts instead of training them again.
     stamp = (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns
-    recipe.main([*argv, "--mixing.arms", "uncurated", "--run.overwrite", "true"])
+    recipe.main([*argv, "--mixing.arms", "[uncurated]", "--run.overwrite", "true"])
     assert (out / "cold_start_raw" / "model.safetensors").stat().st_mtime_ns == stamp
 
 
