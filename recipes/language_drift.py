@@ -2,7 +2,7 @@
 
     python recipes/language_drift.py                         # embedded SmolLM2-135M, CPU: arms Z and ZL
     python recipes/language_drift.py --data.language fr      # another prompt language (zh, fr, es, de)
-    python recipes/language_drift.py --run.seed 1 --mixing.arms r1_zero   # arm Z alone, another seed
+    python recipes/language_drift.py --run.seed 1 --mixing.arms '[r1_zero]'   # arm Z alone, another seed
 
 After Park et al. (arXiv 2506.05850): the prompt, instruction and worked example are in the target language
 (``data.language``); arm Z (``r1_zero``) trains on accuracy + format only, arm ZL (``r1_zero_language``) adds

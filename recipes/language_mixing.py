@@ -1,7 +1,7 @@
 """Curated vs uncurated cold start: R1-Zero's language mixing, and R1's fixes, measured side by side.
 
     python recipes/language_mixing.py                                   # embedded SmolLM2-135M, CPU
-    python recipes/language_mixing.py --mixing.arms uncurated,curated,r1_zero,curation_only,reward_only  # the 2x2
+    python recipes/language_mixing.py --mixing.arms '[uncurated,curated,r1_zero,curation_only,reward_only]'  # the 2x2
     python recipes/language_mixing.py --config recipes/configs/language_mixing_qwen2.5-0.5b.yaml
 
 Arms (same GRPO settings, seed and budget): A ``uncurated`` raw-pool SFT -> GRPO with accuracy + format;
