@@ -425,8 +425,8 @@ def parse_args(argv: list[str], default_config: str | Path | None = None, cls: t
     >>> cfg.run.max_steps, cfg.model.lora, cfg.run.report_to
     (3, True, ['wandb'])
     """
-    parser = _parser(cls)
-    parsed = _parse(parser.parse_args, list(argv))
+    parser, argv = _parser(cls), list(argv)
+    parsed = _parse(parser.parse_args, argv)
     if default_config is not None and not parsed.get("config"):
         parsed = _parse(parser.parse_args, ["--config", str(default_config), *argv])
     return _instantiate(cls, parsed)
