@@ -17,7 +17,8 @@ from pathlib import Path
 
 from minirl.cli import run_main
 from minirl.config import parse_args
-from minirl.pipeline import LanguageMixingConfig, run_comparison
+from minirl.r1.config import LanguageMixingConfig
+from minirl.r1.mixing import run_comparison
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "language_mixing_smollm2_cpu.yaml"
 

@@ -1,5 +1,6 @@
 """DeepSeek-R1's pipeline at small scale, in stage order: cold-start data -> curation -> SFT -> GRPO with a language
-reward -> rejection sampling (each stage is a function of ``minirl.pipeline.stages``).
+reward -> rejection sampling: stages 1 to 5 of ``minirl/r1/`` (``s1_pool`` ... ``s5_rejection``), run by the
+functions of ``minirl.r1.pipeline`` and ``minirl.r1.s4_grpo``.
 
     python recipes/r1.py                                            # embedded SmolLM2-135M, CPU
     python recipes/r1.py --rejection.enabled true                   # + the rejection-sampling SFT round
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from minirl.cli import run_main
 from minirl.config import parse_args
-from minirl.pipeline import R1Config, cold_start_sft, rejection_round, run_grpo
+from minirl.r1.config import R1Config
+from minirl.r1.pipeline import cold_start_sft, rejection_round
+from minirl.r1.s4_grpo import run_grpo
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_smollm2_cpu.yaml"
 
@@ -30,10 +33,10 @@ def main(argv: list[str] | None = None):
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "pipeline.yaml")  # every section; the GRPO run writes its own config.yaml
     train = cfg.train_config()
-    # Stages 1-3: cold-start data -> curation -> SFT (minirl.pipeline.stages); the GRPO run starts from the SFT model.
+    # Stages 1-3: cold-start data -> curation -> SFT (minirl.r1.pipeline); the GRPO run starts from the SFT model.
     train.model.name = str(cold_start_sft(cfg.cold_start, train, out / "cold_start", curated=True))
-    trainer, _, _ = run_grpo(train)  # stage 4: RL with the language reward
-    if cfg.rejection.enabled:  # stage 5: rejection sampling -> curation -> SFT
+    trainer, _, _ = run_grpo(train)  # stage 4: RL with the language reward (minirl.r1.s4_grpo)
+    if cfg.rejection.enabled:  # stage 5: rejection sampling -> curation -> SFT (minirl.r1.pipeline)
         rejection_round(
             cfg.rejection,
             out / "rejection",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewards
-from minirl.colddata import (
+from minirl.r1.s1_pool import (
     CLEAN_ONLY,
     KINDS,
     MAX_COUNT,
@@ -22,8 +22,8 @@ from minirl.colddata import (
     make_pool,
     mixed_languages,
 )
-from minirl.curation import curate, keep_correct, keep_format, keep_no_repetition
-from minirl.sft import to_sft_records
+from minirl.r1.s2_curate import curate, keep_correct, keep_format, keep_no_repetition
+from minirl.r1.sft_records import to_sft_records
 from minirl.tasks import Example, PromptStyle, build_prompt, get_task
 
 TASK_SETTINGS = {

@@ -1,13 +1,14 @@
 """The cold-start pools are a fixed function of (task, examples, config, seed): digests of pools made at main.
 
-Refactors of the pool code (``minirl.colddata``) must keep every byte of every record. The digests below were
-made with ``python tests/test_colddata_pools.py`` at main e2ea11a, before the cold-start code moved out of
-``minirl/sft/colddata.py`` (the script prints the digest of each pool; run it at any commit to compare).
+Refactors of the pool code (``minirl.r1.s1_pool``, ``minirl.colddata`` before, ``minirl/sft/colddata.py`` before
+that) must keep every byte of every record. The digests below were made with ``python tests/test_colddata_pools.py``
+at main e2ea11a (the script prints the digest of each pool; run it at any commit to compare).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -92,22 +93,27 @@ DIGESTS: dict[str, str] = {
     "language_mixing_cpu_recipe": "f62cf095bef0bba8bdac036210317c070f0d3b3dc9af2e2c18c3cc3ba140e87a",
 }
 
+# Where the pool code lived, newest first, so that the script runs at older commits too.
+POOL_MODULES = ("minirl.r1.s1_pool", "minirl.colddata", "minirl.sft")
+
 
 def pool_digest(name: str) -> str:
     """SHA-256 of the JSON of the pool ``SPECS[name]`` describes."""
-    try:
-        from minirl.colddata import PoolConfig, make_clean, make_pool
-    except ImportError:  # before the cold-start code had its own package
-        from minirl.sft import PoolConfig, make_clean, make_pool
+    for where in POOL_MODULES:
+        try:
+            pools = importlib.import_module(where)
+            break
+        except ImportError:
+            continue
     from minirl.tasks import get_task
 
     task_name, settings, n, config, seed = SPECS[name]
     task = get_task(task_name, **settings)
     examples = task.examples("train", n=n, seed=0)
     pool = (
-        make_clean(task, examples, seed=seed)
+        pools.make_clean(task, examples, seed=seed)
         if config is None
-        else make_pool(task, examples, PoolConfig(**config), seed)
+        else pools.make_pool(task, examples, pools.PoolConfig(**config), seed)
     )
     return hashlib.sha256(json.dumps(pool, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 

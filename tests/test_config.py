@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from minirl.config import ConfigError, TrainConfig, config_from_dict, help_text, parse_args
-from minirl.pipeline import LanguageMixingConfig, R1Config
+from minirl.r1.config import LanguageMixingConfig, R1Config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

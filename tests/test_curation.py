@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minirl.curation import (
+from minirl.r1.s2_curate import (
     DEFAULT_FILTERS,
     NearDuplicateFilter,
     curate,
@@ -220,8 +220,8 @@ def test_one_mixed_language_threshold_everywhere():
 
     import rewards
     from minirl.eval.runner import summarize
-    from minirl.pipeline.config import LanguageMixingConfig
-    from minirl.pipeline.mixing import accuracy_by_mode, mixing_metrics
+    from minirl.r1.config import LanguageMixingConfig
+    from minirl.r1.mixing import accuracy_by_mode, mixing_metrics
 
     t = rewards.MIXED_BELOW
     assert inspect.signature(keep_language).parameters["threshold"].default == t

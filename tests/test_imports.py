@@ -166,36 +166,43 @@ def test_training_path_loads_no_trl_or_datasets():
     assert out.stdout.strip() == "[]"
 
 
-STAGES = {  # an R1 stage imports earlier stages only (and never the orchestration in minirl.pipeline)
-    "minirl.colddata": (
-        "minirl.curation",
-        "minirl.sft",
+# The R1 pipeline's stages, in order (minirl/r1/s1_pool ... s5_rejection; stage 4's RL loop is minirl.trainer), and
+# the modules that string them together, which no stage may import.
+R1_ORCHESTRATION = ("minirl.r1.config", "minirl.r1.pipeline", "minirl.r1.mixing")
+STAGES = {  # an R1 stage imports earlier stages only (and never the orchestration)
+    "minirl.r1.s1_pool": (
+        "minirl.r1.s2_curate",
+        "minirl.r1.s3_sft",
         "minirl.trainer",
-        "minirl.rejection",
-        "minirl.pipeline",
+        "minirl.r1.s4_grpo",
+        "minirl.r1.s5_rejection",
+        *R1_ORCHESTRATION,
     ),
-    "minirl.curation": (
-        "minirl.colddata",
-        "minirl.sft",
+    "minirl.r1.s2_curate": (
+        "minirl.r1.s1_pool",
+        "minirl.r1.s3_sft",
         "minirl.trainer",
-        "minirl.rejection",
-        "minirl.pipeline",
+        "minirl.r1.s4_grpo",
+        "minirl.r1.s5_rejection",
+        *R1_ORCHESTRATION,
     ),
-    "minirl.sft": (
-        "minirl.colddata",
-        "minirl.curation",
+    "minirl.r1.s3_sft": (
+        "minirl.r1.s1_pool",
+        "minirl.r1.s2_curate",
         "minirl.trainer",
-        "minirl.rejection",
-        "minirl.pipeline",
+        "minirl.r1.s4_grpo",
+        "minirl.r1.s5_rejection",
+        *R1_ORCHESTRATION,
     ),
-    "minirl.trainer": (  # RL (stage 4) knows nothing of how its starting model was made
-        "minirl.colddata",
-        "minirl.curation",
-        "minirl.sft",
-        "minirl.rejection",
-        "minirl.pipeline",
+    "minirl.trainer": ("minirl.r1",),  # RL knows nothing of how its starting model was made
+    "minirl.r1.s4_grpo": (
+        "minirl.r1.s1_pool",
+        "minirl.r1.s2_curate",
+        "minirl.r1.s3_sft",
+        "minirl.r1.s5_rejection",
+        *R1_ORCHESTRATION,
     ),
-    "minirl.rejection": ("minirl.colddata", "minirl.trainer", "minirl.pipeline"),
+    "minirl.r1.s5_rejection": ("minirl.r1.s1_pool", "minirl.trainer", "minirl.r1.s4_grpo", *R1_ORCHESTRATION),
 }
 
 
@@ -209,10 +216,23 @@ def test_r1_stages_import_only_what_comes_before_them():
                 assert not chains, "\n".join(chains)
 
 
+def test_every_r1_stage_has_its_import_rule_and_its_number():
+    """The stage modules of ``minirl/r1`` are ``s1_*`` to ``sN_*``, one per number with none missing, and ``STAGES``
+    has a rule for each (so a new stage gets one)."""
+    stages = sorted(
+        path.stem for path in (ROOT / "minirl" / "r1").iterdir() if path.name[:1] == "s" and "_" in path.name
+    )
+    stages = [name for name in stages if name.split("_")[0][1:].isdigit()]
+    assert [int(name.split("_")[0][1:]) for name in stages] == list(range(1, len(stages) + 1)), stages
+    assert [f"minirl.r1.{name}" for name in stages] == [
+        name for name in STAGES if name.startswith("minirl.r1.")
+    ]
+
+
 # Imports of our own modules that stay inside functions, each with its reason.
 LAZY_OWN = {
     ("minirl.trainer.report", "minirl.plot.curves"): "imports matplotlib, which a bare GPU image may lack",
-    ("minirl.pipeline.mixing", "minirl.plot.curves"): "imports matplotlib, which a bare GPU image may lack",
+    ("minirl.r1.mixing", "minirl.plot.curves"): "imports matplotlib, which a bare GPU image may lack",
 }
 
 

@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 
+import minirl.r1.pipeline as pipeline
 from minirl.config import ConfigError, parse_args
-from minirl.pipeline import (
-    ARMS,
-    ColdStartConfig,
-    LanguageMixingConfig,
-    R1Config,
-    accuracy_by_mode,
-    cold_start_data,
-    has_code,
-    mixing_metrics,
-)
-from minirl.pipeline.mixing import _training_mix, arm_config
+from minirl.r1.config import ColdStartConfig, LanguageMixingConfig, R1Config, RejectionConfig
+from minirl.r1.mixing import ARMS, _training_mix, accuracy_by_mode, arm_config, has_code, mixing_metrics
+from minirl.r1.pipeline import cold_start_data, rejection_round
+from minirl.r1.s2_curate import CurationReport
 from minirl.tasks import PromptStyle, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,10 +252,6 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import minirl.pipeline.stages as stages
-    from minirl.curation import CurationReport
-    from minirl.pipeline import RejectionConfig, rejection_round
-
     policy = get_peft_model(
         AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=2, target_modules="all-linear")
     )
@@ -270,15 +260,15 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     report = CurationReport(total=2, kept=1, filters=[])
     seen = {}
     monkeypatch.setattr(
-        stages, "rejection_keep", lambda *a, **k: seen.update(keep=k) or (["a kept trace"], report)
+        pipeline, "rejection_keep", lambda *a, **k: seen.update(keep=k) or (["a kept trace"], report)
     )
-    monkeypatch.setattr(stages, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
+    monkeypatch.setattr(pipeline, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
 
     def fake_sft(model, tokenizer, records, out, **kwargs):
         seen["model"] = model
         return {"train_loss": 0.0}
 
-    monkeypatch.setattr(stages, "run_sft", fake_sft)
+    monkeypatch.setattr(pipeline, "run_sft", fake_sft)
     result = rejection_round(
         RejectionConfig(num_prompts=2, samples_per_prompt=1),
         tmp_path / "rej",

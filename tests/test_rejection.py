@@ -1,4 +1,4 @@
-"""Rejection sampling (R1 stage 3, minirl.rejection) with a stubbed and with the real sampler."""
+"""Rejection sampling (R1 pipeline stage 5, minirl.r1.s5_rejection) with a stubbed and with the real sampler."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import minirl.rejection
-from minirl.curation import curate, keep_correct, keep_format, keep_language
-from minirl.rejection import rejection_keep, rejection_sample, sample_candidates
+import minirl.r1.s5_rejection
+from minirl.r1.s2_curate import curate, keep_correct, keep_format, keep_language
+from minirl.r1.s5_rejection import rejection_keep, rejection_sample, sample_candidates
 from minirl.tasks import PromptStyle, build_prompt, get_task
 
 SHORT = PromptStyle(template="plain", chat=False)  # question-only prompts keep sequences short on CPU
@@ -57,7 +57,7 @@ def test_rejection_sample_keeps_only_correct_clean_traces(arithmetic, tiny_token
     style = PromptStyle()
     answers = {build_prompt(ex, tiny_tokenizer, style, task=arithmetic): ex.answer for ex in examples}
     calls: list = []
-    monkeypatch.setattr(minirl.rejection, "generate", _fake_generate(answers, calls))
+    monkeypatch.setattr(minirl.r1.s5_rejection, "generate", _fake_generate(answers, calls))
     model = torch.nn.Linear(1, 1)  # never run: generate is stubbed
 
     sft = rejection_sample(model, tiny_tokenizer, arithmetic, examples, style, k=5, batch_size=2)

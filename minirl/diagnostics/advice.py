@@ -133,7 +133,7 @@ def no_tag_advice(s: RunSettings) -> list[str]:
     if not out:  # every prompt-side fix is on already
         out.append(
             "the model is too weak to find the format by sampling: use an instruct model or a short "
-            "cold-start SFT first (minirl.sft.run_sft)"
+            "cold-start SFT first (minirl.r1.s3_sft.run_sft)"
         )
     return out
 

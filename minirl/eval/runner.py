@@ -261,7 +261,7 @@ def summarize(records: list[dict], k: int = 1, settings: dict | None = None) -> 
     ``mixed_rate`` is the *greedy* mixed rate: of the greedy completions that have words, the share whose
     target-language share is below ``rewards.MIXED_BELOW``, with a Wilson interval. Same rule, other number than
     the training log's ``language/mixed_rate`` (a step's samples, :func:`minirl.trainer.rewards.score_rollout`) and
-    the language-mixing report's ``mixed_rate`` (samples, per problem: :func:`minirl.pipeline.mixing.mixing_metrics`).
+    the language-mixing report's ``mixed_rate`` (samples, per problem: :func:`minirl.r1.mixing.mixing_metrics`).
     """
     n = len(records)
     greedy_ok = sum(int(r["correct"][0]) for r in records)

@@ -31,7 +31,7 @@ def join_expressions(left: str, left_op: str | None, op: str, right: str, right_
 
     An operand is parenthesized when its operator binds less tightly than ``op``, and a right operand of equal
     precedence also under ``-`` or ``/`` (``a - (b + c) != a - b + c``). The countdown task writes its reference
-    solutions and :mod:`minirl.colddata` its search traces with it.
+    solutions and :mod:`minirl.r1.s1_pool` its search traces with it.
 
     >>> join_expressions("2 + 3", "+", "*", "4", None), join_expressions("9", None, "-", "2 - 3", "-")
     ('(2 + 3) * 4', '9 - (2 - 3)')

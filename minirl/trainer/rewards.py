@@ -104,7 +104,7 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
     prompts pooled, the share whose target-language share is below ``rewards.MIXED_BELOW`` (NaN when none has words).
     The same rule as, but not the same number as, the evaluation's greedy ``mixed_rate``
     (:func:`minirl.eval.runner.summarize`) and the language-mixing report's per-problem ``mixed_rate``
-    (:func:`minirl.pipeline.mixing.mixing_metrics`).
+    (:func:`minirl.r1.mixing.mixing_metrics`).
     """
     g = roll.num_generations
     kwargs: dict[str, list] = {}

@@ -1,11 +1,13 @@
 """The records passed between the stages of the R1 pipeline.
 
-cold-start data (:mod:`minirl.colddata`) -> curation (:mod:`minirl.curation`) -> SFT (:mod:`minirl.sft`) -> RL
-(:mod:`minirl.trainer`) -> rejection sampling (:mod:`minirl.rejection`) -> curation -> SFT.
+1. cold-start data (:mod:`minirl.r1.s1_pool`) -> 2. curation (:mod:`minirl.r1.s2_curate`) -> 3. SFT
+(:mod:`minirl.r1.s3_sft`) -> 4. RL (:mod:`minirl.r1.s4_grpo`) -> 5. rejection sampling (:mod:`minirl.r1.s5_rejection`),
+then curation and SFT again.
 
 - :class:`Trace`: one completion of one problem with everything that judges it: made by the cold-start pools and by
-  rejection sampling, filtered by curation, turned into SFT records.
-- :class:`SFTRecord`: a prompt/completion pair, the input of :func:`minirl.sft.run_sft`.
+  rejection sampling (:func:`make_record`), filtered by curation, turned into SFT records.
+- :class:`SFTRecord`: a prompt/completion pair, the input of :func:`minirl.r1.s3_sft.run_sft`, made from traces by
+  :func:`minirl.r1.sft_records.to_sft_records` with the exact RL prompt.
 
 Both are typed dicts: plain ``dict`` objects at run time, so they are JSON as they are (pools and reports are
 saved) and the curation filters read them by key.

@@ -2,7 +2,7 @@
 
 A step is ``(key, fields)``: the key picks a phrase bank entry, the fields fill its braces. ``render_steps`` writes
 one line per step, each in its own language; ``mixed_languages`` and ``counting_languages`` choose those languages
-for the mixed-language traces of :mod:`minirl.colddata`.
+for the mixed-language traces of :mod:`minirl.r1.s1_pool`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Rejection sampling (DeepSeek-R1, sec. 2.3.3): SFT data from the RL model's own correct, readable samples.
+"""Stage 5 of the R1 pipeline, rejection sampling (R1 paper, sec. 2.3.3): SFT data from the RL model's own samples.
 
 R1 samples from the RL checkpoint, keeps "only the correct responses" after filtering out "chain-of-thought with
 mixed languages, long paragraphs, and code blocks", and fine-tunes again on them. Here: :func:`sample_candidates`
-samples ``k`` completions per problem as :class:`~minirl.records.Trace` records (``kind="sampled"``), the curation
-filters of :mod:`minirl.curation` keep the good ones (:func:`rejection_keep`), and :func:`rejection_sample` returns
-them as SFT records for :func:`minirl.sft.run_sft`.
+samples ``k`` completions per problem as :class:`~minirl.r1.records.Trace` records (``kind="sampled"``), the curation
+filters of :mod:`minirl.r1.s2_curate` keep the good ones (:func:`rejection_keep`), and :func:`rejection_sample` returns
+them as SFT records for :func:`minirl.r1.s3_sft.run_sft`.
 
 Departure: R1 keeps ~600k samples; at our scale it is hundreds, from the same task and prompt template as RL.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from minirl.curation.filters import DEFAULT_FILTERS, CurationReport, FilterFn, curate
-from minirl.records import SFTRecord, Trace, make_record
+from minirl.r1.records import SFTRecord, Trace, make_record
+from minirl.r1.s2_curate import DEFAULT_FILTERS, CurationReport, FilterFn, curate
+from minirl.r1.sft_records import to_sft_records
 from minirl.rollout.generate import generate
-from minirl.sft.records import to_sft_records
 from minirl.tasks import build_prompt
 
 
@@ -128,7 +128,7 @@ def rejection_sample(
     """R1's rejection sampling: sample ``k`` completions per problem, keep those every filter keeps, as SFT records.
 
     By default a kept trace is correct, well formed, single-language (code counts against), not a loop and not a
-    near copy of another kept trace (:data:`minirl.curation.filters.DEFAULT_FILTERS`). For the counts per filter,
+    near copy of another kept trace (:data:`minirl.r1.s2_curate.DEFAULT_FILTERS`). For the counts per filter,
     call :func:`rejection_keep`, which this wraps.
 
     Args:
@@ -136,7 +136,7 @@ def rejection_sample(
         Others: as :func:`sample_candidates`.
 
     Returns:
-        ``{"prompt", "completion"}`` records (:func:`minirl.sft.to_sft_records`), ready for :func:`run_sft`;
+        ``{"prompt", "completion"}`` records (:func:`minirl.r1.records.to_sft_records`), ready for :func:`run_sft`;
         possibly empty.
     """
     kept, _ = rejection_keep(

@@ -1,21 +1,21 @@
-"""The stages of DeepSeek-R1's pipeline (R1 paper, sec. 2.3), in order, as functions a recipe strings together.
+"""The stages of DeepSeek-R1's pipeline (R1 paper, sec. 2.3) strung together: one function per step of the recipe.
 
 ==========================  ==============================  ====================================================
-stage                       here                            module, and what it passes on
+stage                       function                        module, and what it passes on
 ==========================  ==============================  ====================================================
-1. cold-start data          :func:`cold_start_data`         :mod:`minirl.colddata` pool of :class:`Trace` records
-2. curation                 (inside ``cold_start_data``)    :mod:`minirl.curation` -> :class:`ColdStartData`
-3. cold-start SFT           :func:`cold_start_sft`          :mod:`minirl.sft` -> the SFT model's directory
-4. RL (GRPO)                :func:`run_grpo`                :mod:`minirl.trainer` -> the trained policy
-5. rejection sampling       :func:`rejection_round`         :mod:`minirl.rejection`, curation, SFT ->
+1. cold-start data          :func:`cold_start_data`         :mod:`minirl.r1.s1_pool`: a pool of :class:`Trace`
+2. curation                 (inside ``cold_start_data``)    :mod:`minirl.r1.s2_curate` -> :class:`ColdStartData`
+3. cold-start SFT           :func:`cold_start_sft`          :mod:`minirl.r1.s3_sft` -> the SFT model's directory
+4. RL (GRPO)                :func:`~.s4_grpo.run_grpo`      :mod:`minirl.r1.s4_grpo` -> the trained policy
+5. rejection sampling       :func:`rejection_round`         :mod:`minirl.r1.s5_rejection`, curation, SFT ->
                                                             :class:`RejectionResult`
 ==========================  ==============================  ====================================================
 
-Stage 1 is synthetic (:mod:`minirl.colddata`), curated with :mod:`minirl.curation` (sec. 2.3.1: R1 "filters out
-responses that are not reader-friendly") or left raw for the comparison; stage 4 is reasoning-oriented RL, where R1
-adds the language-consistency reward (sec. 2.3.2); stage 5 samples from the RL model, keeps correct, well-formed,
-single-language traces and fine-tunes on them (sec. 2.3.3). R1 then runs a second RL stage for all scenarios
-(sec. 2.3.4); we stop after the SFT.
+Stage 1 is synthetic (:mod:`minirl.r1.s1_pool`), curated with :mod:`minirl.r1.s2_curate` (sec. 2.3.1: R1 "filters
+out responses that are not reader-friendly") or left raw for the comparison; stage 4 is reasoning-oriented RL, where
+R1 adds the language-consistency reward (sec. 2.3.2), and lives in :mod:`minirl.r1.s4_grpo` (it needs no config
+section of its own); stage 5 samples from the RL model, keeps correct, well-formed, single-language traces and
+fine-tunes on them (sec. 2.3.3). R1 then runs a second RL stage for all scenarios (sec. 2.3.4); we stop after the SFT.
 
 Departure: R1's cold start is "thousands" of long traces and its rejection round ~600k; at our scale the
 numbers are hundreds, and every stage uses the same task, prompt template and target language.
@@ -29,16 +29,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from minirl.colddata import make_pool
 from minirl.config import TrainConfig
-from minirl.curation import CurationReport, curate, default_filters
 from minirl.models import load_model_and_tokenizer
-from minirl.pipeline.config import ColdStartConfig, RejectionConfig
-from minirl.records import SFTRecord
-from minirl.rejection import rejection_keep
-from minirl.sft import run_sft, to_sft_records
+from minirl.r1.config import ColdStartConfig, RejectionConfig
+from minirl.r1.records import SFTRecord
+from minirl.r1.s1_pool import make_pool
+from minirl.r1.s2_curate import CurationReport, curate, default_filters
+from minirl.r1.s3_sft import run_sft
+from minirl.r1.s5_rejection import rejection_keep
+from minirl.r1.sft_records import to_sft_records
 from minirl.tasks import PromptStyle, Task, get_task
-from minirl.trainer import GRPOTrainer
 
 
 @dataclass
@@ -142,20 +142,6 @@ def cold_start_sft(
     return out
 
 
-def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any, Any]:
-    """Stage 4: GRPO with ``train_cfg``, and its report; ``evaluate(trainer)`` runs before and after training.
-
-    Returns ``(trainer, before, after)`` where ``before``/``after`` are what ``evaluate`` returned (``None``
-    without it).
-    """
-    trainer = GRPOTrainer(train_cfg)
-    before = evaluate(trainer) if evaluate else None
-    trainer.train()
-    after = evaluate(trainer) if evaluate else None
-    trainer.write_report()
-    return trainer, before, after
-
-
 @dataclass
 class RejectionResult:
     """What stage 5 did: how many completions it sampled, what curation kept, and the SFT round on them."""
@@ -167,7 +153,7 @@ class RejectionResult:
     kept: int
     """Traces kept after curation and the cap per problem (the SFT records)."""
     sft: dict[str, Any] | None
-    """:func:`minirl.sft.run_sft`'s metrics, ``None`` when nothing was kept (and nothing trained)."""
+    """:func:`minirl.r1.s3_sft.run_sft`'s metrics, ``None`` when nothing was kept (and nothing trained)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON saved as ``rejection.json``."""

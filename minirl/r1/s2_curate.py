@@ -1,4 +1,4 @@
-"""Curation filters for cold-start and rejection-sampled data (DeepSeek-R1, sec. 2.3.1 and 2.3.3).
+"""Stage 2 of the R1 pipeline, curation: filters for cold-start and rejection-sampled data (R1, sec. 2.3.1, 2.3.3).
 
 R1's cold start "filters out responses that are not reader-friendly" and, for rejection sampling, "filtered
 out chain-of-thought with mixed languages, long paragraphs, and code blocks". The paper gives no thresholds or
@@ -16,8 +16,8 @@ code; here each criterion is one small, testable filter, applied in order by :fu
 ========================  ======================================================================================
 
 A record is a dict with at least ``"completion"`` (text after the prompt's ``<think>``) and its gold columns
-(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``: a :class:`minirl.records.Trace`, as
-:mod:`minirl.colddata` and :mod:`minirl.rejection` make them.
+(``"answer"``, or ``"nums"`` and ``"target"``) and ``"task"``: a :class:`minirl.r1.records.Trace`, as
+:mod:`minirl.r1.s1_pool` and :mod:`minirl.r1.s5_rejection` make them.
 Every filter is ``f(record) -> bool`` (True = keep); settings are keyword arguments, bound with
 ``functools.partial`` or the small classes below.
 
@@ -48,7 +48,7 @@ def _completion(record: Record) -> str:
     if not isinstance(text, str):
         raise ValueError(
             f"curation: a record needs a string 'completion', got {type(text).__name__} in record "
-            f"{_describe(record)}; build records with minirl.colddata or give each one a completion."
+            f"{_describe(record)}; build records with minirl.r1.s1_pool or give each one a completion."
         )
     return text
 

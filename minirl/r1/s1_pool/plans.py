@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from minirl.colddata.phrases import Step
+from minirl.r1.s1_pool.phrases import Step
 from minirl.tasks.countdown import join_expressions
 from rewards import format_number, parse_gold, parse_number
 

@@ -18,17 +18,17 @@ Departure, on purpose: the mixed-language and code traces are *correct* by defau
 one, so mixing that the uncurated SFT put in can grow during RL, as in R1-Zero, unless a language reward or
 curation removes it.
 
-Stage 1 of the R1 pipeline (``docs/architecture.md``); the traces are :class:`minirl.records.Trace` dicts, which
-curation (:mod:`minirl.curation`) filters and :func:`minirl.sft.to_sft_records` turns into SFT records. Modules:
-``phrases`` (the phrase banks), ``plans`` (a problem's worked solution, from its task), ``render`` (one trace of a
+Stage 1 of the R1 pipeline (``docs/architecture.md``); the traces are :class:`minirl.r1.records.Trace` dicts, which
+curation (stage 2, :mod:`minirl.r1.s2_curate`) filters and :func:`minirl.r1.records.to_sft_records` turns into SFT
+records. Modules: ``phrases`` (the phrase banks), ``plans`` (a problem's worked solution, from its task), ``render`` (one trace of a
 kind), ``pool`` (the shares and the seeded pool).
 """
 
-from minirl.colddata.phrases import PHRASES, Step, counting_languages, mixed_languages, render_steps
-from minirl.colddata.plans import MAX_COUNT, PLANNERS, Plan, arithmetic_plan, countdown_plan, gsm8k_plan
-from minirl.colddata.pool import CLEAN_ONLY, TASKS, PoolConfig, allocate, make_clean, make_pool
-from minirl.colddata.render import KINDS, STRATEGIES, render_trace
-from minirl.records import Trace, make_record
+from minirl.r1.records import Trace, make_record
+from minirl.r1.s1_pool.phrases import PHRASES, Step, counting_languages, mixed_languages, render_steps
+from minirl.r1.s1_pool.plans import MAX_COUNT, PLANNERS, Plan, arithmetic_plan, countdown_plan, gsm8k_plan
+from minirl.r1.s1_pool.pool import CLEAN_ONLY, TASKS, PoolConfig, allocate, make_clean, make_pool
+from minirl.r1.s1_pool.render import KINDS, STRATEGIES, render_trace
 
 __all__ = [
     "CLEAN_ONLY",

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from minirl.colddata.plans import PLANNERS
-from minirl.colddata.render import KINDS, STRATEGIES, perturb, render_trace
-from minirl.records import Trace, make_record
+from minirl.r1.records import Trace, make_record
+from minirl.r1.s1_pool.plans import PLANNERS
+from minirl.r1.s1_pool.render import KINDS, STRATEGIES, perturb, render_trace
 
 TASKS = tuple(PLANNERS)
 """Tasks the pools can be made for."""

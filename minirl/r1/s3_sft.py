@@ -1,8 +1,9 @@
-"""SFT on TRL's ``SFTTrainer``: the cold start before RL (DeepSeek-R1 stage 1) and the round after rejection sampling.
+"""Stage 3 of the R1 pipeline, SFT on TRL's ``SFTTrainer``: the cold start before RL, and the round after stage 5.
 
-Stage 1 fine-tunes the base model on a few thousand curated long-CoT examples before RL; after RL, rejection
-sampling (:mod:`minirl.rejection`) makes SFT data from the model's own correct samples and it is fine-tuned again
-(R1, sec. 2.3.1 and 2.3.3). The loss is the usual next-token negative log-likelihood on the completion tokens only:
+The cold start fine-tunes the base model on a few thousand curated long-CoT examples before RL; after RL, rejection
+sampling (stage 5, :mod:`minirl.r1.s5_rejection`) makes SFT data from the model's own correct samples and it is
+fine-tuned again (R1 paper, sec. 2.3.1 and 2.3.3). :func:`run_sft` trains on :class:`~minirl.r1.records.SFTRecord`
+pairs, which :func:`minirl.r1.records.to_sft_records` makes from the traces with the exact RL prompt. The loss is the usual next-token negative log-likelihood on the completion tokens only:
 
     L(theta) = - sum_t log p_theta(o_t | q, o_<t) / |o|   over completion tokens o (prompt tokens masked),
 
@@ -28,7 +29,7 @@ import torch
 
 from minirl.config import ModelConfig
 from minirl.models import lora_config, pick_device, pick_dtype
-from minirl.records import SFTRecord
+from minirl.r1.records import SFTRecord
 
 
 def _tokenize_records(
@@ -45,7 +46,7 @@ def _tokenize_records(
             got = f"keys {sorted(rec)}" if isinstance(rec, dict) else type(rec).__name__
             raise ValueError(
                 f"run_sft: {what} record #{i} needs string 'prompt' and non-empty 'completion' (got {got}); "
-                "build them with minirl.sft.to_sft_records()."
+                "build them with minirl.r1.records.to_sft_records()."
             )
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
@@ -98,7 +99,7 @@ def run_sft(
     Args:
         model: a causal LM (fp32 on CPU; on CUDA training uses bf16 mixed precision when supported).
         tokenizer: its tokenizer (``eos_token`` must be set).
-        records: ``{"prompt", "completion"}`` dicts from :func:`minirl.sft.to_sft_records` (prompt = exact RL
+        records: ``{"prompt", "completion"}`` dicts from :func:`minirl.r1.records.to_sft_records` (prompt = exact RL
             prompt text, completion = text + EOS).
         output_dir: where the model (safetensors), tokenizer and ``sft_metrics.json`` are written.
         epochs, lr, batch_size, grad_accum, max_steps, weight_decay: optimisation (``max_steps > 0`` overrides

@@ -10,15 +10,15 @@ import copy
 from dataclasses import dataclass, field, fields
 
 import rewards
-from minirl.colddata import PoolConfig
 from minirl.config import ConfigError, TrainConfig, _check
+from minirl.r1.s1_pool import PoolConfig
 
 
 @dataclass
 class ColdStartConfig:
-    """Cold-start SFT (R1 stage 1): the synthetic pool it trains on and the SFT settings.
+    """Cold start (stages 1-3; R1 paper, sec. 2.3.1): the synthetic pool it trains on and the SFT settings.
 
-    The pool fields are :class:`minirl.colddata.PoolConfig`'s, flattened into this section so that the command line
+    The pool fields are :class:`minirl.r1.s1_pool.PoolConfig`'s, flattened into this section so that the command line
     reaches them (``--cold_start.mixed_language 0.4``); their defaults are PoolConfig's own.
     """
 
@@ -71,14 +71,15 @@ class ColdStartConfig:
             raise ConfigError(f"cold_start: {err}") from None
 
     def pool(self) -> PoolConfig:
-        """The uncurated pool's shares as a :class:`minirl.colddata.PoolConfig`."""
+        """The uncurated pool's shares as a :class:`minirl.r1.s1_pool.PoolConfig`."""
         names = {f.name for f in fields(PoolConfig)}
         return PoolConfig(**{f.name: getattr(self, f.name) for f in fields(self) if f.name in names})
 
 
 @dataclass
 class RejectionConfig:
-    """Rejection sampling (R1 stage 3): sample from the RL model, keep correct single-language traces, SFT again."""
+    """Rejection sampling (stage 5; R1 paper, sec. 2.3.3): sample from the RL model, keep correct single-language
+    traces, SFT again."""
 
     enabled: bool = False
     """Run the rejection-sampling SFT round after GRPO."""

@@ -1,4 +1,4 @@
-"""Rendering one trace of a kind from a problem's :class:`~minirl.colddata.plans.Plan`.
+"""Rendering one trace of a kind from a problem's :class:`~minirl.r1.s1_pool.plans.Plan`.
 
 The completion starts inside the think block (the RL prompt ends with ``<think>``) and ends with the answer block,
 or breaks that format on purpose (``broken_tags``).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from minirl.colddata.phrases import counting_languages, mixed_languages, render_steps, say
-from minirl.colddata.plans import Plan
+from minirl.r1.s1_pool.phrases import counting_languages, mixed_languages, render_steps, say
+from minirl.r1.s1_pool.plans import Plan
 from minirl.tasks import render_completion
 
 KINDS = (

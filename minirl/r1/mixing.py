@@ -31,8 +31,9 @@ from minirl.config import TrainConfig
 from minirl.eval.metrics import Estimate, mean_estimate
 from minirl.eval.runner import evaluate_examples
 from minirl.files import read_metrics
-from minirl.pipeline.config import LanguageMixingConfig
-from minirl.pipeline.stages import cold_start_sft, run_grpo
+from minirl.r1.config import LanguageMixingConfig
+from minirl.r1.pipeline import cold_start_sft
+from minirl.r1.s4_grpo import run_grpo
 from minirl.tasks import get_task
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from minirl.records import SFTRecord, Trace
+from minirl.r1.records import SFTRecord, Trace
 from minirl.tasks import Example, build_prompt
 
 
@@ -16,7 +16,7 @@ def to_sft_records(records: Sequence[Trace], tokenizer: Any, style: Any, task: A
     from. When the style does not prefill ``<think>``, the completion gets the opening tag itself (and loses it
     when the prompt has it already).
 
-    >>> from minirl.colddata import make_clean
+    >>> from minirl.r1.s1_pool import make_clean
     >>> from minirl.tasks import PromptStyle, get_task
     >>> from minirl.testing import make_tiny_tokenizer
     >>> task = get_task("arithmetic")
@@ -33,7 +33,7 @@ def to_sft_records(records: Sequence[Trace], tokenizer: Any, style: Any, task: A
         missing = [k for k in ("prompt_question", "answer", "completion") if k not in rec]
         if missing:
             raise ValueError(
-                f"to_sft_records: record #{i} lacks {missing}; make them with minirl.colddata.make_pool()"
+                f"to_sft_records: record #{i} lacks {missing}; make them with minirl.r1.s1_pool.make_pool()"
             )
         example = Example(
             question=rec["prompt_question"], answer=rec["answer"], extra=dict(rec.get("extra") or {})

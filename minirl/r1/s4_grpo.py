@@ -1,0 +1,28 @@
+"""Stage 4 of the R1 pipeline: reasoning-oriented RL with GRPO (R1 paper, sec. 2.3.2), from the cold-start model.
+
+The RL itself is the library's core, shared with R1-Zero (``recipes/r1_zero.py``): sampling in :mod:`minirl.rollout`,
+the loss in :mod:`minirl.grpo`, the loop in :mod:`minirl.trainer`. This stage runs it on the pipeline's
+:class:`~minirl.config.TrainConfig` (its model is the stage-3 SFT model, its rewards add language consistency) and
+hands the trained policy to stage 5 (:mod:`minirl.r1.s5_rejection`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minirl.config import TrainConfig
+from minirl.trainer import GRPOTrainer
+
+
+def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any, Any]:
+    """Stage 4: GRPO with ``train_cfg``, and its report; ``evaluate(trainer)`` runs before and after training.
+
+    Returns ``(trainer, before, after)`` where ``before``/``after`` are what ``evaluate`` returned (``None``
+    without it).
+    """
+    trainer = GRPOTrainer(train_cfg)
+    before = evaluate(trainer) if evaluate else None
+    trainer.train()
+    after = evaluate(trainer) if evaluate else None
+    trainer.write_report()
+    return trainer, before, after
