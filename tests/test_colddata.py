@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewards
+from minirl.r1.records import to_sft_records
 from minirl.r1.s1_pool import (
     CLEAN_ONLY,
     KINDS,
@@ -23,7 +24,6 @@ from minirl.r1.s1_pool import (
     mixed_languages,
 )
 from minirl.r1.s2_curate import curate, keep_correct, keep_format, keep_no_repetition
-from minirl.r1.sft_records import to_sft_records
 from minirl.tasks import Example, PromptStyle, build_prompt, get_task
 
 TASK_SETTINGS = {

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from minirl.r1.records import to_sft_records
 from minirl.r1.s1_pool import make_clean
 from minirl.r1.s3_sft import _tokenize_records, run_sft
-from minirl.r1.sft_records import to_sft_records
 from minirl.tasks import PromptStyle, get_task
 
 SHORT = PromptStyle(template="plain", chat=False)  # question-only prompts keep sequences short on CPU

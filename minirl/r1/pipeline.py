@@ -32,12 +32,11 @@ from typing import Any
 from minirl.config import TrainConfig
 from minirl.models import load_model_and_tokenizer
 from minirl.r1.config import ColdStartConfig, RejectionConfig
-from minirl.r1.records import SFTRecord
+from minirl.r1.records import SFTRecord, to_sft_records
 from minirl.r1.s1_pool import make_pool
 from minirl.r1.s2_curate import CurationReport, curate, default_filters
 from minirl.r1.s3_sft import run_sft
 from minirl.r1.s5_rejection import rejection_keep
-from minirl.r1.sft_records import to_sft_records
 from minirl.tasks import PromptStyle, Task, get_task
 
 

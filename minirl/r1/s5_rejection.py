@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from minirl.r1.records import SFTRecord, Trace, make_record
+from minirl.r1.records import SFTRecord, Trace, make_record, to_sft_records
 from minirl.r1.s2_curate import DEFAULT_FILTERS, CurationReport, FilterFn, curate
-from minirl.r1.sft_records import to_sft_records
 from minirl.rollout.generate import generate
 from minirl.tasks import build_prompt
 
