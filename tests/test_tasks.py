@@ -24,7 +24,7 @@ from minirl.tasks import (
     task_names,
 )
 from minirl.tasks.arithmetic import evaluate_terms
-from minirl.tasks.gsm8k import parse_gold
+from minirl.tasks.gsm8k import gsm8k_final_answer
 from minirl.testing import make_tiny_tokenizer
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
@@ -289,10 +289,10 @@ def test_correctness_is_the_accuracy_reward_at_full_marks():
     assert task_class("gsm8k").accuracy_reward == "accuracy" and task_class("unknown") is Task
 
 
-def test_parse_gold():
-    assert parse_gold("a\n#### 1,200") == "1200"
-    assert parse_gold("#### -3 ") == "-3"
-    assert parse_gold("no marker") is None and parse_gold("####  ") is None
+def test_gsm8k_final_answer():
+    assert gsm8k_final_answer("a\n#### 1,200") == "1200"
+    assert gsm8k_final_answer("#### -3 ") == "-3"
+    assert gsm8k_final_answer("no marker") is None and gsm8k_final_answer("####  ") is None
 
 
 @pytest.mark.parametrize(

@@ -32,12 +32,15 @@ SHARED_DIR = Path("..") / "shared" / "data" / "gsm8k"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def parse_gold(solution: str) -> str | None:
-    """The final answer after the last ``####`` with commas removed, or ``None`` if there is none.
+def gsm8k_final_answer(solution: str) -> str | None:
+    """The final answer of a GSM8K reference solution: what follows its last ``####``, commas removed, or ``None``.
 
-    >>> parse_gold("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\\n#### 1,200")
+    Strict, for loading the dataset: a solution without the marker is a data error. (To read a gold answer in any
+    form, a bare value, a GSM8K solution or a ``\\boxed{}``, for a reward: :func:`rewards.parse_gold`.)
+
+    >>> gsm8k_final_answer("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\\n#### 1,200")
     '1200'
-    >>> parse_gold("no marker") is None
+    >>> gsm8k_final_answer("no marker") is None
     True
     """
     if "####" not in solution:
@@ -55,7 +58,7 @@ def row_to_example(row: Any, where: str) -> Example:
     for field in ("question", "answer"):
         if not isinstance(row.get(field), str) or not row[field].strip():
             raise DataError(f"{where}: missing or empty string field {field!r} (row keys: {sorted(row)})")
-    gold = parse_gold(row["answer"])
+    gold = gsm8k_final_answer(row["answer"])
     if gold is None:
         raise DataError(
             f"{where}: the 'answer' field has no final answer after '####': {row['answer'][-80:]!r}"
