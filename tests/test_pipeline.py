@@ -260,7 +260,9 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     report = CurationReport(total=2, kept=1, filters=[])
     seen = {}
     monkeypatch.setattr(
-        pipeline, "rejection_keep", lambda *a, **k: seen.update(keep=k) or (["a kept trace"], report)
+        pipeline,
+        "rejection_keep",
+        lambda policy, examples, sampling, **k: seen.update(sampling=sampling) or (["a kept trace"], report),
     )
     monkeypatch.setattr(pipeline, "to_sft_records", lambda kept, *a: [{"prompt": "p", "completion": "c"}])
 
@@ -279,7 +281,7 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
         max_new_tokens=8,
     )
     model = seen["model"]
-    assert seen["keep"]["max_new_tokens"] == 8
+    assert seen["sampling"].max_new_tokens == 8
     assert not hasattr(model, "peft_config") and not any("lora_" in n for n, _ in model.named_parameters())
     assert all(p.requires_grad for p in model.parameters())
     assert result.kept == 1 and json.loads((tmp_path / "rej" / "rejection.json").read_text())["kept"] == 1

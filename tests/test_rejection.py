@@ -10,7 +10,7 @@ import torch
 
 import minirl.r1.s5_rejection
 from minirl.r1.s2_curate import curate, keep_correct, keep_format, keep_language
-from minirl.r1.s5_rejection import rejection_keep, rejection_sample, sample_candidates
+from minirl.r1.s5_rejection import Policy, Sampling, rejection_keep, rejection_sample, sample_candidates
 from minirl.tasks import PromptStyle, build_prompt, get_task
 
 SHORT = PromptStyle(template="plain", chat=False)  # question-only prompts keep sequences short on CPU
@@ -59,8 +59,9 @@ def test_rejection_sample_keeps_only_correct_clean_traces(arithmetic, tiny_token
     calls: list = []
     monkeypatch.setattr(minirl.r1.s5_rejection, "generate", _fake_generate(answers, calls))
     model = torch.nn.Linear(1, 1)  # never run: generate is stubbed
+    policy = Policy(model, tiny_tokenizer, arithmetic, style)
 
-    sft = rejection_sample(model, tiny_tokenizer, arithmetic, examples, style, k=5, batch_size=2)
+    sft = rejection_sample(policy, examples, Sampling(k=5, batch_size=2))
     assert calls == [{"n": 2, "k": 5, "stop": ("</answer>",)}, {"n": 1, "k": 5, "stop": ("</answer>",)}]
     assert len(sft) == len(examples)  # one good trace of five per problem
     for record, ex in zip(sft, examples):
@@ -70,14 +71,14 @@ def test_rejection_sample_keeps_only_correct_clean_traces(arithmetic, tiny_token
         assert keep_format(gold) and keep_correct(gold) and keep_language(gold)
         assert re.search(r"gives -?\d+\.", completion)
 
-    candidates = sample_candidates(model, tiny_tokenizer, arithmetic, examples, style, k=5)
+    candidates = sample_candidates(policy, examples, Sampling(k=5))
     assert [r["kind"] for r in candidates] == ["sampled"] * 15
     _, report = curate(candidates)
     assert (
         report.dropped["language"] == 6 and report.dropped["format"] == 3 and report.dropped["correct"] == 3
     )
-    assert rejection_sample(model, tiny_tokenizer, arithmetic, examples, style, k=1, max_per_problem=1) == sft
-    kept, keep_report = rejection_keep(model, tiny_tokenizer, arithmetic, examples, style, k=5)
+    assert rejection_sample(policy, examples, Sampling(k=1), max_per_problem=1) == sft
+    kept, keep_report = rejection_keep(policy, examples, Sampling(k=5))
     assert keep_report.to_dict() == report.to_dict()  # the counts rejection_round writes
     assert keep_report.total == 15 and len(kept) == keep_report.kept == len(sft)
 
@@ -86,14 +87,12 @@ def test_rejection_sample_with_the_tiny_model_returns_only_passing_records(
     arithmetic, tiny_model, tiny_tokenizer
 ):
     examples = arithmetic.examples("train", n=2, seed=0)
-    style = SHORT
-    candidates = sample_candidates(
-        tiny_model, tiny_tokenizer, arithmetic, examples, style, k=2, max_new_tokens=8
-    )
+    policy, sampling = Policy(tiny_model, tiny_tokenizer, arithmetic, SHORT), Sampling(k=2, max_new_tokens=8)
+    candidates = sample_candidates(policy, examples, sampling)
     assert len(candidates) == 4 and {r["prompt_question"] for r in candidates} == {
         ex.question for ex in examples
     }
-    sft = rejection_sample(tiny_model, tiny_tokenizer, arithmetic, examples, style, k=2, max_new_tokens=8)
+    sft = rejection_sample(policy, examples, sampling)
     for record in sft:  # a random model almost never passes; whatever does must pass every filter
         completion = record["completion"].removesuffix(tiny_tokenizer.eos_token)
         assert keep_format({"completion": completion}) and keep_language({"completion": completion})

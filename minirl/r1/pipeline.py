@@ -36,7 +36,7 @@ from minirl.r1.records import SFTRecord, to_sft_records
 from minirl.r1.s1_pool import make_pool
 from minirl.r1.s2_curate import CurationReport, curate, default_filters
 from minirl.r1.s3_sft import run_sft
-from minirl.r1.s5_rejection import rejection_keep
+from minirl.r1.s5_rejection import Policy, Sampling, rejection_keep
 from minirl.tasks import PromptStyle, Task, get_task
 
 
@@ -193,15 +193,11 @@ def rejection_round(
     """
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
     kept, report = rejection_keep(
-        model,
-        tokenizer,
-        task,
+        Policy(model, tokenizer, task, style),
         examples,
-        style,
-        cfg.samples_per_prompt,
-        max_new_tokens=max_new_tokens,
-        temperature=cfg.temperature,
-        seed=seed,
+        Sampling(
+            k=cfg.samples_per_prompt, max_new_tokens=max_new_tokens, temperature=cfg.temperature, seed=seed
+        ),
         filters=default_filters(language=language),
         max_per_problem=cfg.max_per_problem,
     )

@@ -2,9 +2,10 @@
 
 R1 samples from the RL checkpoint, keeps "only the correct responses" after filtering out "chain-of-thought with
 mixed languages, long paragraphs, and code blocks", and fine-tunes again on them. Here: :func:`sample_candidates`
-samples ``k`` completions per problem as :class:`~minirl.r1.records.Trace` records (``kind="sampled"``), the curation
-filters of :mod:`minirl.r1.s2_curate` keep the good ones (:func:`rejection_keep`), and :func:`rejection_sample` returns
-them as SFT records for :func:`minirl.r1.s3_sft.run_sft`.
+samples ``k`` completions per problem from a :class:`Policy` (with :class:`Sampling`'s settings) as
+:class:`~minirl.r1.records.Trace` records (``kind="sampled"``), the curation filters of :mod:`minirl.r1.s2_curate`
+keep the good ones (:func:`rejection_keep`), and :func:`rejection_sample` returns them as SFT records for
+:func:`minirl.r1.s3_sft.run_sft`.
 
 Departure: R1 keeps ~600k samples; at our scale it is hundreds, from the same task and prompt template as RL.
 """
@@ -12,6 +13,7 @@ Departure: R1 keeps ~600k samples; at our scale it is hundreds, from the same ta
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,31 +24,52 @@ from minirl.rollout.generate import generate
 from minirl.tasks import build_prompt
 
 
+@dataclass(frozen=True)
+class Policy:
+    """What stage 5 samples from: the RL policy and how its prompts are made (the RL run's own)."""
+
+    model: Any
+    """The policy, without accelerate's wrapper (``GRPOTrainer.unwrapped``)."""
+    tokenizer: Any
+    """Its tokenizer."""
+    task: Any
+    """The task (a :class:`~minirl.tasks.Task` or its name) whose problems are sampled and judged."""
+    style: Any
+    """The prompt template (:class:`~minirl.tasks.PromptStyle`)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many completions stage 5 samples per problem, and how (``minirl.rollout.generate``'s settings)."""
+
+    k: int = 4
+    """Completions per problem (>= 1)."""
+    max_new_tokens: int = 256
+    """The completion cap."""
+    temperature: float = 0.7
+    top_p: float = 1.0
+    batch_size: int = 8
+    """Problems per ``generate`` call (>= 1); each gives ``k`` completions."""
+    seed: int = 0
+    """The seed of the sampling generator."""
+
+
 def sample_candidates(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
-    examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
-    *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
+    policy: Policy, examples: Sequence[Any], sampling: Sampling = Sampling()
 ) -> list[Trace]:
-    """Sample ``k`` completions per problem; each becomes a record (``kind="sampled"``) for :func:`curate`.
+    """Sample ``sampling.k`` completions per problem; each becomes a record (``kind="sampled"``) for :func:`curate`.
 
     Records carry the problem's gold columns, so the curation filters can judge them. Sampling uses
-    ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``seed``.
+    ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``sampling.seed``.
     """
+    k, batch_size = sampling.k, sampling.batch_size
     if k < 1:
         raise ValueError(f"sample_candidates: k must be >= 1, got {k}")
     if batch_size < 1:
         raise ValueError(f"sample_candidates: batch_size must be >= 1, got {batch_size}")
+    model, tokenizer, task, style = policy.model, policy.tokenizer, policy.task, policy.style
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
     task_name = task if isinstance(task, str) else task.name
     out: list[Trace] = []
     for start in range(0, len(examples), batch_size):
@@ -57,9 +80,9 @@ def sample_candidates(
             tokenizer,
             prompts,
             num_generations=k,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
+            max_new_tokens=sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
             stop_strings=("</answer>",),
             generator=generator,
         )
@@ -69,91 +92,52 @@ def sample_candidates(
 
 
 def rejection_keep(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
+    policy: Policy,
     examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
+    sampling: Sampling = Sampling(),
     *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
     filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
     max_per_problem: int | None = None,
 ) -> tuple[list[Trace], CurationReport]:
-    """Sample ``k`` completions per problem and curate them: the kept pool records and the curation report.
+    """Sample ``sampling.k`` completions per problem and curate them: the kept pool records and the curation report.
 
     The report counts every sampled completion (``report.total``) and what each filter dropped; the cap per
     problem applies after curation. Arguments as :func:`rejection_sample`.
     """
-    candidates = sample_candidates(
-        model,
-        tokenizer,
-        task,
-        examples,
-        style,
-        k,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        batch_size=batch_size,
-        seed=seed,
-    )
-    kept, report = curate(candidates, filters)
+    kept, report = curate(sample_candidates(policy, examples, sampling), filters)
     if max_per_problem is not None:
         kept = cap_per_problem(kept, max_per_problem)
     return kept, report
 
 
 def rejection_sample(
-    model: Any,
-    tokenizer: Any,
-    task: Any,
+    policy: Policy,
     examples: Sequence[Any],
-    style: Any,
-    k: int = 4,
+    sampling: Sampling = Sampling(),
     *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    seed: int = 0,
     filters: Iterable[FilterFn | tuple[str, FilterFn]] = DEFAULT_FILTERS,
     max_per_problem: int | None = None,
 ) -> list[SFTRecord]:
-    """R1's rejection sampling: sample ``k`` completions per problem, keep those every filter keeps, as SFT records.
+    """R1's rejection sampling: sample ``sampling.k`` completions per problem, keep those every filter keeps, as SFT
+    records.
 
     By default a kept trace is correct, well formed, single-language (code counts against), not a loop and not a
     near copy of another kept trace (:data:`minirl.r1.s2_curate.DEFAULT_FILTERS`). For the counts per filter,
     call :func:`rejection_keep`, which this wraps.
 
     Args:
+        policy: the RL policy, its tokenizer, task and prompt template.
+        examples: the problems to sample.
+        sampling: completions per problem and the sampling settings.
+        filters: the curation filters (:func:`minirl.r1.s2_curate.curate`'s).
         max_per_problem: keep at most this many traces per problem (None = all that pass).
-        Others: as :func:`sample_candidates`.
 
     Returns:
         ``{"prompt", "completion"}`` records (:func:`minirl.r1.records.to_sft_records`), ready for :func:`run_sft`;
         possibly empty.
     """
-    kept, _ = rejection_keep(
-        model,
-        tokenizer,
-        task,
-        examples,
-        style,
-        k,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        batch_size=batch_size,
-        seed=seed,
-        filters=filters,
-        max_per_problem=max_per_problem,
-    )
-    return to_sft_records(kept, tokenizer, style, task)
+    kept, _ = rejection_keep(policy, examples, sampling, filters=filters, max_per_problem=max_per_problem)
+    return to_sft_records(kept, policy.tokenizer, policy.style, policy.task)
 
 
 def cap_per_problem(records: list[Trace], cap: int) -> list[Trace]:
