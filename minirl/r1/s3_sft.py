@@ -3,7 +3,8 @@
 The cold start fine-tunes the base model on a few thousand curated long-CoT examples before RL; after RL, rejection
 sampling (stage 5, :mod:`minirl.r1.s5_rejection`) makes SFT data from the model's own correct samples and it is
 fine-tuned again (R1 paper, sec. 2.3.1 and 2.3.3). :func:`run_sft` trains on :class:`~minirl.r1.records.SFTRecord`
-pairs, which :func:`minirl.r1.records.to_sft_records` makes from the traces with the exact RL prompt. The loss is the usual next-token negative log-likelihood on the completion tokens only:
+pairs, which :func:`minirl.r1.records.to_sft_records` makes from the traces with the exact RL prompt. The loss is the
+usual next-token negative log-likelihood on the completion tokens only:
 
     L(theta) = - sum_t log p_theta(o_t | q, o_<t) / |o|   over completion tokens o (prompt tokens masked),
 
