@@ -303,10 +303,11 @@ def estimate_memory(
     r, o, g = cfg.rollout, cfg.optim, cfg.grpo
     weights = shape.params * shape.bytes_per_param
     engine_bytes = {"bf16": 2, "fp32": 4}.get(r.engine, 0)
+    reference = weights if g.beta > 0 and not cfg.model.lora else 0  # a frozen copy for the KL term
     static = {
         "runtime": RUNTIME_BYTES,
         "weights": weights,
-        "reference": weights if g.beta > 0 and not cfg.model.lora and not mapped_reference else 0,
+        "reference": 0 if mapped_reference else reference,
         "sampler copy": shape.params * engine_bytes,
         "optimizer": 2 * shape.trainable * 4,
     }
@@ -333,8 +334,8 @@ def estimate_memory(
         "rollout": shape.kv_bytes(rows, prompt_tokens + r.max_new_tokens) + 2 * rows * shape.vocab * 4,
         "forward_backward": update(micro),
     }
-    if mapped_reference and g.beta > 0 and not cfg.model.lora:
-        phases["frozen_logps (reference mapped)"] = weights
+    if mapped_reference and reference:
+        phases["frozen_logps (reference mapped)"] = reference
     if cfg.data.eval_size and (cfg.eval.at_start or cfg.eval.at_end or cfg.eval.every):
         phases["evaluation"] = evaluation(eval_rows)
     est = MemoryEstimate(static, phases, available)

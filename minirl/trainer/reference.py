@@ -61,27 +61,22 @@ class MappedReference(Reference):
 
     def __init__(self, model: torch.nn.Module, path: Path):
         self.path = Path(path)
-        self._slots: list[
-            tuple[torch.nn.Module, str, str]
-        ] = []  # (module, attribute, key): tied weights share a key
-        keys: dict[int, str] = {}
-        for name, param in model.named_parameters(remove_duplicate=False):
-            owner, _, attr = name.rpartition(".")
-            keys.setdefault(id(param), name)
-            self._slots.append((owner, attr, keys[id(param)]))
-        unique = {key: p for p in model.parameters() for key in [keys[id(p)]]}
+        unique = dict(model.named_parameters())  # tied weights once, under their first name
         tmp = self.path.with_name(self.path.name + ".tmp")
         save_file({k: p.detach().contiguous() for k, p in unique.items()}, str(tmp))  # may raise OSError
         os.replace(tmp, self.path)
-        skeleton = copy.deepcopy(model).eval().requires_grad_(False)
-        self._slots = [(skeleton.get_submodule(owner), attr, key) for owner, attr, key in self._slots]
-        self._empty = {
-            k: torch.nn.Parameter(p.detach().to("meta"), requires_grad=False) for k, p in unique.items()
-        }
-        self._assign(self._empty)  # the skeleton's own copy of the weights is freed here
-        self._delete = weakref.finalize(
-            self, self.path.unlink, missing_ok=True
-        )  # at the latest when Python exits
+        meta = lambda p: torch.nn.Parameter(p.detach().to("meta"), requires_grad=False)  # noqa: E731
+        self._empty = {k: meta(p) for k, p in unique.items()}
+        # the copy gets the meta parameters in place of the weights (deepcopy's memo): no second copy of the weights
+        skeleton = copy.deepcopy(model, {id(p): self._empty[k] for k, p in unique.items()}).eval()
+        key = {id(p): k for k, p in self._empty.items()}
+        self._slots = [  # (module, attribute, key) of every parameter slot: tied ones share a key
+            (skeleton.get_submodule(owner), attr, key[id(p)])
+            for name, p in skeleton.named_parameters(remove_duplicate=False)
+            for owner, _, attr in [name.rpartition(".")]
+        ]
+        # the file goes with this object, at the latest when Python exits
+        self._delete = weakref.finalize(self, self.path.unlink, missing_ok=True)
         super().__init__(skeleton)
 
     def _assign(self, params: dict[str, torch.nn.Parameter]) -> None:

@@ -134,21 +134,18 @@ class PolicyUpdate:
     def frozen_logps(self, which: str, batch: PolicyBatch) -> torch.Tensor:
         """Old-policy (``"old"``) or reference (``"ref"``) log-probs, no grad, in micro-batches. [N, C]"""
         out = torch.zeros(batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device)
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        if which == "old":
-            model = contextlib.nullcontext(self.model)
-        elif self.reference is None:  # LoRA: the base model is the reference
-            model = unwrapped.disable_adapter()
+        if which == "ref" and self.reference is not None:
+            where = self.reference.use()  # the frozen copy
+        elif which == "ref":  # LoRA: the base model, the adapter disabled, is the reference
+            where = self.accelerator.unwrap_model(self.model).disable_adapter()
         else:
-            model = self.reference.use()
-        with model as reference:
-            for idx in micro_batches(
-                batch.size, self.cfg.optim.micro_batch_size, batch.completion_ids.device
-            ):
-                part = batch.select(
-                    idx
-                )  # may be narrower than the batch: it keeps its own longest completion
-                lp, _ = self.log_probs(self.model if reference is None else reference, part)
+            where = contextlib.nullcontext()
+        with where as reference:  # None: the policy's own forward
+            model = self.model if reference is None else reference
+            for idx in micro_batches(batch.size, self.cfg.optim.micro_batch_size, out.device):
+                # a micro-batch may be narrower than the batch: it keeps its own longest completion
+                part = batch.select(idx)
+                lp, _ = self.log_probs(model, part)
                 out[idx, : lp.shape[1]] = lp.float()
         return out  # [N, C]
 
