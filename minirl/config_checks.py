@@ -110,6 +110,10 @@ def check_curriculum(stages: Any) -> list[dict] | None:
     return out
 
 
+TRANSFER_SIZE = 200
+"""Problems of an ``eval.transfer`` task when its entry gives no ``size``."""
+
+
 def check_transfer(transfer: dict[str, dict]) -> None:
     """``transfer`` (``eval.transfer``) checked: names of letters, digits, ``_``, ``-`` or ``.``, each mapped to
     ``{task, task_args?, size?}`` with ``size`` a positive integer and ``task_args`` a mapping.
@@ -126,7 +130,7 @@ def check_transfer(transfer: dict[str, dict]) -> None:
             f"eval.transfer.{name} must be a mapping with 'task' and optionally 'task_args' and 'size', "
             f"got {spec!r}",
         )
-        size = spec.get("size", 200)
+        size = spec.get("size", TRANSFER_SIZE)
         _check(
             isinstance(size, int) and not isinstance(size, bool) and size > 0,
             f"eval.transfer.{name}.size must be a positive integer, got {size!r}",

@@ -10,7 +10,8 @@ import copy
 from dataclasses import dataclass, field, fields
 
 import rewards
-from minirl.config import ConfigError, TrainConfig, _check
+from minirl.config import TrainConfig
+from minirl.config_checks import ConfigError, _check, above, at_least
 from minirl.r1.s1_pool import PoolConfig
 
 
@@ -56,11 +57,9 @@ class ColdStartConfig:
     """Seed of the pool (which problems, which defects) and of the SFT data order."""
 
     def __post_init__(self):
-        _check(self.num_examples >= 1, f"cold_start.num_examples must be >= 1, got {self.num_examples}")
-        _check(self.epochs > 0, f"cold_start.epochs must be > 0, got {self.epochs}")
-        _check(self.lr > 0, f"cold_start.lr must be > 0, got {self.lr}")
-        _check(self.batch_size >= 1, f"cold_start.batch_size must be >= 1, got {self.batch_size}")
-        _check(self.max_length >= 16, f"cold_start.max_length must be >= 16, got {self.max_length}")
+        at_least("cold_start", self, num_examples=1)
+        above("cold_start", self, epochs=0, lr=0)
+        at_least("cold_start", self, batch_size=1, max_length=16)
         _check(
             0 < self.language_threshold <= 1,
             f"cold_start.language_threshold must be in (0, 1], got {self.language_threshold}",
@@ -97,15 +96,9 @@ class RejectionConfig:
     """SFT learning rate."""
 
     def __post_init__(self):
-        _check(self.num_prompts >= 1, f"rejection.num_prompts must be >= 1, got {self.num_prompts}")
-        _check(
-            self.samples_per_prompt >= 1,
-            f"rejection.samples_per_prompt must be >= 1, got {self.samples_per_prompt}",
-        )
-        _check(self.temperature > 0, f"rejection.temperature must be > 0, got {self.temperature}")
-        _check(
-            self.max_per_problem >= 1, f"rejection.max_per_problem must be >= 1, got {self.max_per_problem}"
-        )
+        at_least("rejection", self, num_prompts=1, samples_per_prompt=1)
+        above("rejection", self, temperature=0)
+        at_least("rejection", self, max_per_problem=1)
         _check(self.epochs > 0 and self.lr > 0, "rejection.epochs and rejection.lr must be > 0")
 
 
@@ -135,9 +128,8 @@ class MixingConfig:
         _check(not unknown, f"mixing.arms: unknown arm(s) {unknown}; choose from {list(ARM_NAMES)}")
         _check(len(self.arms) == len(set(self.arms)), f"mixing.arms has duplicates: {self.arms}")
         _check(bool(self.arms), "mixing.arms must name at least one arm")
-        _check(self.language_reward > 0, f"mixing.language_reward must be > 0, got {self.language_reward}")
-        _check(self.eval_size >= 1, f"mixing.eval_size must be >= 1, got {self.eval_size}")
-        _check(self.eval_k >= 1, f"mixing.eval_k must be >= 1, got {self.eval_k}")
+        above("mixing", self, language_reward=0)
+        at_least("mixing", self, eval_size=1, eval_k=1)
 
 
 def _train_part(cfg: TrainConfig) -> TrainConfig:

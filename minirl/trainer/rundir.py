@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minirl.config import EvalConfig, RunConfig
+from minirl.config_checks import TRANSFER_SIZE
 from minirl.diagnostics import LiveDiagnostics
 from minirl.eval.runner import evaluate_examples
 from minirl.files import dumps
@@ -244,7 +245,7 @@ def transfer_sets(cfg, seed: int) -> dict[str, tuple]:
             task = get_task(spec["task"], **spec.get("task_args", {}))
         except (TypeError, ValueError) as err:
             raise ValueError(f"eval.transfer.{name}: {err}") from None
-        out[name] = (task, task.examples("test", seed=seed)[: spec.get("size", 200)])
+        out[name] = (task, task.examples("test", seed=seed)[: spec.get("size", TRANSFER_SIZE)])
     return out
 
 
