@@ -339,6 +339,16 @@ class TrainConfig:
         """
         return self.eval.max_new_tokens or self.rollout.max_new_tokens
 
+    @property
+    def needs_reference_copy(self) -> bool:
+        """Whether the KL term needs a frozen copy of the weights: full fine-tuning with ``grpo.beta > 0`` (with LoRA
+        the base model, the adapter disabled, is the reference).
+
+        >>> TrainConfig(grpo=GRPOConfig(beta=0.04)).needs_reference_copy, TrainConfig().needs_reference_copy
+        (True, False)
+        """
+        return self.grpo.beta > 0 and not self.model.lora
+
     def to_dict(self) -> dict:
         """A plain nested dict (for YAML/JSON)."""
         return dataclasses.asdict(self)

@@ -300,10 +300,10 @@ def estimate_memory(
     >>> est.fits, est.advice[0].startswith("the weights, the optimizer")
     (False, True)
     """
-    r, o, g = cfg.rollout, cfg.optim, cfg.grpo
+    r, o = cfg.rollout, cfg.optim
     weights = shape.params * shape.bytes_per_param
     engine_bytes = {"bf16": 2, "fp32": 4}.get(r.engine, 0)
-    reference = weights if g.beta > 0 and not cfg.model.lora else 0  # a frozen copy for the KL term
+    reference = weights if cfg.needs_reference_copy else 0
     static = {
         "runtime": RUNTIME_BYTES,
         "weights": weights,

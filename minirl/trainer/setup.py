@@ -115,7 +115,7 @@ def prepare_policy(model, cfg: TrainConfig, device=None, ref_folder: Path | None
             model.enable_input_require_grads()
     if device is not None:
         model.to(device)
-    if cfg.grpo.beta <= 0 or cfg.model.lora:
+    if not cfg.needs_reference_copy:
         return model, None
     if ref_folder is None:
         return model, Reference(copy.deepcopy(model).eval().requires_grad_(False))
