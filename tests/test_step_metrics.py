@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -165,6 +166,8 @@ def test_evaluate_run_reads_only_its_context(tmp_path, tiny_model, tiny_tokenize
     assert record["eval/accuracy"] == result.metrics["pass@1"].value
     assert record["transfer/sub/n_problems"] == 2.0 and "transfer/sub/pass@1_low" in record
     assert "no_reasoning/drop" in record and "no_reasoning/pass@1_high" in record
+    if Path("/proc/self/status").exists():  # the evaluation's peak resident memory, where Linux reports it
+        assert record["memory/evaluation_gib"] > 0.05
     for where in ("eval", "eval/transfer/sub", "eval/no_reasoning"):
         assert (tmp_path / where / "summary.json").exists(), where
     assert acc.printed[-1].startswith("[minirl] eval (end, step 3): ")

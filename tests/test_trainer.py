@@ -173,6 +173,9 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_toke
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
     assert all("kl" in r for r in rows)
     assert (tmp_path / "model" / "adapter_config.json").exists()
+    if Path("/proc/self/status").exists():  # saving's peak resident memory, where Linux reports it
+        (saved,) = [r for r in read_metrics(tmp_path) if r["type"] == "save"]
+        assert saved["step"] == 2 and saved["memory/save_gib"] > 0.05
 
 
 def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_tokenizer):

@@ -251,7 +251,11 @@ class GRPOTrainer:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             merge = self.cfg.model.lora and self.cfg.checkpoint.merge_lora
-            ckpt.save_model(self.unwrapped, self.tokenizer, path, merge_lora=merge)
+            peaks = PeakMemory(self.accelerator.device)
+            with peaks.phase("save"):
+                ckpt.save_model(self.unwrapped, self.tokenizer, path, merge_lora=merge)
+            memory = {f"memory/{k}_gib": v for k, v in peaks.gib.items()}
+            self.run_dir.write("metrics.jsonl", {"type": "save", "step": self.step, **memory})
         return path
 
     def check_resources(self) -> MemoryEstimate:

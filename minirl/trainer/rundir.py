@@ -22,6 +22,7 @@ from minirl.config_checks import TRANSFER_SIZE
 from minirl.diagnostics import LiveDiagnostics
 from minirl.eval.runner import evaluate_examples
 from minirl.files import dumps
+from minirl.memory import PeakMemory
 from minirl.tasks import Example, PromptStyle, Task, get_task
 from minirl.trainer import runlogs
 
@@ -189,25 +190,29 @@ def evaluate_run(ctx: EvalContext, when: str):
     ctx.model.eval()
     result = None
     if acc.is_main_process:
-        result = _evaluate(
-            ctx,
-            ctx.task,
-            ctx.examples,
-            k=ctx.settings.k,
-            temperature=ctx.settings.temperature,
-            desc=f"held-out eval ({when}, step {ctx.step})",
-        )
-        record = {
-            "type": "eval",
-            "step": ctx.step,
-            "when": when,
-            **{f"eval/{k}": v for k, v in result.flat().items()},
-            "eval/accuracy": result.metrics["pass@1"].value,
-        }
-        if when in ("start", "end"):
-            record.update(_evaluate_transfer(ctx, when))
-            if ctx.settings.no_reasoning:
-                record.update(_evaluate_without_reasoning(ctx, when, result))
+        # the evaluation's own peak: it runs outside the steps' phases
+        peaks = PeakMemory(next(ctx.policy.parameters()).device)
+        with peaks.phase("evaluation"):
+            result = _evaluate(
+                ctx,
+                ctx.task,
+                ctx.examples,
+                k=ctx.settings.k,
+                temperature=ctx.settings.temperature,
+                desc=f"held-out eval ({when}, step {ctx.step})",
+            )
+            record = {
+                "type": "eval",
+                "step": ctx.step,
+                "when": when,
+                **{f"eval/{k}": v for k, v in result.flat().items()},
+                "eval/accuracy": result.metrics["pass@1"].value,
+            }
+            if when in ("start", "end"):
+                record.update(_evaluate_transfer(ctx, when))
+                if ctx.settings.no_reasoning:
+                    record.update(_evaluate_without_reasoning(ctx, when, result))
+        record.update({f"memory/{k}_gib": v for k, v in peaks.gib.items()})
         ctx.run_dir.write("metrics.jsonl", record)
         for line in ctx.diagnostics.update_eval(ctx.step, record):
             acc.print(line)
