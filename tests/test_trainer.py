@@ -354,3 +354,25 @@ def test_micro_batches_log_the_metrics_of_one_batch(tmp_path, tiny_tokenizer):
         assert micro["num_tokens"] == whole["num_tokens"] > 0
         for key in ("loss", "grad_norm", "kl", "entropy", "ratio/mean", "clip_ratio/region"):
             assert micro[key] == pytest.approx(whole[key], rel=1e-4, abs=1e-6), key
+
+
+def test_the_optimizer_state_is_freed_before_the_end_evaluation(
+    tmp_path, tiny_model, tiny_tokenizer, monkeypatch
+):
+    """The end evaluation and saving run without AdamW's moments (a checkpoint, when asked for, is written before);
+    a second train() raises instead of restarting the moments from zero."""
+    from minirl.trainer import loop
+
+    cfg = tiny_config(tmp_path, "--run.max_steps", "2", "--eval.at_end", "true", "--checkpoint.every", "2")
+    trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
+    seen = []
+    monkeypatch.setattr(
+        loop, "evaluate_run", lambda ctx, when: seen.append((when, len(trainer.optimizer.state)))
+    )
+    trainer.train()
+    assert seen == [("end", 0)]
+    state = torch.load(tmp_path / "checkpoints" / "step-000002" / "optimizer.pt", weights_only=True)
+    assert state["state"], "the last checkpoint holds the optimizer state"
+    cfg.run.max_steps = 3
+    with pytest.raises(RuntimeError, match="checkpoint"):
+        trainer.train()

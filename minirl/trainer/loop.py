@@ -300,12 +300,13 @@ class GRPOTrainer:
                         f"Continue with --checkpoint.resume latest --run.output_dir {self.out}"
                     )
                     return last
+        if cfg.checkpoint.every:
+            self.save_checkpoint()  # with the optimizer state, which the end evaluation and saving do not need:
+        self.update.release_optimizer_state()  # freed, they run in less memory
         if cfg.eval.at_end and self.eval_examples:
             evaluate_run(self.eval_context(), "end")
         if cfg.checkpoint.save_model:
             self.save_model()
-        if cfg.checkpoint.every:
-            self.save_checkpoint()
         if cfg.run.report_to:
             acc.end_training()
         return last

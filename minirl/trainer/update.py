@@ -107,6 +107,7 @@ class PolicyUpdate:
         self.checkpoint_dir = checkpoint_dir
         self.memory = memory or PeakMemory(accelerator.device)
         self.times: dict[str, float] = defaultdict(float)  # seconds per phase of the last call to run()
+        self.released = False  # release_optimizer_state() was called: no more updates
         g = cfg.grpo
         self.loss_params = LossParams(
             loss_type=g.loss_type,
@@ -149,8 +150,20 @@ class PolicyUpdate:
                 out[idx, : lp.shape[1]] = lp.float()
         return out  # [N, C]
 
+    def release_optimizer_state(self) -> None:
+        """Free the optimizer's state (AdamW: two floats per trainable parameter) after the run's last update, so the
+        final evaluation and saving run without it. A later :meth:`run` raises instead of restarting the moments
+        from zero."""
+        self.optimizer.state.clear()
+        self.released = True
+
     def run(self, batch: PolicyBatch, step: int) -> UpdateResult:
         """All passes and minibatches over ``batch``: the losses, per-update stats, last grad norm and phase times."""
+        if self.released:
+            raise RuntimeError(
+                "This run has ended and its optimizer state was freed; continue it from a checkpoint "
+                "(--checkpoint.resume latest with --checkpoint.every > 0)."
+            )
         cfg = self.cfg
         self.times = defaultdict(float)
         losses, stats, grad_norm = [], [], float("nan")
