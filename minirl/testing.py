@@ -8,6 +8,7 @@ tokens), so any unicode text round-trips; it has a ChatML chat template like Smo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -54,6 +55,18 @@ def run_or_dump(cmd: list[str], env: dict[str, str], cwd: str | Path, timeout: f
             f"hung for {timeout:.0f} s: {' '.join(cmd)}\n{out[-4000:]}\n{err[-8000:]}"
         ) from None
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def changed(cfg, **sections: dict):
+    """A copy of the config ``cfg`` with some fields of some sections changed, each changed section built anew (its
+    ``__post_init__`` checks it), the others shared: how tests vary a base config in code.
+
+    >>> from minirl.config import TrainConfig
+    >>> changed(TrainConfig(), run={"max_steps": 2}, grpo={"beta": 0.04}).run.max_steps
+    2
+    """
+    new = {name: dataclasses.replace(getattr(cfg, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(cfg, **new)
 
 
 def _descendants(pid: int) -> list[int]:

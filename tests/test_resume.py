@@ -19,21 +19,24 @@ from safetensors.torch import load_file
 from test_trainer import read_metrics, starts_with_a, tiny_config  # noqa: E402
 
 from minirl import files
-from minirl.testing import HANG_TIMEOUT_S
+from minirl.testing import HANG_TIMEOUT_S, changed
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
 
-def _trainer(run_dir, model, tok, *extra):
-    cfg = tiny_config(run_dir, "--run.sample_every", "1", *extra)
+def _trainer(run_dir, model, tok, resume: str | None = None, **sections):
+    """A trainer of :func:`tiny_config` with samples at every step, ``sections`` changed, from ``resume``."""
+    cfg = changed(tiny_config(run_dir, run={"sample_every": 1}), **sections)
+    if resume is not None:
+        cfg = changed(cfg, checkpoint={"resume": resume})
     return GRPOTrainer(cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)])
 
 
-def _resumed(run_dir, tok, extra):
+def _resumed(run_dir, tok, sections):
     """A new trainer (fresh weights) on ``run_dir`` with ``--checkpoint.resume latest``."""
     from minirl.testing import make_tiny_model
 
-    return _trainer(run_dir, make_tiny_model(len(tok)), tok, *extra, "--checkpoint.resume", "latest")
+    return _trainer(run_dir, make_tiny_model(len(tok)), tok, resume="latest", **sections)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -45,17 +48,15 @@ def test_resume_latest_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, t
     """A run killed before its first checkpoint left logs: `--checkpoint.resume latest` starts again from step 0."""
     from minirl.testing import make_tiny_model
 
-    _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2").train()
+    _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, run={"max_steps": 2}).train()
     assert not list_checkpoints(tmp_path)
     capsys.readouterr()
     trainer = _trainer(
         tmp_path,
         make_tiny_model(len(tiny_tokenizer)),
         tiny_tokenizer,
-        "--run.max_steps",
-        "3",
-        "--checkpoint.resume",
-        "latest",
+        resume="latest",
+        run={"max_steps": 3},
     )
     trainer.train()
     said = [line for line in capsys.readouterr().out.splitlines() if "no checkpoint" in line]
@@ -65,9 +66,7 @@ def test_resume_latest_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, t
 
 
 def test_resume_of_an_explicit_missing_checkpoint_still_fails(tmp_path, tiny_model, tiny_tokenizer):
-    trainer = _trainer(
-        tmp_path, tiny_model, tiny_tokenizer, "--checkpoint.resume", str(tmp_path / "checkpoints/step-9")
-    )
+    trainer = _trainer(tmp_path, tiny_model, tiny_tokenizer, resume=str(tmp_path / "checkpoints/step-9"))
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         trainer.train()
 
@@ -78,8 +77,8 @@ def _killed_run(run_dir, tok):
     and the last metrics line is torn (half written)."""
     from minirl.testing import make_tiny_model
 
-    extra = ("--checkpoint.every", "2", "--eval.every", "2", "--eval.at_start", "true")
-    _trainer(run_dir, make_tiny_model(len(tok)), tok, *extra).train()
+    extra = {"checkpoint": {"every": 2}, "eval": {"every": 2, "at_start": True}}
+    _trainer(run_dir, make_tiny_model(len(tok)), tok, **extra).train()
     shutil.rmtree(run_dir / "checkpoints" / "step-000004")
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write('{"type": "train", "step": 5, "rew')
@@ -116,7 +115,7 @@ def test_log_truncation_is_atomic(tmp_path, tiny_tokenizer, monkeypatch):
     monkeypatch.setattr(os, "replace", dying_replace)
     model = make_tiny_model(len(tiny_tokenizer))
     with pytest.raises(KeyboardInterrupt):
-        _trainer(tmp_path, model, tiny_tokenizer, *extra, "--checkpoint.resume", "latest").train()
+        _trainer(tmp_path, model, tiny_tokenizer, resume="latest", **extra).train()
     assert (tmp_path / "metrics.jsonl").read_text() == old
     monkeypatch.setattr(os, "replace", real_replace)
     _resumed(tmp_path, tiny_tokenizer, extra).train()
@@ -258,8 +257,8 @@ def test_a_full_disk_stops_the_run_with_the_path_and_the_previous_checkpoint_res
         return real_save(tensors, path)
 
     monkeypatch.setattr(checkpoint, "save_file", save_file)
-    extra = ("--run.max_steps", "3", "--checkpoint.every", "1")
-    trainer = _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, *extra)
+    extra = {"run": {"max_steps": 3}, "checkpoint": {"every": 1}}
+    trainer = _trainer(tmp_path, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, **extra)
     with pytest.raises(DiskFullError) as err:
         trainer.train()
     message = str(err.value)

@@ -11,44 +11,36 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from minirl.config import ConfigError, parse_args
-from minirl.testing import run_or_dump
+from minirl.config import (
+    CheckpointConfig,
+    ConfigError,
+    DataConfig,
+    EvalConfig,
+    OptimConfig,
+    RolloutConfig,
+    RunConfig,
+    TrainConfig,
+    parse_args,
+)
+from minirl.testing import changed, run_or_dump
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny_config(tmp_path, *extra: str):
-    return parse_args(
-        [
-            "--run.output_dir",
-            str(tmp_path),
-            "--run.max_steps",
-            "4",
-            "--run.seed",
-            "0",
-            "--eval.at_end",
-            "false",
-            "--run.preflight",
-            "false",
-            "--checkpoint.save_model",
-            "false",
-            "--rollout.num_generations",
-            "4",
-            "--rollout.prompts_per_step",
-            "2",
-            "--rollout.max_new_tokens",
-            "6",
-            "--data.eval_size",
-            "4",
-            "--optim.lr",
-            "1e-3",
-            "--data.one_shot",
-            "false",
-            *extra,
-        ]
+def tiny_config(tmp_path, **sections: dict) -> TrainConfig:
+    """4 steps of 2 prompts x 4 completions x 6 tokens in ``tmp_path``; ``sections`` change fields, e.g.
+    ``grpo={"beta": 0.1}`` (:func:`minirl.testing.changed`)."""
+    cfg = TrainConfig(
+        data=DataConfig(eval_size=4, one_shot=False),
+        rollout=RolloutConfig(num_generations=4, prompts_per_step=2, max_new_tokens=6),
+        optim=OptimConfig(lr=1e-3),
+        run=RunConfig(output_dir=str(tmp_path), max_steps=4, seed=0, preflight=False),
+        eval=EvalConfig(at_end=False),
+        checkpoint=CheckpointConfig(save_model=False),
     )
+    return changed(cfg, **sections)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -63,16 +55,10 @@ def starts_with_a(completions, **kwargs):
 def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
     cfg = tiny_config(
         tmp_path,
-        "--run.max_steps",
-        "25",
-        "--optim.lr",
-        "1e-2",
-        "--rollout.num_generations",
-        "8",
-        "--rollout.max_new_tokens",
-        "2",
-        "--grpo.loss_type",
-        "grpo",
+        run={"max_steps": 25},
+        optim={"lr": 1e-2},
+        rollout={"num_generations": 8, "max_new_tokens": 2},
+        grpo={"loss_type": "grpo"},
     )
     trainer = GRPOTrainer(
         cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
@@ -83,8 +69,8 @@ def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
     assert sum(rewards[-3:]) / 3 > 0.8, rewards
 
 
-def _train(tmp_path, model, tok, *extra):
-    cfg = tiny_config(tmp_path, *extra)
+def _train(tmp_path, model, tok, **sections):
+    cfg = tiny_config(tmp_path, **sections)
     trainer = GRPOTrainer(
         cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
     )
@@ -97,31 +83,29 @@ def test_resume_gives_the_same_metrics_and_weights(tmp_path, tiny_tokenizer, eng
     """With a sampler copy (bf16) too: the copy made from the fresh model's weights is synced with the restored ones."""
     from minirl.testing import make_tiny_model
 
-    eng = ("--rollout.engine", engine)
+    eng = {"engine": engine}
 
     straight = tmp_path / "straight"
-    t1 = _train(straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "4", *eng)
+    t1 = _train(
+        straight, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, run={"max_steps": 4}, rollout=eng
+    )
     resumed = tmp_path / "resumed"
     _train(
         resumed,
         make_tiny_model(len(tiny_tokenizer)),
         tiny_tokenizer,
-        "--run.max_steps",
-        "2",
-        "--checkpoint.every",
-        "2",
-        *eng,
+        run={"max_steps": 2},
+        checkpoint={"every": 2},
+        rollout=eng,
     )
     assert [p.name for p in list_checkpoints(resumed)] == ["step-000002"]
     t2 = _train(
         resumed,
         make_tiny_model(len(tiny_tokenizer), seed=123),
         tiny_tokenizer,
-        "--run.max_steps",
-        "4",
-        "--checkpoint.resume",
-        "latest",
-        *eng,
+        run={"max_steps": 4},
+        checkpoint={"resume": "latest"},
+        rollout=eng,
     )
     a = [r for r in read_metrics(straight) if r["type"] == "train"]
     b = [r for r in read_metrics(resumed) if r["type"] == "train"]
@@ -138,12 +122,8 @@ def test_checkpoints_rotate_and_are_complete(tmp_path, tiny_model, tiny_tokenize
         tmp_path,
         tiny_model,
         tiny_tokenizer,
-        "--run.max_steps",
-        "3",
-        "--checkpoint.every",
-        "1",
-        "--checkpoint.keep_last",
-        "2",
+        run={"max_steps": 3},
+        checkpoint={"every": 1, "keep_last": 2},
     )
     ckpts = list_checkpoints(tmp_path)
     assert [p.name for p in ckpts] == ["step-000002", "step-000003"]
@@ -158,16 +138,10 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path, tiny_model, tiny_toke
         tmp_path,
         tiny_model,
         tiny_tokenizer,
-        "--model.lora",
-        "true",
-        "--model.lora_r",
-        "4",
-        "--grpo.beta",
-        "0.1",
-        "--run.max_steps",
-        "2",
-        "--checkpoint.save_model",
-        "true",
+        model={"lora": True, "lora_r": 4},
+        grpo={"beta": 0.1},
+        run={"max_steps": 2},
+        checkpoint={"save_model": True},
     )
     assert trainer.reference is None  # no copy: the adapter is disabled instead
     rows = [r for r in read_metrics(tmp_path) if r["type"] == "train"]
@@ -183,16 +157,9 @@ def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_to
         tmp_path,
         tiny_model,
         tiny_tokenizer,
-        "--grpo.beta",
-        "0.1",
-        "--run.max_steps",
-        "1",
-        "--grpo.num_iterations",
-        "2",
-        "--grpo.num_minibatches",
-        "2",
-        "--optim.micro_batch_size",
-        "2",
+        grpo={"beta": 0.1, "num_iterations": 2, "num_minibatches": 2},
+        run={"max_steps": 1},
+        optim={"micro_batch_size": 2},
     )
     assert trainer.reference is not None
     assert not any(p.requires_grad for p in trainer.reference.model.parameters())
@@ -202,13 +169,13 @@ def test_full_finetune_with_kl_keeps_a_frozen_copy(tmp_path, tiny_model, tiny_to
 
 
 def test_missing_gold_column_is_named(tmp_path, tiny_model, tiny_tokenizer):
-    cfg = tiny_config(tmp_path, "--grpo.rewards", "{countdown: 1.0}")
+    cfg = tiny_config(tmp_path, grpo={"rewards": {"countdown": 1.0}})
     with pytest.raises(ValueError, match="gold column 'nums'"):
         GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
 
 
 def test_unknown_reward_is_named(tmp_path, tiny_model, tiny_tokenizer):
-    cfg = tiny_config(tmp_path, "--grpo.rewards", "{no_such_reward: 1.0}")
+    cfg = tiny_config(tmp_path, grpo={"rewards": {"no_such_reward": 1.0}})
     with pytest.raises(ValueError, match="no_such_reward"):
         GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
 
@@ -228,7 +195,7 @@ def test_nan_loss_stops_with_a_message(tmp_path, tiny_model, tiny_tokenizer):
 
 def test_config_errors_come_before_loading(tmp_path):
     with pytest.raises(ConfigError, match="num_generations"):
-        tiny_config(tmp_path, "--rollout.num_generations", "1")
+        tiny_config(tmp_path, rollout={"num_generations": 1})
 
 
 def test_recipe_entry_point_runs_with_a_2_layer_model(tmp_path, tiny_model_dir):
@@ -320,8 +287,9 @@ def test_a_step_without_signal_moves_weights_only_without_dynamic_sampling(
             return [float(i % 2) for i in range(len(completions))]  # every group has signal
         return [1.0] * len(completions)  # every group agrees
 
-    flags = ["--grpo.beta", "0", "--optim.weight_decay", "0", "--grpo.dynamic_sampling", str(dynamic).lower()]
-    cfg = tiny_config(tmp_path, *flags)  # no weight decay: only the momentum can move the weights
+    grpo = {"beta": 0.0, "dynamic_sampling": dynamic}
+    no_decay = {"weight_decay": 0.0}  # no weight decay: only the momentum can move the weights
+    cfg = tiny_config(tmp_path, grpo=grpo, optim=no_decay)
     trainer = GRPOTrainer(
         cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("f", signal_then_none, 1.0)]
     )
@@ -345,12 +313,19 @@ def test_micro_batches_log_the_metrics_of_one_batch(tmp_path, tiny_tokenizer):
     from minirl.testing import make_tiny_model
 
     runs = {}
-    for micro in ("null", "3"):  # 8 completions: micro-batches of 3, 3 and 2, of different token counts
-        out = tmp_path / micro
-        _train(out, make_tiny_model(len(tiny_tokenizer)), tiny_tokenizer, "--run.max_steps", "2",
-               "--grpo.beta", "0.1", "--optim.micro_batch_size", micro)  # fmt: skip
+    for micro in (None, 3):  # 8 completions: micro-batches of 3, 3 and 2, of different token counts
+        out = tmp_path / str(micro)
+        model = make_tiny_model(len(tiny_tokenizer))
+        _train(
+            out,
+            model,
+            tiny_tokenizer,
+            run={"max_steps": 2},
+            grpo={"beta": 0.1},
+            optim={"micro_batch_size": micro},
+        )
         runs[micro] = [r for r in read_metrics(out) if r["type"] == "train"]
-    for whole, micro in zip(runs["null"], runs["3"]):
+    for whole, micro in zip(runs[None], runs[3]):
         assert micro["num_tokens"] == whole["num_tokens"] > 0
         for key in ("loss", "grad_norm", "kl", "entropy", "ratio/mean", "clip_ratio/region"):
             assert micro[key] == pytest.approx(whole[key], rel=1e-4, abs=1e-6), key
