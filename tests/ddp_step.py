@@ -30,7 +30,16 @@ import torch
 from safetensors.torch import save_file
 
 from minirl.cli import run_main
-from minirl.config import parse_args
+from minirl.config import (
+    CheckpointConfig,
+    DataConfig,
+    EvalConfig,
+    GRPOConfig,
+    OptimConfig,
+    RolloutConfig,
+    RunConfig,
+    TrainConfig,
+)
 from minirl.rollout.generate import Rollout
 from minirl.testing import make_tiny_model, make_tiny_tokenizer
 from minirl.trainer import GRPOTrainer
@@ -92,31 +101,14 @@ def run_case(case: str, out: Path, tok) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun; the Accelerator is made by the trainer
     if prompts % world:
         raise SystemExit(f"{case}: {prompts} prompts do not split over {world} processes")
-    cfg = parse_args(
-        [
-            *(
-                "--run.output_dir",
-                str(out / case.replace(":", "_")),
-                "--run.max_steps",
-                "1",
-                "--run.seed",
-                "0",
-            ),
-            *("--run.preflight", "false", "--checkpoint.save_model", "false", "--eval.at_end", "false"),
-            *("--data.task", "arithmetic", "--data.train_size", "64", "--data.eval_size", "0"),
-            *("--data.one_shot", "false"),
-            *("--rollout.num_generations", str(G), "--rollout.prompts_per_step", str(prompts // world)),
-            *(
-                "--rollout.max_new_tokens",
-                "16",
-                "--optim.max_grad_norm",
-                "0",
-                "--optim.micro_batch_size",
-                "null" if micro == "0" else micro,
-            ),
-            *("--grpo.loss_type", loss_type, "--grpo.scale_rewards", scale),
-            *("--grpo.dynamic_sampling", "true" if dynamic == "1" else "false"),
-        ]
+    cfg = TrainConfig(
+        run=RunConfig(output_dir=str(out / case.replace(":", "_")), max_steps=1, seed=0, preflight=False),
+        checkpoint=CheckpointConfig(save_model=False),
+        eval=EvalConfig(at_end=False),
+        data=DataConfig(task="arithmetic", train_size=64, eval_size=0, one_shot=False),
+        rollout=RolloutConfig(num_generations=G, prompts_per_step=prompts // world, max_new_tokens=16),
+        optim=OptimConfig(max_grad_norm=0.0, micro_batch_size=None if micro == "0" else int(micro)),
+        grpo=GRPOConfig(loss_type=loss_type, scale_rewards=scale, dynamic_sampling=dynamic == "1"),
     )
     trainer = GRPOTrainer(
         cfg, model=make_tiny_model(len(tok), seed=0), tokenizer=tok, reward_spec=[("len", length_reward, 1.0)]

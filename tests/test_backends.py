@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from minirl.config import ConfigError, parse_args
-from minirl.testing import HANG_TIMEOUT_S
+from minirl.config import ConfigError, DataConfig, ModelConfig, RolloutConfig, RunConfig, TrainConfig
+from minirl.testing import HANG_TIMEOUT_S, changed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "recipes"))
@@ -42,20 +42,26 @@ def _cfg_args(tmp_path, model_dir) -> list[str]:
     ]
 
 
-def _cfg(tmp_path, model_dir, *extra: str):
-    return parse_args([*_cfg_args(tmp_path, model_dir), *extra])
+def _cfg(tmp_path, model_dir, **sections: dict) -> TrainConfig:
+    """The run of :func:`_cfg_args` built in code, ``sections`` changed (:func:`minirl.testing.changed`)."""
+    cfg = TrainConfig(
+        model=ModelConfig(name=str(model_dir)),
+        data=DataConfig(task="arithmetic", eval_size=0),
+        run=RunConfig(output_dir=str(tmp_path / "run"), max_steps=1, seed=3),
+        rollout=RolloutConfig(num_generations=2, max_new_tokens=6, stop_at_answer=False),
+    )
+    return changed(cfg, **sections)
 
 
 # --------------------------------------------------------------------------------------------------------- config
 def test_backend_and_engine_fields_are_validated():
-    cfg = parse_args(["--run.backend", "trl", "--rollout.engine", "vllm"])
-    assert (cfg.run.backend, cfg.rollout.engine) == ("trl", "vllm")
-    assert (parse_args([]).run.backend, parse_args([]).rollout.engine) == ("minirl", "exact")
-    assert parse_args(["--rollout.engine", "minirl"]).rollout.engine == "minirl"  # the old name of exact
+    assert (RunConfig(backend="trl").backend, RolloutConfig(engine="vllm").engine) == ("trl", "vllm")
+    assert (TrainConfig().run.backend, TrainConfig().rollout.engine) == ("minirl", "exact")
+    assert RolloutConfig(engine="minirl").engine == "minirl"  # the old name of exact
     with pytest.raises(ConfigError, match="run.backend must be one of"):
-        parse_args(["--run.backend", "deepspeed"])
+        RunConfig(backend="deepspeed")
     with pytest.raises(ConfigError, match="rollout.engine must be one of"):
-        parse_args(["--rollout.engine", "sglang"])
+        RolloutConfig(engine="sglang")
 
 
 # ------------------------------------------------------------------------------------------------------------ TRL
@@ -65,24 +71,15 @@ def test_trl_config_kwargs_map_every_grpo_setting(tmp_path):
     cfg = _cfg(
         tmp_path,
         "m",
-        "--rollout.prompts_per_step",
-        "3",
-        "--rollout.temperature",
-        "0.7",
-        "--grpo.loss_type",
-        "dr_grpo",
-        "--grpo.beta",
-        "0.04",
-        "--grpo.epsilon_low",
-        "0.1",
-        "--grpo.epsilon_high",
-        "0.28",
-        "--grpo.num_iterations",
-        "2",
-        "--optim.lr",
-        "1e-5",
-        "--optim.scheduler",
-        "cosine",
+        rollout={"prompts_per_step": 3, "temperature": 0.7},
+        grpo={
+            "loss_type": "dr_grpo",
+            "beta": 0.04,
+            "epsilon_low": 0.1,
+            "epsilon_high": 0.28,
+            "num_iterations": 2,
+        },
+        optim={"lr": 1e-5, "scheduler": "cosine"},
     )
     kw = trl_config_kwargs(cfg, "cpu")
     assert kw["per_device_train_batch_size"] == 6 and kw["num_generations"] == 2
@@ -100,7 +97,7 @@ def test_trl_dataset_follows_minirl_prompt_order(tmp_path, tiny_tokenizer):
     from minirl.tasks import PromptStyle, build_prompt, get_task
     from minirl.trainer.data import PromptSchedule
 
-    cfg = _cfg(tmp_path, "m", "--run.max_steps", "3", "--rollout.prompts_per_step", "2")
+    cfg = _cfg(tmp_path, "m", run={"max_steps": 3}, rollout={"prompts_per_step": 2})
     data = trl_dataset(cfg, tiny_tokenizer)
     task = get_task("arithmetic")
     schedule = PromptSchedule(task.examples("train", n=10_000, seed=3), 2, 3)
@@ -113,7 +110,7 @@ def test_trl_dataset_follows_minirl_prompt_order(tmp_path, tiny_tokenizer):
 def test_trl_backend_warns_about_settings_it_cannot_map(tmp_path):
     from minirl.backends.trl_backend import _unmapped
 
-    cfg = _cfg(tmp_path, "m", "--rollout.stop_at_answer", "true", "--grpo.dynamic_sampling", "true")
+    cfg = _cfg(tmp_path, "m", rollout={"stop_at_answer": True}, grpo={"dynamic_sampling": True})
     assert [s.split("=")[0] for s in _unmapped(cfg)] == ["rollout.stop_at_answer", "grpo.dynamic_sampling"]
 
 

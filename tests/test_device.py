@@ -11,7 +11,16 @@ import math
 import pytest
 import torch
 
-from minirl.config import parse_args
+from minirl.config import (
+    CheckpointConfig,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    OptimConfig,
+    RolloutConfig,
+    RunConfig,
+    TrainConfig,
+)
 from minirl.grpo import completion_logprobs
 from minirl.rollout.engines import make_engine
 from minirl.trainer import GRPOTrainer
@@ -29,12 +38,15 @@ def length_mod_3(completions, **kwargs):
 def test_training_steps_on_the_device(tmp_path, tiny_model_dir, device):
     """Two GRPO steps: the policy lives on the device, the loss is finite, the weights move, and the step's
     peak memory is logged."""
-    cfg = parse_args(
-        ["--model.name", str(tiny_model_dir), "--model.device", device, "--rollout.max_new_tokens", "6",
-         "--rollout.num_generations", "4", "--run.max_steps", "2", "--run.output_dir", str(tmp_path),
-         "--run.preflight", "false", "--eval.at_end", "false", "--checkpoint.save_model", "false",
-         "--run.sample_every", "0", "--optim.lr", "1e-2", "--data.task_args", "{max_digits: 1}"]
-    )  # fmt: skip
+    cfg = TrainConfig(
+        model=ModelConfig(name=str(tiny_model_dir), device=device),
+        rollout=RolloutConfig(max_new_tokens=6, num_generations=4),
+        run=RunConfig(max_steps=2, output_dir=str(tmp_path), preflight=False, sample_every=0),
+        eval=EvalConfig(at_end=False),
+        checkpoint=CheckpointConfig(save_model=False),
+        optim=OptimConfig(lr=1e-2),
+        data=DataConfig(task_args={"max_digits": 1}),
+    )
     trainer = GRPOTrainer(cfg, reward_spec=[("length", length_mod_3, 1.0)])
     params = list(trainer.unwrapped.parameters())
     assert {p.device.type for p in params} == {device}

@@ -127,15 +127,18 @@ def test_trainer_with_a_copy_engine_trains_and_logs_the_correction(tmp_path, tin
     """The copy follows the policy after every optimizer step, and the loss reports its correction."""
     import json
 
-    from minirl.config import parse_args
+    from minirl import config as c
     from minirl.trainer import GRPOTrainer
 
-    cfg = parse_args(
-        ["--model.name", str(tiny_model_dir), "--rollout.engine", "fp32", "--rollout.max_new_tokens", "6",
-         "--rollout.num_generations", "4", "--run.max_steps", "2", "--run.output_dir", str(tmp_path / "run"),
-         "--run.preflight", "false", "--eval.at_end", "false", "--checkpoint.save_model", "false",
-         "--run.sample_every", "0", "--optim.lr", "1e-2", "--data.task_args", "{max_digits: 1}"]
-    )  # fmt: skip
+    cfg = c.TrainConfig(
+        model=c.ModelConfig(name=str(tiny_model_dir)),
+        rollout=c.RolloutConfig(engine="fp32", max_new_tokens=6, num_generations=4),
+        run=c.RunConfig(max_steps=2, output_dir=str(tmp_path / "run"), preflight=False, sample_every=0),
+        eval=c.EvalConfig(at_end=False),
+        checkpoint=c.CheckpointConfig(save_model=False),
+        optim=c.OptimConfig(lr=1e-2),
+        data=c.DataConfig(task_args={"max_digits": 1}),
+    )
     length_mod_3 = ("length", lambda completions, **kw: [float(len(c) % 3) for c in completions], 1.0)
     trainer = GRPOTrainer(cfg, reward_spec=[length_mod_3])  # rewards that differ within a group
     start = [p.detach().clone() for p in trainer.unwrapped.parameters()]

@@ -7,23 +7,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from minirl.config import SCHEDULERS, parse_args
+from minirl.config import SCHEDULERS, GRPOConfig, OptimConfig, RunConfig, TrainConfig
 
 
 def _cfg(scheduler: str, warmup: int, max_steps: int = 10, num_iterations: int = 1):
-    return parse_args(
-        [
-            "--optim.scheduler",
-            scheduler,
-            "--optim.warmup_steps",
-            str(warmup),
-            "--optim.lr",
-            "1e-3",
-            "--run.max_steps",
-            str(max_steps),
-            "--grpo.num_iterations",
-            str(num_iterations),
-        ]
+    return TrainConfig(
+        optim=OptimConfig(scheduler=scheduler, warmup_steps=warmup, lr=1e-3),
+        run=RunConfig(max_steps=max_steps),
+        grpo=GRPOConfig(num_iterations=num_iterations),
     )
 
 
