@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import minirl.r1.pipeline as pipeline
-from minirl.config import ConfigError, parse_args
-from minirl.r1.config import ColdStartConfig, LanguageMixingConfig, R1Config, RejectionConfig
+from minirl.config import ConfigError
+from minirl.r1.config import ColdStartConfig, LanguageMixingConfig, MixingConfig, RejectionConfig
 from minirl.r1.mixing import ARMS, _training_mix, accuracy_by_mode, arm_config, has_code, mixing_metrics
 from minirl.r1.pipeline import cold_start_data, rejection_round
 from minirl.r1.s2_curate import CurationReport
@@ -116,19 +116,18 @@ def test_arm_configs_differ_only_in_start_model_and_language_reward(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "section, values, message",
     [
-        (["--mixing.arms", "[uncurated,bogus]"], "unknown arm"),
-        (["--cold_start.mixed_language", "0.9"], "sum to"),
-        (["--cold_start.language_threshold", "0"], "language_threshold"),
-        (["--cold_start.mixed_strategy", "abacus"], "mixed_strategy"),
-        (["--rejection.samples_per_prompt", "0"], "samples_per_prompt"),
+        (MixingConfig, {"arms": ["uncurated", "bogus"]}, "unknown arm"),
+        (ColdStartConfig, {"mixed_language": 0.9}, "sum to"),
+        (ColdStartConfig, {"language_threshold": 0.0}, "language_threshold"),
+        (ColdStartConfig, {"mixed_strategy": "abacus"}, "mixed_strategy"),
+        (RejectionConfig, {"samples_per_prompt": 0}, "samples_per_prompt"),
     ],
 )
-def test_pipeline_config_errors_name_the_field(argv, message):
-    cls = R1Config if argv[0].startswith("--rejection") else LanguageMixingConfig
+def test_pipeline_config_errors_name_the_field(section, values, message):
     with pytest.raises(ConfigError, match=message):
-        parse_args(argv, cls=cls)
+        section(**values)
 
 
 def test_language_mixing_recipe_two_step_smoke(tmp_path, tiny_model_dir):

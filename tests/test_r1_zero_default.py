@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from minirl.config import ConfigError, parse_args
+from minirl.config import (
+    CheckpointConfig,
+    ConfigError,
+    DataConfig,
+    EvalConfig,
+    RolloutConfig,
+    RunConfig,
+    TrainConfig,
+    parse_args,
+)
 from minirl.tasks import get_task
+from minirl.testing import changed
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.report import write_report
 from minirl.trainer.rundir import transfer_sets
@@ -21,7 +31,7 @@ DEFAULT = ROOT / "recipes" / "configs" / "r1_zero_smollm2_cpu.yaml"
 
 @pytest.mark.parametrize("seed", [42, 1, 2])
 def test_default_heldout_split_is_large_distinct_and_never_trained_on(seed):
-    cfg = parse_args(["--run.seed", str(seed)], default_config=DEFAULT)
+    cfg = changed(parse_args([], default_config=DEFAULT), run={"seed": seed})
     task = get_task(cfg.data.task, **cfg.data.task_args)
     # what GRPOTrainer draws: 10,000 training prompts (every train problem, then repeats) and eval_size test ones
     train = task.examples("train", n=10_000, seed=seed)
@@ -49,39 +59,36 @@ def test_default_evaluates_the_tasks_it_does_not_train_on():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("{bad name: {task: arithmetic}}", "eval.transfer: name 'bad name'"),
-        ("{sub: {task_args: {ops: '-'}}}", "eval.transfer.sub must be a mapping with 'task'"),
-        ("{sub: {task: arithmetic, size: 0}}", r"eval.transfer.sub.size must be a positive integer, got 0"),
-        ("{sub: {task: arithmetic, sizes: 3}}", "eval.transfer.sub must be a mapping"),
-        ("{sub: {task: arithmetic, task_args: 3}}", "eval.transfer.sub.task_args must be a mapping"),
+        ({"bad name": {"task": "arithmetic"}}, "eval.transfer: name 'bad name'"),
+        ({"sub": {"task_args": {"ops": "-"}}}, "eval.transfer.sub must be a mapping with 'task'"),
+        (
+            {"sub": {"task": "arithmetic", "size": 0}},
+            r"eval.transfer.sub.size must be a positive integer, got 0",
+        ),
+        ({"sub": {"task": "arithmetic", "sizes": 3}}, "eval.transfer.sub must be a mapping"),
+        ({"sub": {"task": "arithmetic", "task_args": 3}}, "eval.transfer.sub.task_args must be a mapping"),
     ],
 )
 def test_bad_transfer_settings_name_the_field(value, message):
     with pytest.raises(ConfigError, match=message):
-        parse_args(["--eval.transfer", value])
+        EvalConfig(transfer=value)
 
 
 def test_a_bad_transfer_task_fails_before_training(tmp_path, tiny_model, tiny_tokenizer):
-    cfg = parse_args(
-        [
-            "--run.output_dir",
-            str(tmp_path),
-            "--eval.transfer",
-            "{sub: {task: arithmetic, task_args: {ops: '/'}}}",
-        ]
-    )
+    transfer = {"sub": {"task": "arithmetic", "task_args": {"ops": "/"}}}
+    cfg = TrainConfig(run=RunConfig(output_dir=str(tmp_path)), eval=EvalConfig(transfer=transfer))
     with pytest.raises(ValueError, match=r"eval.transfer.sub: arithmetic: ops must be"):
         GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
 
 
 def test_transfer_tasks_are_evaluated_at_start_and_end_and_reported(tmp_path, tiny_model, tiny_tokenizer):
-    cfg = parse_args(
-        [
-            *("--run.output_dir", str(tmp_path), "--run.max_steps", "1", "--run.preflight", "false"),
-            *("--rollout.num_generations", "2", "--rollout.max_new_tokens", "4", "--data.eval_size", "3"),
-            *("--eval.at_start", "true", "--eval.k", "1", "--checkpoint.save_model", "false"),
-            *("--eval.transfer", "{sub: {task: arithmetic, task_args: {ops: '-'}, size: 5}}"),
-        ]
+    transfer = {"sub": {"task": "arithmetic", "task_args": {"ops": "-"}, "size": 5}}
+    cfg = TrainConfig(
+        run=RunConfig(output_dir=str(tmp_path), max_steps=1, preflight=False),
+        rollout=RolloutConfig(num_generations=2, max_new_tokens=4),
+        data=DataConfig(eval_size=3),
+        eval=EvalConfig(at_start=True, k=1, transfer=transfer),
+        checkpoint=CheckpointConfig(save_model=False),
     )
     trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
     trainer.train()

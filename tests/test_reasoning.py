@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from minirl.config import ConfigError, parse_args
+from minirl.config import ConfigError, DataConfig, RunConfig, TrainConfig
 from minirl.eval.__main__ import main as eval_main
 from minirl.eval.runner import evaluate_examples, summarize
 from minirl.eval.ways import WAYS, count_equations, way_of_reasoning, way_shares
@@ -56,14 +56,14 @@ def test_one_worked_example_renders_as_the_tasks_own_one_did(tiny_tokenizer):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("[{question: What is 1 + 2?, answer: '3'}]", "must map each of"),
-        ("[{question: What is 1 + 2?, reasoning: '', answer: '3'}]", "non-empty text"),
-        ("[]", "non-empty list"),
+        ([{"question": "What is 1 + 2?", "answer": "3"}], "must map each of"),
+        ([{"question": "What is 1 + 2?", "reasoning": "", "answer": "3"}], "non-empty text"),
+        ([], "non-empty list"),
     ],
 )
 def test_bad_worked_examples_are_one_line_config_errors(value, message):
     with pytest.raises(ConfigError, match=message):
-        parse_args(["--data.worked_examples", value])
+        DataConfig(worked_examples=value)
 
 
 def test_a_held_out_problem_as_worked_example_is_refused():
@@ -77,17 +77,9 @@ def test_a_held_out_problem_as_worked_example_is_refused():
 
 def test_the_trainer_refuses_a_leaking_worked_example_before_loading_a_model(tmp_path):
     held = ArithmeticTask(max_digits=2).examples("test", n=1)[0]
-    leak = f"[{{question: '{held.question}', reasoning: 'x', answer: '{held.answer}'}}]"
-    cfg = parse_args(
-        [
-            "--data.task_args",
-            "{max_digits: 2}",
-            "--data.worked_examples",
-            leak,
-            "--run.output_dir",
-            str(tmp_path),
-        ]
-    )
+    leak = [{"question": held.question, "reasoning": "x", "answer": held.answer}]
+    data = DataConfig(task_args={"max_digits": 2}, worked_examples=leak)
+    cfg = TrainConfig(data=data, run=RunConfig(output_dir=str(tmp_path)))
     with pytest.raises(ConfigError, match="held-out"):
         GRPOTrainer(cfg)  # no model passed: the check comes before loading one
 
@@ -238,15 +230,15 @@ def test_min_terms_mixes_problem_sizes_and_keeps_the_old_streams():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("[]", "non-empty list"),
-        ("[{steps: 0, task_args: {num_terms: 3}}]", r"curriculum\[0\] must be"),
-        ("[{task_args: {num_terms: 3}}]", r"curriculum\[0\] must be"),
-        ("[{steps: 2, task_args: {num_terms: 3}, lr: 1}]", r"curriculum\[0\] must be"),
+        ([], "non-empty list"),
+        ([{"steps": 0, "task_args": {"num_terms": 3}}], r"curriculum\[0\] must be"),
+        ([{"task_args": {"num_terms": 3}}], r"curriculum\[0\] must be"),
+        ([{"steps": 2, "task_args": {"num_terms": 3}, "lr": 1}], r"curriculum\[0\] must be"),
     ],
 )
 def test_bad_curriculum_is_a_one_line_config_error(value, message):
     with pytest.raises(ConfigError, match=message):
-        parse_args(["--data.curriculum", value])
+        DataConfig(curriculum=value)
 
 
 def test_the_curriculum_trains_on_its_stages_then_the_task_and_evaluates_the_task(
@@ -254,13 +246,9 @@ def test_the_curriculum_trains_on_its_stages_then_the_task_and_evaluates_the_tas
 ):
     from tests.test_trainer import read_metrics, starts_with_a, tiny_config
 
-    cfg = tiny_config(
-        tmp_path,
-        "--data.task_args",
-        "{num_terms: 4, max_digits: 1}",
-        "--data.curriculum",
-        "[{steps: 1, task_args: {num_terms: 2, max_digits: 1}}, {steps: 2, task_args: {num_terms: 3, max_digits: 1}}]",
-    )
+    stages = [{"steps": 1, "task_args": {"num_terms": 2, "max_digits": 1}}]
+    stages.append({"steps": 2, "task_args": {"num_terms": 3, "max_digits": 1}})
+    cfg = tiny_config(tmp_path, data={"task_args": {"num_terms": 4, "max_digits": 1}, "curriculum": stages})
     trainer = GRPOTrainer(
         cfg, model=tiny_model, tokenizer=tiny_tokenizer, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
     )
