@@ -365,30 +365,25 @@ def rollout_setup(args):
 
 def run_config(args, out_dir: str, steps: int, generations: int | None = None, max_new: int | None = None):
     """The minirl :class:`TrainConfig` of the benchmark's GRPO work (TRL's side is built from the same config)."""
-    from minirl.config import parse_args
+    from minirl import config as c
 
-    flags = {
-        "model.name": args.model,
-        "model.device": args.device,
-        "data.task": "gsm8k",
-        "data.eval_size": 0,
-        "rollout.num_generations": generations or args.generations,
-        "rollout.prompts_per_step": args.prompts_per_step,
-        "rollout.max_new_tokens": max_new or args.max_new_tokens,
-        "rollout.stop_at_answer": "false",  # TRL stops at EOS only
-        "grpo.loss_type": args.loss_type,
-        "grpo.beta": args.beta,
-        "run.max_steps": steps,
-        "run.seed": args.seed,
-        "run.output_dir": out_dir,
-        "run.sample_every": 0,
-        "run.preflight": "false",
-        "checkpoint.save_model": "false",
-        "eval.at_end": "false",
-    }
-    if args.engine is not None:
-        flags["rollout.engine"] = args.engine
-    return parse_args([item for key, value in flags.items() for item in (f"--{key}", str(value))])
+    engine = {} if args.engine is None else {"engine": args.engine}  # else the config's default
+    rollout = c.RolloutConfig(
+        num_generations=generations or args.generations,
+        prompts_per_step=args.prompts_per_step,
+        max_new_tokens=max_new or args.max_new_tokens,
+        stop_at_answer=False,  # TRL stops at EOS only
+        **engine,
+    )
+    return c.TrainConfig(
+        model=c.ModelConfig(name=args.model, device=args.device),
+        data=c.DataConfig(task="gsm8k", eval_size=0),
+        rollout=rollout,
+        grpo=c.GRPOConfig(loss_type=args.loss_type, beta=args.beta),
+        run=c.RunConfig(max_steps=steps, seed=args.seed, output_dir=out_dir, sample_every=0, preflight=False),
+        checkpoint=c.CheckpointConfig(save_model=False),
+        eval=c.EvalConfig(at_end=False),
+    )
 
 
 class MinirlSide:
