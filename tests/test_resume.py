@@ -24,7 +24,7 @@ from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints
 
 
-def _trainer(run_dir, model, tok, resume: str | None = None, **sections):
+def _trainer(run_dir, model, tok, /, resume: str | None = None, **sections):
     """A trainer of :func:`tiny_config` with samples at every step, ``sections`` changed, from ``resume``."""
     cfg = changed(tiny_config(run_dir, run={"sample_every": 1}), **sections)
     if resume is not None:

@@ -69,7 +69,7 @@ def test_tiny_model_learns_a_toy_reward(tmp_path, tiny_model, tiny_tokenizer):
     assert sum(rewards[-3:]) / 3 > 0.8, rewards
 
 
-def _train(tmp_path, model, tok, **sections):
+def _train(tmp_path, model, tok, /, **sections):
     cfg = tiny_config(tmp_path, **sections)
     trainer = GRPOTrainer(
         cfg, model=model, tokenizer=tok, reward_spec=[("starts_with_a", starts_with_a, 1.0)]
