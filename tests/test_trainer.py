@@ -338,7 +338,7 @@ def test_the_optimizer_state_is_freed_before_the_end_evaluation(
     a second train() raises instead of restarting the moments from zero."""
     from minirl.trainer import loop
 
-    cfg = tiny_config(tmp_path, "--run.max_steps", "2", "--eval.at_end", "true", "--checkpoint.every", "2")
+    cfg = tiny_config(tmp_path, run={"max_steps": 2}, eval={"at_end": True}, checkpoint={"every": 2})
     trainer = GRPOTrainer(cfg, model=tiny_model, tokenizer=tiny_tokenizer)
     seen = []
     monkeypatch.setattr(
