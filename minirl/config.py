@@ -81,7 +81,7 @@ class DataConfig:
     """The task (prompts + gold answers) and how prompts are written."""
 
     task: str = "arithmetic"
-    """``arithmetic``, ``countdown`` or ``gsm8k``."""
+    """``arithmetic``, ``countdown``, ``gsm8k`` or ``mixture`` (``task_args: {parts: [{task, task_args, weight}]}``)."""
     task_args: dict = field(default_factory=dict)
     """Task settings, e.g. ``{num_terms: 2, max_digits: 1}`` for arithmetic, ``{path: ...}`` for gsm8k."""
     train_size: int | None = None

@@ -53,7 +53,7 @@ def _keys(examples: list[Example]) -> set[str]:
 
 
 def test_task_names_and_unknown_task():
-    assert task_names() == ["arithmetic", "countdown", "gsm8k"]
+    assert task_names() == ["arithmetic", "countdown", "gsm8k", "mixture"]
     with pytest.raises(ValueError, match="Unknown task 'mathz'.*arithmetic.*countdown.*gsm8k"):
         get_task("mathz")
 

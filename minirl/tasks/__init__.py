@@ -8,7 +8,7 @@ are the keyword lists TRL-style rewards receive; :func:`build_prompt` renders th
 >>> ex.question.startswith("What is"), sorted(task.default_rewards)
 (True, ['accuracy', 'format', 'tag_count'])
 >>> task_names()
-['arithmetic', 'countdown', 'gsm8k']
+['arithmetic', 'countdown', 'gsm8k', 'mixture']
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from minirl.tasks.arithmetic import ArithmeticTask
 from minirl.tasks.base import DataError, Example, ProceduralTask, Task, correctness, training_examples
 from minirl.tasks.countdown import CountdownTask
 from minirl.tasks.gsm8k import GSM8KTask
+from minirl.tasks.mixture import MixtureTask
 from minirl.tasks.templates import (
     R1_ZERO_TEMPLATE,
     PromptStyle,
@@ -30,7 +31,12 @@ from minirl.tasks.templates import (
     worked_examples,
 )
 
-_TASKS: dict[str, type[Task]] = {"arithmetic": ArithmeticTask, "countdown": CountdownTask, "gsm8k": GSM8KTask}
+_TASKS: dict[str, type[Task]] = {
+    "arithmetic": ArithmeticTask,
+    "countdown": CountdownTask,
+    "gsm8k": GSM8KTask,
+    "mixture": MixtureTask,
+}
 # Setting names from configs that map onto constructor arguments (config docs say `{path: ...}` for gsm8k).
 _ALIASES = {"gsm8k": {"path": "path_or_name"}}
 
@@ -81,6 +87,7 @@ __all__ = [
     "CountdownTask",
     "Example",
     "GSM8KTask",
+    "MixtureTask",
     "ProceduralTask",
     "PromptStyle",
     "Task",

@@ -209,7 +209,7 @@ def check_not_held_out(style: PromptStyle, task: Task) -> None:
     """
     if not style.worked_examples:
         return
-    if isinstance(task, ProceduralTask):
+    if isinstance(task, ProceduralTask) or callable(getattr(task, "split_of", None)):  # a mixture has one too
         held_out = [
             task.split_of(Example(w["question"], w["answer"])) == "test" for w in style.worked_examples
         ]
