@@ -33,6 +33,7 @@ two arithmetic parts agree on the split of every question they can both produce.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -204,11 +205,14 @@ class MixtureTask(Task):
         return "test" if self.held_out(example) else "train"
 
     def _pick_few_shot(self) -> Example:
-        """The first part's worked example that is no part's held-out problem."""
-        for i, task in enumerate(self.parts):
-            if not self.held_out(task.few_shot):
-                self._owner.setdefault(task.few_shot.question, i)
-                return task.few_shot
+        """The first part's worked example that is no part's held-out problem, else the first such training
+        problem (with a worked reasoning) of a part."""
+        own = ((i, task.few_shot) for i, task in enumerate(self.parts))
+        drawn = ((i, ex) for i, task in enumerate(self.parts) for ex in task.examples("train", 50, seed=0))
+        for i, ex in itertools.chain(own, drawn):  # lazily: the parts' own worked examples usually do
+            if ex.worked_reasoning and not self.held_out(ex):
+                self._owner.setdefault(ex.question, i)
+                return ex
         raise ValueError("mixture: every part's worked example is a held-out problem of another part")
 
     def part_of(self, example: Example) -> Task:
