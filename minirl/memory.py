@@ -224,20 +224,35 @@ class ModelShape:
 @dataclass
 class MemoryEstimate:
     """A run's peak memory, estimated before its first step (bytes): what it holds all the time, and what each phase
-    adds on top (the phases run one after another, so the peak is the static part plus the largest phase)."""
+    adds on top (the phases run one after another, so the peak is that of the largest phase: what it holds of the
+    static part plus what it adds).
+
+    >>> est = MemoryEstimate({"weights": 2, "optimizer": 4}, {"update": 3, "evaluation": 6},
+    ...                      not_held={"evaluation": {"optimizer"}})
+    >>> est.peak, est.largest_phase
+    (9, 'update')
+    """
 
     static: dict[str, int]
     phases: dict[str, int]
     available: int | None = None
     advice: list[str] = field(default_factory=list)
+    not_held: dict[str, set[str]] = field(default_factory=dict)
+    """Per phase, the parts of ``static`` it runs without (the evaluations run without the optimizer state: the
+    start one before the first update allocates it, the end one after the run frees it)."""
+
+    def phase_bytes(self, name: str) -> int:
+        """The peak of phase ``name``: what it holds of ``static`` plus what it adds."""
+        skip = self.not_held.get(name, set())
+        return sum(v for k, v in self.static.items() if k not in skip) + self.phases[name]
 
     @property
     def peak(self) -> int:
-        return sum(self.static.values()) + max(self.phases.values(), default=0)
+        return max((self.phase_bytes(name) for name in self.phases), default=sum(self.static.values()))
 
     @property
     def largest_phase(self) -> str:
-        return max(self.phases, key=self.phases.get) if self.phases else ""
+        return max(self.phases, key=self.phase_bytes) if self.phases else ""
 
     @property
     def fits(self) -> bool:
@@ -248,7 +263,10 @@ class MemoryEstimate:
         """The estimate as a few lines for the console."""
         gib = lambda b: f"{b / GIB:.2f}"  # noqa: E731
         held = ", ".join(f"{k} {gib(v)}" for k, v in self.static.items() if v)
-        phases = ", ".join(f"{k} +{gib(v)}" for k, v in self.phases.items())
+        phases = ", ".join(
+            f"{k} +{gib(v)}" + "".join(f" (without {x})" for x in sorted(self.not_held.get(k, ())))
+            for k, v in self.phases.items()
+        )
         room = "unknown" if self.available is None else f"{gib(self.available)} GiB"
         verdict = "fits" if self.fits else "DOES NOT FIT"
         lines = [
@@ -336,12 +354,16 @@ def estimate_memory(
     }
     if mapped_reference and reference:
         phases["frozen_logps (reference mapped)"] = reference
+    not_held = {}
     if cfg.data.eval_size and (cfg.eval.at_start or cfg.eval.at_end or cfg.eval.every):
         phases["evaluation"] = evaluation(eval_rows)
-    est = MemoryEstimate(static, phases, available)
+        if not cfg.eval.every:  # only the start and end evaluations: no optimizer state then
+            not_held["evaluation"] = {"optimizer"}
+    est = MemoryEstimate(static, phases, available, not_held=not_held)
     if available is None or est.fits:
         return est
     room = available - sum(static.values())
+    eval_room = room + sum(static[k] for k in not_held.get("evaluation", ()))
     gb = lambda b: f"{b / GIB:.1f} GiB"  # noqa: E731
     if room <= 0:
         est.advice.append(
@@ -359,8 +381,8 @@ def estimate_memory(
                 f"{'or ' if fit else 'the update does not fit: '}recompute activations in the backward pass: "
                 "--model.gradient_checkpointing true"
             )
-    if phases.get("evaluation", 0) > room:
-        fit = next((b for b in range(eval_rows - 1, 0, -1) if evaluation(b) <= room), 1)
+    if phases.get("evaluation", 0) > eval_room:
+        fit = next((b for b in range(eval_rows - 1, 0, -1) if evaluation(b) <= eval_room), 1)
         est.advice.append(f"the evaluation does not fit: --eval.batch_size {fit} (now {eval_rows})")
     if phases["rollout"] > room:
         per_prompt = shape.kv_bytes(r.num_generations, prompt_tokens + r.max_new_tokens)
