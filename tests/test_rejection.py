@@ -96,3 +96,19 @@ def test_rejection_sample_with_the_tiny_model_returns_only_passing_records(
     for record in sft:  # a random model almost never passes; whatever does must pass every filter
         completion = record["completion"].removesuffix(tiny_tokenizer.eos_token)
         assert keep_format({"completion": completion}) and keep_language({"completion": completion})
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"k": 0}, "Sampling.k must be >= 1, got 0"),
+        ({"batch_size": 0}, "Sampling.batch_size must be >= 1, got 0"),
+        ({"max_new_tokens": 0}, "Sampling.max_new_tokens must be >= 1, got 0"),
+        ({"temperature": -0.1}, "Sampling.temperature must be >= 0, got -0.1"),
+        ({"top_p": 0.0}, "Sampling.top_p must be in (0, 1], got 0.0"),
+    ],
+)
+def test_sampling_is_checked_when_made_not_when_used(fields, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Sampling(**fields)
+    assert Sampling(temperature=0.0).temperature == 0.0  # greedy is allowed

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from minirl.config_checks import _check, at_least
 from minirl.r1.records import SFTRecord, Trace, make_record, to_sft_records
 from minirl.r1.s2_curate import DEFAULT_FILTERS, CurationReport, FilterFn, curate
 from minirl.rollout.generate import generate
@@ -45,13 +46,19 @@ class Sampling:
     k: int = 4
     """Completions per problem (>= 1)."""
     max_new_tokens: int = 256
-    """The completion cap."""
+    """The completion cap (>= 1)."""
     temperature: float = 0.7
+    """The sampling temperature (0 = greedy)."""
     top_p: float = 1.0
+    """The nucleus threshold, in (0, 1]."""
     batch_size: int = 8
     """Problems per ``generate`` call (>= 1); each gives ``k`` completions."""
     seed: int = 0
     """The seed of the sampling generator."""
+
+    def __post_init__(self) -> None:
+        at_least("Sampling", self, k=1, max_new_tokens=1, batch_size=1, temperature=0)
+        _check(0 < self.top_p <= 1, f"Sampling.top_p must be in (0, 1], got {self.top_p}")
 
 
 def sample_candidates(
@@ -63,10 +70,6 @@ def sample_candidates(
     ``minirl.rollout.generate`` (stops at ``</answer>`` or EOS) with a generator seeded by ``sampling.seed``.
     """
     k, batch_size = sampling.k, sampling.batch_size
-    if k < 1:
-        raise ValueError(f"sample_candidates: k must be >= 1, got {k}")
-    if batch_size < 1:
-        raise ValueError(f"sample_candidates: batch_size must be >= 1, got {batch_size}")
     model, tokenizer, task, style = policy.model, policy.tokenizer, policy.task, policy.style
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(sampling.seed)
