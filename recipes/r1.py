@@ -23,6 +23,7 @@ from minirl.config import parse_args
 from minirl.r1.config import R1Config
 from minirl.r1.pipeline import cold_start_sft, rejection_round
 from minirl.r1.s4_grpo import run_grpo
+from minirl.r1.s5_rejection import Policy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "r1_smollm2_cpu.yaml"
 
@@ -40,10 +41,7 @@ def main(argv: list[str] | None = None):
         rejection_round(
             cfg.rejection,
             out / "rejection",
-            model=trainer.unwrapped,
-            tokenizer=trainer.tokenizer,
-            task=trainer.task,
-            style=trainer.style,
+            Policy(trainer.unwrapped, trainer.tokenizer, trainer.task, trainer.style),
             max_new_tokens=trainer.cfg.rollout.max_new_tokens,
             language=cfg.data.language,
             seed=cfg.run.seed,

@@ -14,6 +14,7 @@ from minirl.r1.config import ColdStartConfig, LanguageMixingConfig, MixingConfig
 from minirl.r1.mixing import ARMS, _training_mix, accuracy_by_mode, arm_config, has_code, mixing_metrics
 from minirl.r1.pipeline import cold_start_data, rejection_round
 from minirl.r1.s2_curate import CurationReport
+from minirl.r1.s5_rejection import Policy
 from minirl.tasks import PromptStyle, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,10 +274,7 @@ def test_rejection_round_fine_tunes_the_whole_model_after_a_lora_run(tmp_path, t
     result = rejection_round(
         RejectionConfig(num_prompts=2, samples_per_prompt=1),
         tmp_path / "rej",
-        model=policy,
-        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
-        task=task,
-        style=PromptStyle(),
+        Policy(policy, AutoTokenizer.from_pretrained(tiny_model_dir), task, PromptStyle()),
         max_new_tokens=8,
     )
     model = seen["model"]

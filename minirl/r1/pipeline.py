@@ -167,11 +167,8 @@ class RejectionResult:
 def rejection_round(
     cfg: RejectionConfig,
     out_dir: str | Path,
+    policy: Policy,
     *,
-    model: Any,
-    tokenizer: Any,
-    task: Task,
-    style: PromptStyle,
     max_new_tokens: int,
     language: str = "en",
     seed: int = 0,
@@ -185,26 +182,30 @@ def rejection_round(
     Args:
         cfg: the ``rejection`` section (problems, samples per problem, temperature, cap per problem, SFT settings).
         out_dir: where ``rejection.json`` and the fine-tuned model go.
-        model: the RL policy without accelerate's wrapper (``GRPOTrainer.unwrapped``).
-        tokenizer, task, style: the RL run's tokenizer, task and prompt template.
-        max_new_tokens: the completion cap of the samples (the RL run's ``rollout.max_new_tokens``).
+        policy: the RL policy (without accelerate's wrapper, ``GRPOTrainer.unwrapped``) and the RL run's
+            tokenizer, task and prompt template (:class:`~minirl.r1.s5_rejection.Policy`).
+        max_new_tokens: the completion cap of the samples (the RL run's ``rollout.max_new_tokens``); with ``cfg``'s
+            samples per problem and temperature and ``seed`` it makes the :class:`~minirl.r1.s5_rejection.Sampling`.
         language: the target language of the language-consistency filter.
         seed: the run's seed (the problems are drawn with ``seed + 1``, other ones than RL's first).
     """
+    sampling = Sampling(
+        k=cfg.samples_per_prompt, max_new_tokens=max_new_tokens, temperature=cfg.temperature, seed=seed
+    )
+    task = get_task(policy.task) if isinstance(policy.task, str) else policy.task
     examples = task.examples("train", n=cfg.num_prompts, seed=seed + 1)  # other problems than RL's first ones
     kept, report = rejection_keep(
-        Policy(model, tokenizer, task, style),
+        policy,
         examples,
-        Sampling(
-            k=cfg.samples_per_prompt, max_new_tokens=max_new_tokens, temperature=cfg.temperature, seed=seed
-        ),
+        sampling,
         filters=default_filters(language=language),
         max_per_problem=cfg.max_per_problem,
     )
     out = Path(out_dir)
     sft = None
     if kept:
-        records = to_sft_records(kept, tokenizer, style, task)
+        model, tokenizer = policy.model, policy.tokenizer
+        records = to_sft_records(kept, tokenizer, policy.style, task)
         if hasattr(
             model, "merge_and_unload"
         ):  # RL trained a LoRA adapter: fine-tune (and save) the whole model
