@@ -126,7 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pool: {len(pool)} {args.task} records, seed {args.seed}, kinds {kinds}")
 
     rss, start = _rss_mb(), time.process_time()
-    import datasketch
+    try:
+        import datasketch
+    except ModuleNotFoundError:
+        sys.exit(
+            "error: this benchmark needs datasketch, which minirl does not depend on: pip install datasketch"
+        )
 
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
