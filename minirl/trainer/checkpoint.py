@@ -10,7 +10,8 @@ but the last ``keep_last``) are renamed to a hidden name before they are deleted
 cannot leave a half-deleted one that looks complete; leftovers of interrupted saves and deletions are removed by the
 next save. Loading uses ``torch.load(weights_only=True)``. A save that finds the disk full removes what it wrote and
 stops the run with :class:`minirl.files.DiskFullError` (the path, the space needed, and the checkpoint to resume from).
-The final model is saved apart, in Hugging Face format (:func:`save_model`).
+The final model is saved apart, in Hugging Face format (:func:`save_model`; :func:`save_final_model` also measures
+the save's peak memory for the run's log).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from minirl.files import DiskFullError, disk_space_for, fsync_dir, fsync_tree
+from minirl.memory import PeakMemory
 
 PREFIX = "step-"
 FILES = ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json")
@@ -195,3 +197,13 @@ def save_model(model, tokenizer, path: Path, merge_lora: bool = False) -> None:
     with disk_space_for(path, size, "the run's checkpoints (if any) are intact"):
         model.save_pretrained(path, safe_serialization=True)
         tokenizer.save_pretrained(path)
+
+
+def save_final_model(model, tokenizer, path: Path, merge_lora: bool, device, step: int) -> dict:
+    """:func:`save_model`, its peak memory measured on ``device`` (a ``PeakMemory`` phase ``save``); returns the save's
+    ``metrics.jsonl`` record: ``{"type": "save", "step": step, "memory/save_gib": ...}`` (without the memory where
+    the peak cannot be read)."""
+    peaks = PeakMemory(device)
+    with peaks.phase("save"):
+        save_model(model, tokenizer, path, merge_lora=merge_lora)
+    return {"type": "save", "step": step, **{f"memory/{k}_gib": v for k, v in peaks.gib.items()}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 
 class StopOnInterrupt:
@@ -33,6 +34,17 @@ class StopOnInterrupt:
         self.say(
             "\n[minirl] Ctrl-C: finishing this step, saving a checkpoint, then stopping "
             "(press again to stop at once)."
+        )
+
+    def stopped(self, step: int, checkpoint: Path | None, output_dir: Path) -> None:
+        """Say that the run stopped at ``step`` after saving ``checkpoint``, and how to continue it.
+
+        >>> StopOnInterrupt(say=print).stopped(3, Path("runs/x/checkpoints/step-000003"), Path("runs/x"))
+        [minirl] stopped at step 3; checkpoint: runs/x/checkpoints/step-000003. Continue with --checkpoint.resume latest --run.output_dir runs/x
+        """
+        self.say(
+            f"[minirl] stopped at step {step}; checkpoint: {checkpoint}. "
+            f"Continue with --checkpoint.resume latest --run.output_dir {output_dir}"
         )
 
     def __enter__(self) -> StopOnInterrupt:

@@ -13,7 +13,8 @@ Departures from the paper: the "old policy" is the current one when mu == 1 and 
 and its gradient is the policy gradient, so no extra forward is spent); the reference model is the LoRA base with the
 adapter disabled, or a frozen copy only when beta > 0. In ``minirl.trainer``: set-up and the resource check in
 ``setup``, the prompts in ``data``, the run directory, evaluation and each step's log in ``rundir``, the step's metrics
-(phase times, token counts, peak memory) in ``metrics``, checkpoints in ``checkpoint``, Ctrl-C in ``interrupt``.
+(phase times, token counts, peak memory) in ``metrics``, checkpoints and the final model in ``checkpoint``, Ctrl-C
+in ``interrupt``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from pathlib import Path
 import torch
 
 from minirl.config import TrainConfig
-from minirl.diagnostics import LiveDiagnostics, PreflightInputs, check_preflight
+from minirl.diagnostics import PreflightInputs, check_preflight
 from minirl.grpo import compute_advantages, zero_variance_groups
 from minirl.memory import MemoryEstimate, PeakMemory
-from minirl.rollout.engines import make_engine
 from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, Task, build_prompt
 from minirl.trainer import checkpoint as ckpt
@@ -36,16 +36,16 @@ from minirl.trainer.batch import PolicyBatch
 from minirl.trainer.data import run_data
 from minirl.trainer.interrupt import StopOnInterrupt
 from minirl.trainer.metrics import StepTimes, gather_metrics, step_metrics
-from minirl.trainer.reference import MappedReference
 from minirl.trainer.report import write_report
 from minirl.trainer.rewards import RewardSet, Scores, check_gold_columns, score_rollout
-from minirl.trainer.rundir import EvalContext, RunDir, StepLog, evaluate_run, samples_due, transfer_sets
+from minirl.trainer.rundir import EvalContext, RunDir, StepLog, evaluate_run, transfer_sets
 from minirl.trainer.setup import (
     check_resources,
     distribute,
     load_policy,
     make_accelerator,
     make_optimizer,
+    make_sampler,
     precision,
     prepare_policy,
     set_threads,
@@ -91,20 +91,14 @@ class GRPOTrainer:
         self.transfer = transfer_sets(cfg, cfg.run.seed)  # tasks not trained on, evaluated at start and end
         self.reward_set = RewardSet(reward_spec or cfg.grpo.rewards or dict(self.task.default_rewards))
         check_gold_columns(self.reward_set, self.task, self.train_examples[0])
-        weights = dict(zip(self.reward_set.names, self.reward_set.weights))
-        self.diagnostics = LiveDiagnostics(cfg, rewards=weights)
-        if acc.is_main_process:
-            self.diagnostics.write_to(self.out / "diagnostics.log")
+        self.diagnostics = self.run_dir.live_diagnostics(cfg, self.reward_set.names, self.reward_set.weights)
 
         # Model (fp32 master weights; on GPU the forward runs under bf16 autocast through accelerate).
         model, self.tokenizer = load_policy(cfg, device, mixed, model, tokenizer)
         model, self.reference = prepare_policy(model, cfg, acc.device, self.out, acc.process_index)
         optimizer, self.scheduler = make_optimizer(model, cfg)
-        self.updates_per_step = cfg.grpo.num_iterations * cfg.grpo.num_minibatches
         self.model, self.optimizer = distribute(acc, model, optimizer)
-        # vLLM's engine is attached by the recipe (minirl.backends.vllm_rollout) and replaces this one.
-        engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
-        self.engine = make_engine(engine, self.unwrapped, acc.device)
+        self.engine = make_sampler(cfg, self.unwrapped, acc.device)
         self.memory = PeakMemory(acc.device)  # peak memory of each phase of a step
         self.update = PolicyUpdate(
             cfg, acc, self.model, self.optimizer, self.scheduler, self.reference, self.engine,
@@ -122,7 +116,6 @@ class GRPOTrainer:
 
     def eval_context(self) -> EvalContext:
         """What the held-out evaluation (:func:`~minirl.trainer.rundir.evaluate_run`) reads of this run, now."""
-        cfg = self.cfg
         return EvalContext(
             model=self.model,
             policy=self.unwrapped,
@@ -131,9 +124,9 @@ class GRPOTrainer:
             task=self.task,
             examples=self.eval_examples,
             transfer=self.transfer,
-            settings=cfg.eval,
-            max_new_tokens=cfg.eval_max_new_tokens,
-            language=cfg.data.language,
+            settings=self.cfg.eval,
+            max_new_tokens=self.cfg.eval_max_new_tokens,
+            language=self.cfg.data.language,
             step=self.step,
             accelerator=self.accelerator,
             run_dir=self.run_dir,
@@ -182,10 +175,9 @@ class GRPOTrainer:
 
     def score(self, examples: list[Example], roll: Rollout) -> Scores:
         """Rewards and quality metrics of a rollout (:func:`minirl.trainer.rewards.score_rollout`)."""
-        scores = score_rollout(self.reward_set, self.task, examples, roll, self.cfg.data.language)
-        scores.total = scores.total.to(self.accelerator.device)
-        scores.valid = scores.valid.to(self.accelerator.device)
-        return scores
+        return score_rollout(
+            self.reward_set, self.task, examples, roll, self.cfg.data.language, self.accelerator.device
+        )
 
     # ----------------------------------------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -206,8 +198,7 @@ class GRPOTrainer:
             sum_over_processes=self.update.sum_over_processes,
         )  # fmt: skip  # [N] A_i = (r_i - mean) / std within each group
         zero_var = zero_variance_groups(total, g)  # [B]
-        if samples_due(self.step, cfg.run.sample_every):
-            self.run_dir.write_samples(self.step, examples, roll, total)
+        self.run_dir.write_samples(self.step, cfg.run.sample_every, examples, roll, total)
 
         keep = torch.ones_like(total, dtype=torch.bool)  # [N]
         if cfg.grpo.dynamic_sampling:
@@ -251,20 +242,17 @@ class GRPOTrainer:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             merge = self.cfg.model.lora and self.cfg.checkpoint.merge_lora
-            peaks = PeakMemory(self.accelerator.device)
-            with peaks.phase("save"):
-                ckpt.save_model(self.unwrapped, self.tokenizer, path, merge_lora=merge)
-            memory = {f"memory/{k}_gib": v for k, v in peaks.gib.items()}
-            self.run_dir.write("metrics.jsonl", {"type": "save", "step": self.step, **memory})
+            device = self.accelerator.device
+            record = ckpt.save_final_model(self.unwrapped, self.tokenizer, path, merge, device, self.step)
+            self.run_dir.write("metrics.jsonl", record)
         return path
 
     def check_resources(self) -> MemoryEstimate:
         """The run's memory estimate, checked, and a warning when its disk is short (``setup.check_resources``)."""
         prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
         acc = self.accelerator
-        mapped = isinstance(self.reference, MappedReference)
         return check_resources(
-            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print, mapped
+            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print, self.reference
         )
 
     def train(self) -> dict[str, float]:
@@ -287,18 +275,13 @@ class GRPOTrainer:
             while self.step < cfg.run.max_steps:
                 last = self.train_step()
                 self.step += 1
-                last["step"] = self.step
-                log.log(self.step, last)
+                log.log(self.step, last)  # records the step in last
                 if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.run.max_steps:
                     evaluate_run(self.eval_context(), "train")
                 if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                     self.save_checkpoint()
                 if interrupt.requested:
-                    path = self.save_checkpoint()
-                    acc.print(
-                        f"[minirl] stopped at step {self.step}; checkpoint: {path}. "
-                        f"Continue with --checkpoint.resume latest --run.output_dir {self.out}"
-                    )
+                    interrupt.stopped(self.step, self.save_checkpoint(), self.out)
                     return last
         if cfg.checkpoint.every:
             self.save_checkpoint()  # with the optimizer state, which the end evaluation and saving do not need:
@@ -315,6 +298,4 @@ class GRPOTrainer:
         """Write ``report.md`` with curves into the run directory (main process)."""
         if not self.accelerator.is_main_process:
             return None
-        path = write_report(self.out)
-        self.accelerator.print(f"[minirl] report: {path}")
-        return path
+        return write_report(self.out, say=self.accelerator.print)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -45,8 +46,9 @@ def _transfer_table(evals: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path.
+def write_report(run_dir: str | Path, say: Callable[[str], None] | None = None) -> Path:
+    """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path, which
+    ``say`` (``accelerator.print`` in a run) is told.
 
     Without matplotlib (a dependency, but a bare GPU image may lack it) the report says the curves were not drawn
     instead of failing a run that has finished. The logs are read by :mod:`minirl.files`' rules (a torn last line is
@@ -160,4 +162,6 @@ def write_report(run_dir: str | Path) -> Path:
                 lines += [f"reward {reward:.2f}:", "", "```text", text.strip()[:800], "```", ""]
     path = run / "report.md"
     path.write_text("\n".join(lines))
+    if say is not None:
+        say(f"[minirl] report: {path}")
     return path

@@ -93,7 +93,9 @@ class Scores:
     metrics: dict[str, float]  # rewards/<name>/{mean,std} and the quality metrics
 
 
-def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: str = "en") -> Scores:
+def score_rollout(
+    reward_set: RewardSet, task, examples: list, roll, language: str = "en", device=None
+) -> Scores:
     """Score every completion of ``roll`` (G per example) with the run's rewards, as TRL passes columns.
 
     Besides the trained rewards, the metrics hold what is logged whether or not it is trained on: ``accuracy`` (the
@@ -105,6 +107,8 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
     The same rule as, but not the same number as, the evaluation's greedy ``mixed_rate``
     (:func:`minirl.eval.runner.summarize`) and the language-mixing report's per-problem ``mixed_rate``
     (:func:`minirl.r1.mixing.mixing_metrics`).
+
+    ``total`` and ``valid`` are put on ``device`` when one is given (the run's, where the advantages are computed).
     """
     g = roll.num_generations
     kwargs: dict[str, list] = {}
@@ -134,7 +138,10 @@ def score_rollout(reward_set: RewardSet, task, examples: list, roll, language: s
             "truncated_rate": float(roll.truncated.float().mean()),
         }
     )
-    return Scores(total, ~matrix.isnan().all(dim=1), per_func, metrics)
+    valid = ~matrix.isnan().all(dim=1)  # [N] some reward could score it
+    if device is not None:
+        total, valid = total.to(device), valid.to(device)
+    return Scores(total, valid, per_func, metrics)
 
 
 def _mean(values) -> float:

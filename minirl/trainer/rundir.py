@@ -1,6 +1,6 @@
-"""A run's outputs: its directory (config.yaml, metrics.jsonl, samples.jsonl, eval/), the held-out evaluations
-written there, each step's log (:class:`StepLog`: the record, the live warnings, the progress bar) and the one-line
-progress summary on the console.
+"""A run's outputs: its directory (config.yaml, metrics.jsonl, samples.jsonl, diagnostics.log, eval/), the held-out
+evaluations written there, each step's log (:class:`StepLog`: the record, the live warnings, the progress bar)
+and the one-line progress summary on the console.
 
 Only the main process writes. A fresh run refuses a directory that already holds one (unless ``run.overwrite``);
 a resumed run first drops the log records it is about to write again (``minirl.trainer.runlogs``).
@@ -72,8 +72,21 @@ class RunDir:
             with open(self.out / name, "a") as f:
                 f.write(dumps(record, default=float) + "\n")
 
-    def write_samples(self, step: int, examples: list, roll, total: torch.Tensor, n: int = 2) -> None:
-        """The first 4 completions and rewards of the first ``n`` groups of a rollout, to ``samples.jsonl``."""
+    def live_diagnostics(self, cfg, rewards: list[str], weights: list[float]) -> LiveDiagnostics:
+        """The run's live diagnostics (of ``cfg`` and the trained ``rewards`` with their ``weights``), whose warnings
+        the main process also writes to ``diagnostics.log``."""
+        diagnostics = LiveDiagnostics(cfg, rewards=dict(zip(rewards, weights)))
+        if self.is_main:
+            diagnostics.write_to(self.out / "diagnostics.log")
+        return diagnostics
+
+    def write_samples(
+        self, step: int, every: int, examples: list, roll, total: torch.Tensor, n: int = 2
+    ) -> None:
+        """At the steps :func:`samples_due` picks (``every``: ``run.sample_every``), the first 4 completions and
+        rewards of the first ``n`` groups of a rollout, to ``samples.jsonl``."""
+        if not samples_due(step, every):
+            return
         g = roll.num_generations
         for i in range(min(n, len(examples))):
             self.write(
@@ -130,7 +143,8 @@ class StepLog:
         self.bar.close()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Log the metrics of step ``step`` (counted from 1)."""
+        """Log the metrics of step ``step`` (counted from 1), recording the step in them as ``metrics["step"]``."""
+        metrics["step"] = step
         acc = self.accelerator
         for line in self.diagnostics.update(step, metrics):
             if acc.is_main_process:

@@ -16,7 +16,8 @@ from minirl.diagnostics.resources import check_memory, disk_warning, run_writes
 from minirl.grpo.head import causal_lm
 from minirl.memory import MemoryEstimate, ModelShape, available_bytes, estimate_memory
 from minirl.models import load_model_and_tokenizer, lora_config, pick_device, pick_dtype
-from minirl.trainer.reference import Reference, make_reference
+from minirl.rollout.engines import RolloutEngine, make_engine
+from minirl.trainer.reference import MappedReference, Reference, make_reference
 
 
 def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
@@ -122,6 +123,14 @@ def prepare_policy(model, cfg: TrainConfig, device=None, ref_folder: Path | None
     return model, make_reference(model, ref_folder, rank)
 
 
+def make_sampler(cfg: TrainConfig, policy, device) -> RolloutEngine:
+    """The engine that samples the rollouts (``rollout.engine``) over ``policy`` on ``device``. vLLM's engine is
+    attached by the recipe (``minirl.backends.vllm_rollout``) and replaces this one, so ``vllm`` starts with
+    ``exact``."""
+    engine = "exact" if cfg.rollout.engine == "vllm" else cfg.rollout.engine
+    return make_engine(engine, policy, device)
+
+
 def scheduler_name(cfg: TrainConfig) -> str:
     """The ``transformers.get_scheduler`` name of ``optim.scheduler``, as both backends build it.
 
@@ -175,7 +184,7 @@ def check_resources(
     out: Path,
     device,
     say: Callable[[str], None],
-    mapped_reference: bool = False,
+    reference: Reference | None = None,
 ) -> MemoryEstimate:
     """Print the memory estimate of the run (``minirl.memory``) and stop when it does not fit (unless
     ``run.preflight_force``); warn when the run folder's disk is short of what the run will write.
@@ -187,12 +196,14 @@ def check_resources(
         out: the run folder, whose disk is checked.
         device: where the run trains (its available memory).
         say: prints on the main process (``accelerator.print``).
-        mapped_reference: the reference copy is mapped from a file only while used (:func:`make_reference`).
+        reference: the run's reference model (:func:`make_reference`); a copy mapped from a file only while used
+            (``MappedReference``) is counted as such.
     """
     shape = ModelShape.of(model)
+    mapped = isinstance(reference, MappedReference)
     prompt_tokens = max(len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"])
     estimate = estimate_memory(
-        shape, cfg, prompt_tokens, available=available_bytes(device), mapped_reference=mapped_reference
+        shape, cfg, prompt_tokens, available=available_bytes(device), mapped_reference=mapped
     )
     check_memory(estimate, force=cfg.run.preflight_force, say=say)
     weights = shape.params * shape.bytes_per_param
