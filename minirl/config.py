@@ -388,9 +388,11 @@ def _sections_are_mappings(cfg: Namespace, sections: typing.Iterable[str]) -> No
 def _parser(cls: type) -> ArgumentParser:
     """The jsonargparse parser of ``cls`` (one ``--section.field`` per field, help from the docstrings), built once."""
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    usage = f"{cls.__doc__} Usage: [--config FILE.yaml] [--section.field VALUE ...]"
+    sectioned = any(dataclasses.is_dataclass(hint) for hint in typing.get_type_hints(cls).values())
+    option, parts = ("--section.field", "sections") if sectioned else ("--field", "fields")
+    usage = f"{cls.__doc__} Usage: [--config FILE.yaml] [{option} VALUE ...]"
     parser = ArgumentParser(description=usage, exit_on_error=False, default_env=False, print_config=None)
-    config_help = "YAML file with some or all of the sections below; the --section.field options after it win"
+    config_help = f"YAML file with some or all of the {parts} below; the {option} options after it win"
     parser.add_argument("--config", action=_ConfigFile, help=config_help)
     parser.add_class_arguments(cls, fail_untyped=True)
     return parser
@@ -440,6 +442,27 @@ def parse_args(argv: list[str], default_config: str | Path | None = None, cls: t
     if default_config is not None and not parsed.get("config"):
         parsed = _parse(parser.parse_args, ["--config", str(default_config), *argv])
     return _instantiate(cls, parsed)
+
+
+D = typing.TypeVar("D")
+
+
+def parse_fields(cls: type[D], argv: list[str]) -> D:
+    """Parse ``[--config FILE] [--field VALUE ...]`` into ``cls``, a dataclass of plain fields (no sections, e.g. the
+    evaluation CLI's ``minirl.eval.__main__.EvalArgs``), with the parser and errors of :func:`parse_args`: each
+    field's docstring is its ``--help``, a value is YAML, and a bad option or value (``cls.__post_init__`` included)
+    is a one-line :class:`ConfigError`.
+
+    >>> @dataclass
+    ... class Args:
+    ...     k: int = 1
+    >>> parse_fields(Args, ["--k", "4"])
+    Args(k=4)
+    >>> parse_fields(Args, ["--k", "many"])
+    Traceback (most recent call last):
+    minirl.config_checks.ConfigError: Parser key "k": Expected a <class 'int'>. Got value: many
+    """
+    return _instantiate(cls, _parse(_parser(cls).parse_args, list(argv)))
 
 
 def help_text(cls: type | None = None) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 
 import pytest
 
 import rewards
+from minirl.config import parse_fields
+from minirl.eval.__main__ import EvalArgs
 from minirl.eval.__main__ import main as eval_main
 from minirl.eval.metrics import majority_vote
 from minirl.eval.runner import VALID_SOLUTION, summarize, vote_key
@@ -26,7 +29,7 @@ def test_eval_cli_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path, capsys)
             "3",
             "--k",
             "2",
-            "--max-new-tokens",
+            "--max_new_tokens",
             "6",
             "--out",
             str(out),
@@ -43,8 +46,47 @@ def test_eval_cli_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path, capsys)
 
 
 def test_unknown_task_is_a_clear_error(tiny_model_dir, capsys):
-    assert eval_main(["--model", str(tiny_model_dir), "--task", "chess", "--n", "1"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--model", str(tiny_model_dir), "--task", "chess", "--n", "1"])
+    assert exc.value.code == 2
     assert "chess" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--max-new-tokens", "6"],
+        ["--k", "many"],
+        ["--k", "0"],
+        ["--one_shot", "maybe"],
+        ["--temperature", "0"],
+    ],
+)
+def test_a_bad_flag_or_value_is_one_line_and_exit_2(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--model", "/no/such/model", *bad])  # refused before any model is looked for
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert bad[0].lstrip("-") in err  # the flag is named
+
+
+def test_help_lists_every_field_with_its_docstring(capsys):
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for f in fields(EvalArgs):
+        assert f"--{f.name}" in text
+    for doc in ("Samples per problem besides the greedy answer", "Put one worked example in the prompt"):
+        assert doc in text
+
+
+def test_a_config_file_sets_the_fields_and_flags_win(tmp_path):
+    path = tmp_path / "eval.yaml"
+    path.write_text("task: countdown\nk: 4\nno_reasoning: true\ntask_args: {max_digits: 2}\n")
+    args = parse_fields(EvalArgs, ["--config", str(path), "--k", "2"])
+    assert (args.task, args.k, args.no_reasoning, args.task_args) == ("countdown", 2, True, {"max_digits": 2})
 
 
 def test_summarize_counts_correct_answers():
@@ -187,7 +229,7 @@ def test_cli_n_all_takes_the_whole_split(tiny_model_dir, tmp_path):
         str(tiny_model_dir),
         "--task",
         "arithmetic",
-        "--max-new-tokens",
+        "--max_new_tokens",
         "2",
         "--out",
         str(out),
@@ -198,19 +240,21 @@ def test_cli_n_all_takes_the_whole_split(tiny_model_dir, tmp_path):
     rows = [json.loads(line) for line in (out / "problems.jsonl").read_text().splitlines()]
     assert all(len(r["votes"]) == len(r["completions"]) for r in rows)
     for bad in ("0", "-3", "many"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as exc:
             eval_main([*args, "--n", bad])
+        assert exc.value.code == 2
 
 
 @pytest.mark.parametrize("bad", ["[1, 2]", "{max_digits: [", "7"])
 def test_bad_task_args_are_a_clear_error_before_loading(bad, capsys):
     with pytest.raises(SystemExit) as exc:
-        eval_main(["--model", "/no/such/model", "--task-args", bad])
+        eval_main(["--model", "/no/such/model", "--task_args", bad])
     assert exc.value.code == 2
-    assert "mapping" in capsys.readouterr().err
+    assert "task_args" in capsys.readouterr().err
 
 
 def test_unknown_task_setting_is_a_clear_error(tiny_model_dir, capsys):
-    code = eval_main(["--model", str(tiny_model_dir), "--task", "arithmetic", "--task-args", "{digits: 2}"])
-    assert code == 2
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--model", str(tiny_model_dir), "--task", "arithmetic", "--task_args", "{digits: 2}"])
+    assert exc.value.code == 2
     assert "digits" in capsys.readouterr().err

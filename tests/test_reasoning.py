@@ -198,9 +198,10 @@ def test_the_eval_cli_runs_the_ablation(tiny_model_dir, tmp_path):
             str(tiny_model_dir),
             "--n",
             "3",
-            "--max-new-tokens",
+            "--max_new_tokens",
             "4",
-            "--no-reasoning",
+            "--no_reasoning",
+            "true",
             "--out",
             str(out),
         ]

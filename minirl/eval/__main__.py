@@ -5,21 +5,29 @@ Examples::
     python -m minirl.eval --model smollm2-135m --task gsm8k --n 500
     python -m minirl.eval --model smollm2-135m --task arithmetic --n all --k 8 --temperature 1.0
     python -m minirl.eval --model runs/r1_zero_smollm2_cpu --task arithmetic --n 200 --k 8 --temperature 0.7
-    python -m minirl.eval --model runs/r1_zero_smollm2_cpu --n 300 --no-reasoning   # the reasoning ablation
+    python -m minirl.eval --model runs/r1_zero_smollm2_cpu --n 300 --no_reasoning true   # the reasoning ablation
 
 Writes ``summary.json`` and ``problems.jsonl`` into ``--out`` (default ``<run dir>/eval`` or ``eval/<task>``).
+
+The options are the fields of :class:`EvalArgs`, parsed as the recipes' configs are (``minirl.config``, jsonargparse):
+a value is YAML (``--task_args '{max_digits: 2}'``, ``--one_shot false``), ``--config FILE.yaml`` reads some or all of
+them from a file, ``--help`` lists them with their docstrings, and a mistake ends with a one-line ``error: ...`` and
+exit code 2 (:func:`minirl.cli.run_main`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
-from minirl.config import EvalConfig
+from minirl.cli import run_main
+from minirl.config import ConfigError, EvalConfig, parse_fields
+from minirl.config_checks import _check
 from minirl.eval.runner import evaluate_examples
 from minirl.models import load_model_and_tokenizer
 from minirl.tasks import PromptStyle, get_task, task_names
@@ -45,78 +53,74 @@ def load_for_eval(model: str, adapter: str | None = None, device: str = "auto"):
     return lm, tok, run_cfg
 
 
-def _count(text: str) -> int | None:
-    """``--n``: a positive integer, or ``all`` for the task's whole split (``None``)."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
-    return n
+@dataclass
+class EvalArgs:
+    """Evaluate a model (alias, Hub id, checkpoint or run directory, LoRA adapter) on a task; writes summary.json
+    and problems.jsonl into ``out``."""
 
+    model: str = "smollm2-135m"
+    """Embedded alias, Hub id, checkpoint directory, or run directory (its ``model/``, with the run's task and prompt
+    settings)."""
+    adapter: str | None = None
+    """LoRA adapter directory applied on top of ``model``."""
+    task: str | None = None
+    """``arithmetic``, ``countdown`` or ``gsm8k`` (None = the run's ``data.task``, else ``arithmetic``)."""
+    task_args: dict | None = None
+    """Task settings, e.g. ``{max_digits: 2}`` (None = the run's ``data.task_args`` for the run's task, else none)."""
+    split: str = "test"
+    """The task's split to evaluate on."""
+    n: int | Literal["all"] = 100
+    """Problems evaluated, or ``all`` for the whole split."""
+    k: int = 1
+    """Samples per problem besides the greedy answer, for pass@k and maj@k (1 = greedy only)."""
+    temperature: float = 0.7
+    """Sampling temperature of those samples."""
+    max_new_tokens: int | None = None
+    """Completion length cap (None = the run's ``rollout.max_new_tokens``, else 256)."""
+    batch_size: int = EvalConfig().batch_size
+    """Sequences decoded together (each row holds its KV cache: lower it when memory is short)."""
+    seed: int = 0
+    """Seed of the problems' order and the samples."""
+    device: str = "auto"
+    """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+    one_shot: bool | None = None
+    """Put one worked example in the prompt (None = the run's ``data.one_shot``, else true)."""
+    prefill_think: bool | None = None
+    """End the prompt with ``<think>`` (None = the run's ``data.prefill_think``, else true)."""
+    no_reasoning: bool = False
+    """The reasoning ablation: force ``</think><answer>`` right after the prompt, so that the model answers at once
+    (written to ``out/no_reasoning`` when ``out`` is not given)."""
+    language: str | None = None
+    """Prompt language and target language of the reasoning (None = the run's ``data.language``, else ``en``)."""
+    out: str | None = None
+    """Where summary.json and problems.jsonl go (None = ``<run dir>/eval`` for a run directory, else
+    ``eval/<task>``)."""
 
-def _mapping(text: str) -> dict:
-    """``--task-args``: a YAML mapping of task settings, e.g. ``'{max_digits: 2}'``."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise argparse.ArgumentTypeError(
-            f"not valid YAML ({err}): write a mapping like '{{max_digits: 2}}'"
-        ) from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a YAML mapping like '{{max_digits: 2}}', got {text!r}")
-    return value
+    def __post_init__(self):
+        _check(self.n == "all" or self.n >= 1, f"n must be a positive integer or 'all', got {self.n!r}")
+        _check(
+            self.task is None or self.task in task_names(),
+            f"task must be one of {task_names()}, got {self.task!r}",
+        )
+        _check(self.k >= 1, f"k must be >= 1, got {self.k}")
+        _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(
+            self.max_new_tokens is None or self.max_new_tokens >= 1,
+            f"max_new_tokens must be >= 1 or null, got {self.max_new_tokens}",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minirl.eval", description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="smollm2-135m", help="alias, Hub id, checkpoint dir or run dir")
-    p.add_argument("--adapter", default=None, help="LoRA adapter directory to apply")
-    p.add_argument(
-        "--task", default=None, help=f"one of {task_names()} (default: the run's task, else arithmetic)"
-    )
-    p.add_argument(
-        "--task-args",
-        type=_mapping,
-        default=None,
-        help="YAML mapping of task settings, e.g. '{max_digits: 2}'",
-    )
-    p.add_argument("--split", default="test")
-    p.add_argument(
-        "--n",
-        type=_count,
-        default=100,
-        help="number of problems, or 'all' (the whole split; GSM8K test: 1319)",
-    )
-    p.add_argument(
-        "--k", type=int, default=1, help="samples per problem for pass@k / maj@k (1 = greedy only)"
-    )
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=EvalConfig().batch_size,
-        help="sequences decoded together (each row holds its KV cache: lower it when memory is short)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-one-shot", action="store_true", help="no worked example in the prompt")
-    p.add_argument("--no-prefill", action="store_true", help="do not end the prompt with <think>")
-    p.add_argument(
-        "--no-reasoning",
-        action="store_true",
-        help="the reasoning ablation: force </think><answer> right after the prompt, so the model answers at once",
-    )
-    p.add_argument("--language", default=None)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
+    """``python -m minirl.eval [--config FILE.yaml] [--field VALUE ...]``: returns 0; a mistake in the arguments or the
+    task ends with ``error: <message>`` and exit code 2 (:func:`minirl.cli.run_main`)."""
+    run_main(evaluate, sys.argv[1:] if argv is None else argv)
+    return 0
 
+
+def evaluate(argv: list[str]) -> None:
+    """Parse ``argv`` into :class:`EvalArgs` (jsonargparse, as the recipes' configs), evaluate, and save."""
+    args = parse_fields(EvalArgs, argv)
     lm, tok, run_cfg = load_for_eval(args.model, args.adapter, args.device)
     data_cfg = (run_cfg or {}).get("data", {})
     task_name = args.task or data_cfg.get("task", "arithmetic")
@@ -127,16 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         task = get_task(task_name, **(task_args or {}))
-        examples = task.examples(args.split, n=args.n, seed=args.seed)
+        examples = task.examples(args.split, n=None if args.n == "all" else args.n, seed=args.seed)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ConfigError(str(err)) from None
     style = PromptStyle(
         template=data_cfg.get("template", "r1_zero"),
         chat=data_cfg.get("chat"),
         system_prompt=data_cfg.get("system_prompt"),
-        one_shot=not args.no_one_shot and data_cfg.get("one_shot", True),
-        prefill_think=not args.no_prefill and data_cfg.get("prefill_think", True),
+        one_shot=_either(args.one_shot, data_cfg.get("one_shot", True)),
+        prefill_think=_either(args.prefill_think, data_cfg.get("prefill_think", True)),
         language=args.language or data_cfg.get("language", "en"),
         worked_examples=data_cfg.get("worked_examples"),
     )
@@ -163,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, est in result.metrics.items():
         print(f"  {name:26s} {est}")
     print(f"wrote {out}/summary.json and problems.jsonl")
-    return 0
+
+
+def _either(given: bool | None, run_setting: bool) -> bool:
+    """A flag given on the command line, else the run's setting."""
+    return run_setting if given is None else given
 
 
 if __name__ == "__main__":
