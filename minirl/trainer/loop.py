@@ -28,7 +28,7 @@ import torch
 from minirl.config import TrainConfig
 from minirl.diagnostics import PreflightInputs, check_preflight
 from minirl.grpo import compute_advantages, zero_variance_groups
-from minirl.memory import MemoryEstimate, PeakMemory
+from minirl.memory import PeakMemory
 from minirl.rollout.generate import Rollout
 from minirl.tasks import Example, Task, build_prompt
 from minirl.trainer import checkpoint as ckpt
@@ -247,22 +247,17 @@ class GRPOTrainer:
             self.run_dir.write("metrics.jsonl", record)
         return path
 
-    def check_resources(self) -> MemoryEstimate:
-        """The run's memory estimate, checked, and a warning when its disk is short (``setup.check_resources``)."""
-        prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
-        acc = self.accelerator
-        return check_resources(
-            self.unwrapped, self.tokenizer, prompts, self.cfg, self.out, acc.device, acc.print, self.reference
-        )
-
     def train(self) -> dict[str, float]:
         """Run to ``run.max_steps``; returns the last step's metrics."""
         cfg, acc = self.cfg, self.accelerator
         if cfg.checkpoint.resume:
             self.resume(cfg.checkpoint.resume)
         self.run_dir.prepare(cfg, self.step, restart=self._restart)
-        if cfg.run.preflight:
-            self.check_resources()
+        if cfg.run.preflight:  # the memory estimate, checked; a warning when the run folder's disk is short
+            prompts = self.prompts_for(self.train_examples[:64] + self.eval_examples[:64])
+            check_resources(
+                self.unwrapped, self.tokenizer, prompts, cfg, self.out, acc.device, acc.print, self.reference
+            )
         if cfg.run.preflight and self.step == 0:
             check_preflight(self.preflight_inputs(), force=cfg.run.preflight_force)
         if cfg.run.report_to:
