@@ -104,9 +104,9 @@ def test_no_leakage_between_same_family_parts():
 
 
 def test_train_rows_held_out_by_another_part_are_dropped(monkeypatch):
-    from minirl import tasks
+    from minirl.tasks import registry
 
-    monkeypatch.setitem(tasks._TASKS, "arithmetic_b", _OtherFamily)
+    monkeypatch.setitem(registry._TASKS, "arithmetic_b", _OtherFamily)
     args = {"num_terms": 2, "max_digits": 1}
     plain, other = ArithmeticTask(**args), _OtherFamily(**args)
     # Without the filter this would leak: some of one part's training problems are the other's held-out ones.

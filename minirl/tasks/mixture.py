@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from minirl.tasks.base import Example, ProceduralTask, Task, check_n, check_split
+from minirl.tasks.registry import get_task, register, task_names
 
 _PART_FIELDS = frozenset({"task", "task_args", "weight"})
 
@@ -64,8 +65,6 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
 
 def _parse_part(i: int, part: Any) -> tuple[Task, float]:
     """Part ``i`` of a mixture's ``parts`` built: its task and weight; a one-line ``ValueError`` naming the field."""
-    from minirl.tasks import get_task  # here: minirl.tasks imports this module
-
     where = f"mixture: parts[{i}]"
     if not isinstance(part, dict) or "task" not in part or not set(part) <= _PART_FIELDS:
         raise ValueError(f"{where} must be a mapping {{task, task_args?, weight?}}, got {part!r}")
@@ -81,15 +80,9 @@ def _parse_part(i: int, part: Any) -> tuple[Task, float]:
     try:
         task = get_task(name, **args)
     except (TypeError, ValueError) as err:
-        field = "task" if name not in _task_names() else "task_args"
+        field = "task" if name not in task_names() else "task_args"
         raise ValueError(f"{where}.{field}: {' '.join(str(err).split())}") from None
     return task, float(weight)
-
-
-def _task_names() -> list[str]:
-    from minirl.tasks import task_names
-
-    return task_names()
 
 
 def _scoring(task: Task) -> tuple[Any, ...]:
@@ -238,3 +231,6 @@ class MixtureTask(Task):
     def __repr__(self) -> str:
         inner = ", ".join(f"{w:g} x {task!r}" for task, w in zip(self.parts, self.weights))
         return f"MixtureTask([{inner}])"
+
+
+register("mixture", MixtureTask)
