@@ -159,10 +159,10 @@ class PeakMemory:
     def _record(self, name: str, peak: float) -> None:
         self.gib[name] = max(peak, self.gib.get(name, 0.0))
 
-    def metrics(self, prefix: str = "memory/") -> dict[str, float]:
-        """``{"memory/<phase>_gib": peak}`` for each phase, plus ``memory/peak_gib``, their maximum."""
+    def metrics(self, prefix: str = "memory/", peak: bool = True) -> dict[str, float]:
+        """``{"memory/<phase>_gib": peak}`` for each phase, plus (``peak``) ``memory/peak_gib``, their maximum."""
         out = {f"{prefix}{name}_gib": value for name, value in self.gib.items()}
-        if self.gib:
+        if peak and self.gib:
             out[f"{prefix}peak_gib"] = max(self.gib.values())
         return out
 

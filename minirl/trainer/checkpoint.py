@@ -206,4 +206,4 @@ def save_final_model(model, tokenizer, path: Path, merge_lora: bool, device, ste
     peaks = PeakMemory(device)
     with peaks.phase("save"):
         save_model(model, tokenizer, path, merge_lora=merge_lora)
-    return {"type": "save", "step": step, **{f"memory/{k}_gib": v for k, v in peaks.gib.items()}}
+    return {"type": "save", "step": step, **peaks.metrics(peak=False)}

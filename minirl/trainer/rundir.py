@@ -226,7 +226,7 @@ def evaluate_run(ctx: EvalContext, when: str):
                 record.update(_evaluate_transfer(ctx, when))
                 if ctx.settings.no_reasoning:
                     record.update(_evaluate_without_reasoning(ctx, when, result))
-        record.update({f"memory/{k}_gib": v for k, v in peaks.gib.items()})
+        record.update(peaks.metrics(peak=False))
         ctx.run_dir.write("metrics.jsonl", record)
         for line in ctx.diagnostics.update_eval(ctx.step, record):
             acc.print(line)
