@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from minirl.config import ConfigError
+from minirl.config_checks import ConfigError
 from minirl.diagnostics import PreflightFailed
 from minirl.diagnostics.resources import NotEnoughMemory
 from minirl.files import DiskFullError

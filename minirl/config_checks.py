@@ -1,6 +1,6 @@
 """Checks of the config fields: bounds and choices shared by the sections' ``__post_init__``, the fields that hold
 mappings (``data.worked_examples``, ``data.curriculum``, ``eval.transfer``), and :class:`ConfigError`, the error
-every config check raises (re-exported by :mod:`minirl.config`)."""
+every config check raises."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from minirl.config import ConfigError, DataConfig, ModelConfig, RolloutConfig, RunConfig, TrainConfig
+from minirl.config import DataConfig, ModelConfig, RolloutConfig, RunConfig, TrainConfig
+from minirl.config_checks import ConfigError
 from minirl.testing import HANG_TIMEOUT_S, changed
 
 ROOT = Path(__file__).resolve().parents[1]

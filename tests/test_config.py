@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minirl.config import ConfigError, TrainConfig, config_from_dict, help_text, parse_args
+from minirl.config import TrainConfig, config_from_dict, help_text, parse_args
+from minirl.config_checks import ConfigError
 from minirl.r1.config import LanguageMixingConfig, R1Config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import minirl.r1.pipeline as pipeline
-from minirl.config import ConfigError
+from minirl.config_checks import ConfigError
 from minirl.r1.config import ColdStartConfig, LanguageMixingConfig, MixingConfig, RejectionConfig
 from minirl.r1.mixing import ARMS, _training_mix, accuracy_by_mode, arm_config, has_code, mixing_metrics
 from minirl.r1.pipeline import cold_start_data, rejection_round

@@ -11,7 +11,6 @@ import pytest
 
 from minirl.config import (
     CheckpointConfig,
-    ConfigError,
     DataConfig,
     EvalConfig,
     RolloutConfig,
@@ -19,6 +18,7 @@ from minirl.config import (
     TrainConfig,
     parse_args,
 )
+from minirl.config_checks import ConfigError
 from minirl.tasks import get_task
 from minirl.testing import changed
 from minirl.trainer import GRPOTrainer

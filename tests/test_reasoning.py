@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from minirl.config import ConfigError, DataConfig, RunConfig, TrainConfig
+from minirl.config import DataConfig, RunConfig, TrainConfig
+from minirl.config_checks import ConfigError
 from minirl.eval.__main__ import main as eval_main
 from minirl.eval.runner import evaluate_examples, summarize
 from minirl.eval.ways import WAYS, count_equations, way_of_reasoning, way_shares

@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 
 from minirl.config import (
     CheckpointConfig,
-    ConfigError,
     DataConfig,
     EvalConfig,
     OptimConfig,
@@ -22,6 +21,7 @@ from minirl.config import (
     TrainConfig,
     parse_args,
 )
+from minirl.config_checks import ConfigError
 from minirl.testing import changed, run_or_dump
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints

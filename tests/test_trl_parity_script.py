@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import trl_parity  # noqa: E402
 
-from minirl.config import ConfigError  # noqa: E402
+from minirl.config_checks import ConfigError  # noqa: E402
 
 
 @pytest.mark.parametrize("temperature,lora", [(1.0, False), (0.5, True)])

@@ -26,8 +26,8 @@ from typing import Literal
 import yaml
 
 from minirl.cli import run_main
-from minirl.config import ConfigError, EvalConfig, parse_fields
-from minirl.config_checks import _check
+from minirl.config import EvalConfig, parse_fields
+from minirl.config_checks import ConfigError, _check
 from minirl.eval.runner import evaluate_examples
 from minirl.models import load_model_and_tokenizer
 from minirl.tasks import PromptStyle, get_task, task_names
