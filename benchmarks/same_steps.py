@@ -30,7 +30,7 @@ def run(steps: int, out: Path, overrides: list[str]) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from minirl.config import parse_args
+    from minirl.config_parse import parse_args
     from minirl.files import read_metrics
     from minirl.trainer import GRPOTrainer
 

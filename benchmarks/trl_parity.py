@@ -35,7 +35,7 @@ def minirl_config(
     out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bool = False, extra: list[str] = ()
 ):
     """minirl's config for the reference work; ``extra`` are more ``--section.field value`` overrides (minirl only)."""
-    from minirl.config import parse_args
+    from minirl.config_parse import parse_args
 
     return parse_args(
         [

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from minirl.cli import run_main
-from minirl.config import parse_args
+from minirl.config_parse import parse_args
 from minirl.r1.config import LanguageMixingConfig
 from minirl.r1.mixing import run_comparison
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from minirl.cli import run_main
-from minirl.config import parse_args
+from minirl.config_parse import parse_args
 from minirl.r1.config import R1Config
 from minirl.r1.pipeline import cold_start_sft, rejection_round
 from minirl.r1.s4_grpo import run_grpo

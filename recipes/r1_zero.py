@@ -18,7 +18,7 @@ from pathlib import Path
 from minirl.backends.trl_backend import train_with_trl
 from minirl.backends.vllm_rollout import VLLMRollout, require_vllm
 from minirl.cli import run_main
-from minirl.config import parse_args
+from minirl.config_parse import parse_args
 from minirl.models import resolve_model
 from minirl.trainer import GRPOTrainer
 

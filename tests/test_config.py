@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minirl.config import TrainConfig, config_from_dict, help_text, parse_args
+from minirl.config import TrainConfig
 from minirl.config_checks import ConfigError
+from minirl.config_parse import config_from_dict, help_text, parse_args
 from minirl.r1.config import LanguageMixingConfig, R1Config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

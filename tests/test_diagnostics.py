@@ -391,7 +391,7 @@ def test_each_piece_of_advice_appears_only_where_it_can_act(fn, text, acts, cann
 
 def test_entropy_warning_of_the_default_run_fits_it():
     """The default recipe (one update per rollout batch) is not told to raise epsilon_high."""
-    from minirl.config import parse_args
+    from minirl.config_parse import parse_args
 
     settings = RunSettings.from_config(parse_args([], default_config=DEFAULT_RECIPE))
     assert not any("epsilon_high 0.28" in line for line in entropy_advice(settings))

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 import rewards
-from minirl.config import parse_fields
+from minirl.config_parse import parse_fields
 from minirl.eval.__main__ import EvalArgs
 from minirl.eval.__main__ import main as eval_main
 from minirl.eval.metrics import majority_vote

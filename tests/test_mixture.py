@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from minirl.config import parse_args
 from minirl.config_checks import ConfigError
+from minirl.config_parse import parse_args
 from minirl.tasks import ArithmeticTask, Example, PromptStyle, check_not_held_out, get_task, worked_examples
 from minirl.tasks.mixture import MixtureTask, largest_remainder
 from minirl.trainer.data import run_data

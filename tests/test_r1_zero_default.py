@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from minirl.config import (
-    CheckpointConfig,
-    DataConfig,
-    EvalConfig,
-    RolloutConfig,
-    RunConfig,
-    TrainConfig,
-    parse_args,
-)
+from minirl.config import CheckpointConfig, DataConfig, EvalConfig, RolloutConfig, RunConfig, TrainConfig
 from minirl.config_checks import ConfigError
+from minirl.config_parse import parse_args
 from minirl.tasks import get_task
 from minirl.testing import changed
 from minirl.trainer import GRPOTrainer

@@ -19,9 +19,9 @@ from minirl.config import (
     RolloutConfig,
     RunConfig,
     TrainConfig,
-    parse_args,
 )
 from minirl.config_checks import ConfigError
+from minirl.config_parse import parse_args
 from minirl.testing import changed, run_or_dump
 from minirl.trainer import GRPOTrainer
 from minirl.trainer.checkpoint import list_checkpoints

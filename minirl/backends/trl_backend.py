@@ -68,7 +68,7 @@ def trl_config_kwargs(cfg: TrainConfig, device: str = "cpu", bf16: bool | None =
             there; measured: docs/troubleshooting.md, section "Training is slow on CPU").
         bf16: force TRL's ``bf16`` flag (None = bf16 on CUDA, fp32 on CPU, as minirl picks).
 
-    >>> from minirl.config import parse_args
+    >>> from minirl.config_parse import parse_args
     >>> kw = trl_config_kwargs(parse_args(["--rollout.num_generations", "4", "--grpo.loss_type", "grpo"]))
     >>> kw["num_generations"], kw["per_device_train_batch_size"], kw["loss_type"], kw["bf16"]
     (4, 4, 'grpo', False)

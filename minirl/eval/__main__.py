@@ -9,10 +9,10 @@ Examples::
 
 Writes ``summary.json`` and ``problems.jsonl`` into ``--out`` (default ``<run dir>/eval`` or ``eval/<task>``).
 
-The options are the fields of :class:`EvalArgs`, parsed as the recipes' configs are (``minirl.config``, jsonargparse):
-a value is YAML (``--task_args '{max_digits: 2}'``, ``--one_shot false``), ``--config FILE.yaml`` reads some or all of
-them from a file, ``--help`` lists them with their docstrings, and a mistake ends with a one-line ``error: ...`` and
-exit code 2 (:func:`minirl.cli.run_main`).
+The options are the fields of :class:`EvalArgs`, parsed as the recipes' configs are (``minirl.config_parse``,
+jsonargparse): a value is YAML (``--task_args '{max_digits: 2}'``, ``--one_shot false``), ``--config FILE.yaml`` reads
+some or all of them from a file, ``--help`` lists them with their docstrings, and a mistake ends with a one-line
+``error: ...`` and exit code 2 (:func:`minirl.cli.run_main`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Literal
 import yaml
 
 from minirl.cli import run_main
-from minirl.config import EvalConfig, parse_fields
+from minirl.config import EvalConfig
 from minirl.config_checks import ConfigError, _check
+from minirl.config_parse import parse_fields
 from minirl.eval.runner import evaluate_examples
 from minirl.models import load_model_and_tokenizer
 from minirl.tasks import PromptStyle, get_task, task_names

@@ -131,7 +131,7 @@ def run_data(data: DataConfig, per_step: int, seed: int, task: Task | None = Non
     problems, the prompt style (a worked example that is a held-out problem is refused) and the schedule of
     ``per_step`` prompts a step (after ``data.curriculum``'s stages).
 
-    >>> from minirl.config import parse_args
+    >>> from minirl.config_parse import parse_args
     >>> d = run_data(parse_args(["--data.train_size", "8", "--data.eval_size", "2"]).data, per_step=4, seed=0)
     >>> len(d.train_examples), len(d.eval_examples), len(d.schedule.batch(0))
     (8, 2, 4)

@@ -24,7 +24,7 @@ def precision(cfg: TrainConfig) -> tuple[torch.device, str]:
     """The run's device and accelerate ``mixed_precision``: ``bf16`` autocast where ``pick_dtype`` chooses bf16 (a
     GPU that supports it), ``no`` (fp32) on the CPU unless ``model.dtype`` asks otherwise.
 
-    >>> from minirl.config import parse_args
+    >>> from minirl.config_parse import parse_args
     >>> precision(parse_args(["--model.device", "cpu"]))
     (device(type='cpu'), 'no')
     """
@@ -138,7 +138,7 @@ def scheduler_name(cfg: TrainConfig) -> str:
     (transformers' plain ``constant`` ignores the warmup). Warmup is linear from 0 (the LR of update ``u < warmup`` is
     ``lr * u / warmup``), then constant, linear decay to 0 or a half-cosine to 0 at the last update.
 
-    >>> from minirl.config import parse_args
+    >>> from minirl.config_parse import parse_args
     >>> scheduler_name(parse_args(["--optim.warmup_steps", "2"])), scheduler_name(parse_args([]))
     ('constant_with_warmup', 'constant')
     """

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from safetensors.torch import load_file  # noqa: E402
 
-from minirl.config import parse_args  # noqa: E402
+from minirl.config_parse import parse_args  # noqa: E402
 from minirl.grpo.logprobs import completion_logprobs  # noqa: E402
 from minirl.grpo.loss import k3_kl  # noqa: E402
 from minirl.rollout.engines import CopyEngine, ExactEngine  # noqa: E402

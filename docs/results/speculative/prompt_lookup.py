@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from transformers import DynamicCache  # noqa: E402
 
-from minirl.config import parse_args  # noqa: E402
+from minirl.config_parse import parse_args  # noqa: E402
 from minirl.models import load_model_and_tokenizer  # noqa: E402
 from minirl.prefill import with_cache  # noqa: E402
 from minirl.tasks import PromptStyle, build_prompt, get_task  # noqa: E402
