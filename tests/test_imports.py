@@ -166,6 +166,14 @@ def test_training_path_loads_no_trl_or_datasets():
     assert out.stdout.strip() == "[]"
 
 
+def test_config_declares_and_validates_without_a_parser():
+    """``minirl.config`` (the sections and their checks) imports neither jsonargparse nor ``minirl.config_parse``,
+    which reads a config from YAML and the command line and imports it in turn."""
+    chains = broken("minirl.config", ["jsonargparse", "minirl.config_parse"])
+    assert not chains, "\n".join(chains)
+    assert "minirl.config" in reachable("minirl.config_parse")
+
+
 # The R1 pipeline's stages, in order (minirl/r1/s1_pool ... s5_rejection; stage 4's RL loop is minirl.trainer), and
 # the modules that string them together, which no stage may import.
 R1_ORCHESTRATION = ("minirl.r1.config", "minirl.r1.pipeline", "minirl.r1.mixing")
