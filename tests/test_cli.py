@@ -108,7 +108,8 @@ def test_bad_data_is_one_line_with_file_line_and_field(second_line, says, tmp_pa
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env, cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stderr.startswith("error: ") and says in out.stderr, out.stderr[-2000:]
-    assert "Traceback" not in out.stderr and str(ROOT) not in out.stderr.split("not found")[-1]
+    assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr[-2000:]
+    assert str(ROOT) not in out.stderr.split("not found")[-1]
 
 
 def test_only_a_missing_optional_package_is_a_user_error():
