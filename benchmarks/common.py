@@ -207,6 +207,7 @@ def base_parser(doc: str) -> argparse.ArgumentParser:
 
 def add_minirl_args(p: argparse.ArgumentParser) -> None:
     """The options of minirl's GRPO work (rollout engine, prompts per step, loss)."""
+    from minirl.config import LOSS_TYPES
     from minirl.rollout.engines import ENGINES
 
     p.add_argument(
@@ -218,7 +219,7 @@ def add_minirl_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prompts-per-step", type=int, default=1, help="distinct prompts per step, G completions each"
     )
-    p.add_argument("--loss-type", default="dapo", choices=["grpo", "dapo", "dr_grpo"])
+    p.add_argument("--loss-type", default="dapo", choices=LOSS_TYPES)
     p.add_argument(
         "--beta", type=float, default=0.0, help="KL coefficient (0: no reference model on either side)"
     )
