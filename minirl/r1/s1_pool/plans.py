@@ -53,7 +53,7 @@ def arithmetic_plan(example: Any, rng: random.Random) -> Plan:
     ops = getattr(example, "worked_steps", None)
     if not ops:
         raise ValueError(
-            f"colddata: arithmetic example {str(example.question)[:60]!r} has no worked_steps; make it with "
+            f"s1_pool: arithmetic example {str(example.question)[:60]!r} has no worked_steps; make it with "
             "ArithmeticTask (task.examples(...) or task.example(terms, operators))."
         )
     gold_text = parse_gold(example.answer)
@@ -61,7 +61,7 @@ def arithmetic_plan(example: Any, rng: random.Random) -> Plan:
     value = Fraction(ops[-1].value)
     if gold is None or value != gold:
         raise ValueError(
-            f"colddata: the worked steps of question {example.question!r} end at {format_number(value)}, "
+            f"s1_pool: the worked steps of question {example.question!r} end at {format_number(value)}, "
             f"but the gold answer is {example.answer!r}; check the task's answers."
         )
     answer, wrong = gold_text, format_number(_wrong_value(value, rng))
@@ -181,11 +181,11 @@ def countdown_plan(example: Any, rng: random.Random) -> Plan:
     nums, target = gold.get("nums"), gold.get("target")
     if not isinstance(nums, (list, tuple)) or not nums or not all(isinstance(n, int) for n in nums):
         raise ValueError(
-            f"colddata: countdown example {example.question!r} needs integer 'nums', got {nums!r}"
+            f"s1_pool: countdown example {example.question!r} needs integer 'nums', got {nums!r}"
         )
     if not isinstance(target, int):
         raise ValueError(
-            f"colddata: countdown example {example.question!r} needs an integer 'target', got {target!r}"
+            f"s1_pool: countdown example {example.question!r} needs an integer 'target', got {target!r}"
         )
     # Prefer the game's rules (readable traces); fall back to any exact arithmetic countdown_reward accepts.
     for game_rules in (True, False):
@@ -195,12 +195,12 @@ def countdown_plan(example: Any, rng: random.Random) -> Plan:
             break
     if found is None:
         raise ValueError(
-            f"colddata: found no expression of {list(nums)} that reaches {target}; is the puzzle solvable?"
+            f"s1_pool: found no expression of {list(nums)} that reaches {target}; is the puzzle solvable?"
         )
     wrong = search.failures[0] if search.failures else _plain_combination(list(nums), Fraction(target))
     if wrong is None:
         raise ValueError(
-            f"colddata: every expression of {list(nums)} equals {target}; cannot make a wrong answer"
+            f"s1_pool: every expression of {list(nums)} equals {target}; cannot make a wrong answer"
         )
     head: list[Step] = [("goal", {"target": target, "nums": ", ".join(map(str, nums))})]
     for term in search.failures:
@@ -228,7 +228,7 @@ def gsm8k_plan(example: Any, rng: random.Random) -> Plan:
         solution = example.answer if isinstance(example.answer, str) and "####" in example.answer else None
     if solution is None or "####" not in solution:
         raise ValueError(
-            f"colddata: GSM8K example {str(example.question)[:60]!r} needs its reference solution (with '#### x') "
+            f"s1_pool: GSM8K example {str(example.question)[:60]!r} needs its reference solution (with '#### x') "
             "in example.extra['solution']."
         )
     body, final = solution.rsplit("####", 1)
@@ -236,11 +236,11 @@ def gsm8k_plan(example: Any, rng: random.Random) -> Plan:
     answer = example.answer.strip() if parse_number(example.answer) is not None else final.strip()
     value = parse_number(answer)
     if value is None:
-        raise ValueError(f"colddata: GSM8K final answer {answer!r} is not a number")
+        raise ValueError(f"s1_pool: GSM8K final answer {answer!r} is not a number")
     lines = [_GSM8K_CALC.sub("", line).strip() for line in body.strip().splitlines()]
     lines = [line for line in lines if line]
     if not lines:
-        raise ValueError(f"colddata: GSM8K example {str(example.question)[:60]!r} has an empty solution")
+        raise ValueError(f"s1_pool: GSM8K example {str(example.question)[:60]!r} has an empty solution")
     wrong = format_number(_wrong_value(value, rng))
     raw: list[Step] = [("raw", {"text": line}) for line in lines]
     steps = [("start", {}), *raw, ("final", {"c": answer})]

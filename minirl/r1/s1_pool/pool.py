@@ -103,7 +103,7 @@ def allocate(n: int, config: PoolConfig) -> dict[str, int]:
 def _task_name(task: Any) -> str:
     name = task if isinstance(task, str) else getattr(task, "name", None)
     if name not in PLANNERS:
-        raise ValueError(f"colddata: no cold-start traces for task {name!r}; supported: {', '.join(TASKS)}")
+        raise ValueError(f"s1_pool: no cold-start traces for task {name!r}; supported: {', '.join(TASKS)}")
     return name
 
 
