@@ -1,9 +1,10 @@
 """Would ``torch.compile`` of the decode step pay? One decode step of the bf16 sampler copy, three ways, side by side.
 
 The rollout-engine issue proposed a static KV cache with ``torch.compile`` of the decode step: on a CPU, an eager
-decode step at batch 8 spends about a quarter of its time in small element-wise operations (RMSNorm, rotary
-embedding, SiLU, residual adds: ~1,000 launches per step) besides the weight matmuls, and the compiler fuses those.
-This measures, at batch ``--generations`` after one GSM8K prompt, in the sampler copy's precision (``--dtype``):
+decode step spends part of its time in small element-wise operations (RMSNorm, rotary embedding, SiLU, residual adds;
+the issue's figures: docs/benchmarks.md, the ``torch.compile`` paragraph) besides the weight matmuls, and the compiler
+fuses those. This measures, at batch ``--generations`` after one GSM8K prompt, in the sampler copy's precision
+(``--dtype``):
 
 - ``reserved``: minirl's decode path (``minirl.rollout.kv_cache``: a cache with the completion's room reserved,
   attention over the filled part only), eager;

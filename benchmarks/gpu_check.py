@@ -1,4 +1,5 @@
-"""The GPU check: everything a first session on a GPU machine should run, in one command of about 5 minutes.
+"""The GPU check: everything a first session on a GPU machine should run, in one command (its expected time:
+docs/benchmarks.md, section On a GPU).
 
     python benchmarks/gpu_check.py --out-dir "$OUT"          # on the GPU machine (its results come back in $OUT)
     python benchmarks/gpu_check.py --smoke --out-dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
@@ -6,8 +7,8 @@
 The project's GPU machine (the ``device`` tool) runs the working tree without installing it, under its image's
 ``python3`` (torch, transformers, accelerate, peft, pytest, matplotlib, PyYAML; no Hub, no package index, no TRL or
 ``datasets``). minirl's one missing dependency there, jsonargparse with its two helpers, is pure Python; put it in an
-ignored folder here and carry it (7 MB; checked in a venv holding only torch, transformers, accelerate, peft and
-pytest, plus this folder):
+ignored folder here and carry it (its size: docs/benchmarks.md, section On a GPU; checked in a venv holding only
+torch, transformers, accelerate, peft and pytest, plus this folder):
 
     pip install --no-deps --target .device_deps "jsonargparse>=4.49" docstring-parser typeshed-client
     echo /.device_deps/ >> .git/info/exclude
@@ -27,11 +28,11 @@ the others:
 4. ``benchmarks/step.py --minirl-only``: minirl's GRPO step (that machine has no TRL).
 
 Writes into ``--out-dir`` six files at most (the device tool brings back eight): ``gpu_check.json`` (every stage's
-status, seconds, numbers and the last lines of its output) and a markdown table ``gpu_check.md``, both rewritten
-after every stage, ``logs.txt`` (every stage's whole output), the recipe run's ``r1_zero_metrics.jsonl``, and the
-benchmarks' ``rollout.json`` and ``step.json``. The checkpoint (2 GB) and the run folder stay in ``--work-dir``.
-``--smoke`` runs stages 2-4 on the CPU with the 2-layer test model and tiny sizes (stage 1 is CI's own test run
-there).
+status, seconds, numbers and the last lines of its output) and a markdown table ``gpu_check.md``, both rewritten after
+every stage, ``logs.txt`` (every stage's whole output), the recipe run's ``r1_zero_metrics.jsonl``, and the
+benchmarks' ``rollout.json`` and ``step.json``. The checkpoint (the 494M-parameter model of ``--arch qwen2.5-0.5b`` in
+fp32) and the run folder stay in ``--work-dir``. ``--smoke`` runs stages 2-4 on the CPU with the 2-layer test model
+and tiny sizes (stage 1 is CI's own test run there).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ own; Linux ``VmHWM``, reset between phases):
    point beside it.
 3. **Evaluation**: the peak of one held-out evaluation batch at ``eval.batch_size`` (greedy + 8 samples per problem).
 
-Prompts are GSM8K train questions (~138 tokens, R1-Zero template, one-shot, ``<think>`` prefill); EOS ends a row, so
-completions are at most the cap. Peak is the whole process (weights, optimizer state, libraries), as
-``/usr/bin/time -v`` counts it.
+Prompts are GSM8K train questions (R1-Zero template, one-shot, ``<think>`` prefill; their length: docs/benchmarks.md,
+section The work); EOS ends a row, so completions are at most the cap. Peak is the whole process (weights, optimizer
+state, libraries), as ``/usr/bin/time -v`` counts it.
 
     python benchmarks/memory.py --out docs/results/benchmarks/cpu_memory.json --plot docs/results/benchmarks/cpu_memory.png
     python benchmarks/memory.py --parts curves --lengths 40,128 --prompts 1,8      # a quick look, minirl only

@@ -1,16 +1,16 @@
 """The same GRPO step through minirl's ``GRPOTrainer`` and TRL's ``GRPOTrainer``, side by side in one run.
 
-Same model, same GSM8K train prompts in the same order (R1-Zero template, one-shot, ``<think>`` prefill, ~138
-tokens), ``--prompts-per-step`` prompts x G completions x ``--max-new-tokens`` per step, same loss type, beta, rewards,
-fp32 on the CPU. TRL gets the same number of prompts per step: the config mapping
+Same model, same GSM8K train prompts in the same order (R1-Zero template, one-shot, ``<think>`` prefill; their length:
+docs/benchmarks.md, section The work), ``--prompts-per-step`` prompts x G completions x ``--max-new-tokens`` per step,
+same loss type, beta, rewards, fp32 on the CPU. TRL gets the same number of prompts per step: the config mapping
 (``minirl.backends.trl_backend``) sets TRL's ``per_device_train_batch_size`` to prompts x G with one generation batch
-per step. Each side lives in its own worker process (so peak RSS is per side); the parent drives them alternately,
-one step at a time: ``--warmup`` untimed steps each, then ``--steps`` timed steps, minirl, TRL, minirl, TRL, ...
-``--trl-bf16-steps K`` then adds K steps of TRL with its default ``bf16=True`` (345-638 s a step on a 2-core CPU),
-in a fresh worker once the first two have quit. ``--engine`` picks minirl's rollout engine (TRL has its own
-``model.generate``).
+per step. Each side lives in its own worker process (so peak RSS is per side); the parent drives them alternately, one
+step at a time: ``--warmup`` untimed steps each, then ``--steps`` timed steps, minirl, TRL, minirl, TRL, ...
+``--trl-bf16-steps K`` then adds K steps of TRL with its default ``bf16=True`` (its time a step on the CPU:
+docs/benchmarks.md, section GRPO step, minirl vs TRL), in a fresh worker once the first two have quit. ``--engine``
+picks minirl's rollout engine (TRL has its own ``model.generate``).
 
-    python benchmarks/step.py --out docs/results/benchmarks/cpu_step.json                  # ~7 min on 2 cores
+    python benchmarks/step.py --out docs/results/benchmarks/cpu_step.json  # time: docs/benchmarks.md, Re-measured on
     python benchmarks/step.py --engine bf16 --prompts-per-step 4 --out step_bf16_4x8.json
     python benchmarks/step.py --warmup 0 --steps 1 --trl-bf16-steps 1 --out cpu_step_trl_bf16.json
     python benchmarks/step.py --device cuda --arch qwen2.5-0.5b           # GPU; minirl only where TRL is missing

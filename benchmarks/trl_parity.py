@@ -7,12 +7,13 @@ samples, 64 new tokens, lr 3e-5, beta 0, loss ``dapo``, fp32 on CPU, 40 steps; n
 so minirl does too here). The temperature (default 1) and LoRA are set for both; ``--minirl-args`` adds minirl-only
 overrides (e.g. DAPO dynamic sampling, which TRL lacks).
 
-    python benchmarks/trl_parity.py --temperature 0.5 --lora --out docs/results/trl_parity/t05_lora  # ~20 min
+    python benchmarks/trl_parity.py --temperature 0.5 --lora --out docs/results/trl_parity/t05_lora
     python benchmarks/trl_parity.py --which minirl --steps 10
     python benchmarks/trl_parity.py --table docs/results/trl_parity/sweep/*   # plateau table of finished runs
 
 Writes ``<out>/{minirl,trl}/metrics.jsonl`` with the same metric names, overlaid curves in ``<out>/plots`` and
-``<out>/summary.json`` with the means over steps 1-5 and 21-40 (docs/trl_parity.md).
+``<out>/summary.json`` with the means over steps 1-5 and 21-40 (docs/trl_parity.md; the first command's wall time
+and memory: its section The plateau, reached).
 """
 
 from __future__ import annotations

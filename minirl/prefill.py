@@ -1,10 +1,11 @@
 """Prefill a batch of prompts with their common prefix computed once: the KV cache that decoding and the training
 forward both start from.
 
-Every prompt of a run starts with the same system prompt (the R1-Zero instruction and its worked example: ~130 of the
-~145 tokens of a SmolLM2 prompt for 2-digit addition). Running each prompt whole repeats that work B times, in the
-rollout's prefill and, with gradient, in every training step. :func:`prefill` runs the longest common token prefix
-once (batch 1), repeats its keys and values for the B prompts, and runs only each prompt's own suffix on top.
+Every prompt of a run starts with the same system prompt (the R1-Zero instruction and its worked example: most of a
+prompt's tokens; the count for the R1-Zero default: docs/architecture.md, section Side parts). Running each prompt
+whole repeats that work B times, in the rollout's prefill and, with gradient, in every training step. :func:`prefill`
+runs the longest common token prefix once (batch 1), repeats its keys and values for the B prompts, and runs only each
+prompt's own suffix on top.
 
 Layout: each row's cache is ``[prefix (L) | pad ... | suffix_b]`` with the padding masked out, and positions
 numbered ``0 .. L + len(suffix_b) - 1`` over the real tokens, so every real token sees exactly the tokens and positions

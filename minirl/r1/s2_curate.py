@@ -21,10 +21,10 @@ A record is a dict with at least ``"completion"`` (text after the prompt's ``<th
 Every filter is ``f(record) -> bool`` (True = keep); settings are keyword arguments, bound with
 ``functools.partial`` or the small classes below.
 
-Why our own MinHash/LSH and not ``datasketch``: on the R1 recipe's pool (``python benchmarks/near_dup.py``, 2-core
-CPU) ``datasketch``'s ``MinHash`` + ``MinHashLSH`` with the same shingles, bands and exact-Jaccard check dropped
-the same records but took 1.8x the CPU time per record (0.77 vs 0.43 ms) and pulls in scipy (143 MB installed);
-the numbers are in ``docs/cold_start_data.md``.
+Why our own MinHash/LSH and not ``datasketch``: on the R1 recipe's pool (``python benchmarks/near_dup.py``)
+``datasketch``'s ``MinHash`` + ``MinHashLSH`` with the same shingles, bands and exact-Jaccard check dropped the same
+records but took more CPU time per record and pulls in scipy; the measurements: docs/cold_start_data.md, section
+Curation.
 
 Note: the near-duplicate filter is the only stateful one. It remembers records through ``add`` and
 :func:`curate` calls ``add`` only for records every filter kept, so the filter order does not matter.

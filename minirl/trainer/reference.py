@@ -1,9 +1,10 @@
 """The frozen reference policy of the KL term, resident only while it is used.
 
 DeepSeekMath (arXiv:2402.03300) eq. 3 penalises the policy's divergence from pi_ref, the model before RL; GRPO needs
-pi_ref's log-probs once per step (the frozen phase, before the policy's forward/backward). With full fine-tuning
-and ``beta > 0`` the reference is a frozen copy of the weights, and kept in the process's heap that copy (0.54 GB in
-fp32 for SmolLM2-135M) also sits through the forward/backward phase, which sets a step's peak memory.
+pi_ref's log-probs once per step (the frozen phase, before the policy's forward/backward). With full fine-tuning and
+``beta > 0`` the reference is a frozen copy of the weights, and kept in the process's heap that copy (its size for
+SmolLM2-135M: docs/benchmarks.md, section Memory) also sits through the forward/backward phase, which sets a step's
+peak memory.
 
 On the CPU the copy is written once to a safetensors file in the run directory and mapped from it for each use
 (:meth:`Reference.use`): its pages are the file's, read from the page cache without a copy into the heap, and they
