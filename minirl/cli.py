@@ -33,19 +33,36 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 """Errors reported as ``error: <message>`` with exit code 2 instead of a traceback (and a
 :func:`optional_package_missing`)."""
 
-OWN_PACKAGES = ("minirl", "rewards")
+OPTIONAL_PACKAGES = (
+    "vllm",  # rollout.engine: vllm (minirl.backends.vllm_rollout)
+    "trl",  # run.backend: trl, the SFT stages of minirl.r1 (minirl.backends.trl_backend, minirl.r1.s3_sft)
+    "datasets",  # with TRL, and GSM8K from the Hub
+    "peft",  # model.lora
+    "math_verify",  # symbolic answers in rewards.accuracy_reward (extra "math")
+    "py3langid",  # the langid backend of rewards.language (extra "langid")
+    "deepspeed",  # recipes/accelerate/deepspeed_zero*.yaml
+    "wandb",  # run.report_to trackers, through accelerate
+    "tensorboard",
+    "tensorboardX",
+    "trackio",
+)
+"""The import names of the packages minirl imports only where a setting asks for them: a ``ModuleNotFoundError`` for
+one of these (or a submodule) is a user's missing install, reported by :func:`run_main` as a one-line error."""
 
 
 def optional_package_missing(err: ModuleNotFoundError) -> bool:
-    """Whether ``err`` names a package outside minirl (an optional engine, tracker or backend, whose message says
-    what to install), so that it is a user's missing install, not a bug of ours.
+    """Whether ``err`` names one of :data:`OPTIONAL_PACKAGES` (an optional engine, tracker or backend, whose message
+    says what to install), so that it is a user's missing install, not a bug of ours. Any other missing module (one
+    of minirl's own, or a required dependency imported by a wrong name) keeps its traceback.
 
     >>> optional_package_missing(ModuleNotFoundError("pip install vllm", name="vllm"))
     True
     >>> optional_package_missing(ModuleNotFoundError("No module named 'minirl.gone'", name="minirl.gone"))
     False
+    >>> optional_package_missing(ModuleNotFoundError("No module named 'torchh'", name="torchh"))
+    False
     """
-    return bool(err.name) and err.name.split(".")[0] not in OWN_PACKAGES
+    return bool(err.name) and err.name.split(".")[0] in OPTIONAL_PACKAGES
 
 
 def run_main(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> None:

@@ -121,8 +121,16 @@ def test_only_a_missing_optional_package_is_a_user_error():
     def stale_import(argv):
         raise ModuleNotFoundError("No module named 'minirl.renamed'", name="minirl.renamed")
 
-    with pytest.raises(SystemExit) as stop:
-        run_main(needs_vllm)
-    assert stop.value.code == 2
-    with pytest.raises(ModuleNotFoundError):  # a bug of ours keeps its traceback
-        run_main(stale_import)
+    def typo(argv):
+        raise ModuleNotFoundError("No module named 'transformerz'", name="transformerz")
+
+    def needs_py3langid(argv):
+        raise ModuleNotFoundError("No module named 'py3langid.langid'", name="py3langid.langid")
+
+    for needs_a_package in (needs_vllm, needs_py3langid):
+        with pytest.raises(SystemExit) as stop:
+            run_main(needs_a_package)
+        assert stop.value.code == 2
+    for bug in (stale_import, typo):  # a bug of ours keeps its traceback, also for a package not on the list
+        with pytest.raises(ModuleNotFoundError):
+            run_main(bug)
