@@ -257,16 +257,3 @@ def test_ema():
     assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 2.0
     with pytest.raises(ValueError):
         ema([1.0], -0.1)
-
-
-def test_report_without_matplotlib_says_so_instead_of_failing(tmp_path, monkeypatch):
-    """A finished run on an image without matplotlib still gets its report, which names what is missing."""
-    from minirl.trainer.report import write_report
-
-    run = write_run(tmp_path / "run")
-    monkeypatch.delitem(sys.modules, "minirl.plot.curves", raising=False)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ModuleNotFoundError
-    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    text = write_report(run).read_text()
-    assert "Not drawn: matplotlib is not installed" in text
-    assert not (run / "plots").exists()

@@ -31,6 +31,7 @@ from minirl.config import TrainConfig
 from minirl.eval.metrics import Estimate, mean_estimate
 from minirl.eval.runner import evaluate_examples
 from minirl.files import read_metrics
+from minirl.plot.curves import plot_runs
 from minirl.r1.config import LanguageMixingConfig
 from minirl.r1.pipeline import cold_start_sft
 from minirl.r1.s4_grpo import run_grpo
@@ -382,10 +383,6 @@ def run_comparison(cfg: LanguageMixingConfig) -> list[dict[str, Any]]:
 
     Output directory: ``cfg.run.output_dir`` with one sub-directory per arm and per cold start.
     """
-    from minirl.plot.curves import (
-        plot_runs,  # here, not at the top: it imports matplotlib (fails before any arm)
-    )
-
     out = Path(cfg.run.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")

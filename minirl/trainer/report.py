@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from minirl.files import read_jsonl, read_metrics
+from minirl.plot.curves import plot_runs
 
 
 def _fmt(v) -> str:
@@ -50,17 +51,9 @@ def write_report(run_dir: str | Path, say: Callable[[str], None] | None = None) 
     """Write ``<run_dir>/report.md`` (and the curves it shows) from what the run wrote; returns its path, which
     ``say`` (``accelerator.print`` in a run) is told.
 
-    Without matplotlib (a dependency, but a bare GPU image may lack it) the report says the curves were not drawn
-    instead of failing a run that has finished. The logs are read by :mod:`minirl.files`' rules (a torn last line is
-    skipped, any other bad line is an error naming it), as the curves read them.
+    The logs are read by :mod:`minirl.files`' rules (a torn last line is skipped, any other bad line is an error
+    naming it), as the curves read them.
     """
-    try:  # here, not at the top: minirl.plot.curves imports matplotlib
-        from minirl.plot.curves import plot_runs
-    except ModuleNotFoundError as err:
-        if err.name is None or not err.name.startswith("matplotlib"):
-            raise
-        plot_runs = None
-        print("[minirl] report: no curves, matplotlib is not installed (pip install matplotlib)")
 
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
@@ -139,9 +132,7 @@ def write_report(run_dir: str | Path, say: Callable[[str], None] | None = None) 
             )
         lines.append("")
         lines += _transfer_table(evals)
-    if train and plot_runs is None:
-        lines += ["## Curves", "", "Not drawn: matplotlib is not installed (`pip install matplotlib`).", ""]
-    elif train:
+    if train:
         plots = plot_runs([run], run / "plots", smooth=0.6 if len(train) >= 20 else 0.0)
         lines += [
             "## Curves",
