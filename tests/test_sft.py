@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from minirl.config import ModelConfig
 from minirl.r1.records import to_sft_records
 from minirl.r1.s1_pool import make_clean
 from minirl.r1.s3_sft import _tokenize_records, run_sft
@@ -76,8 +77,7 @@ def test_sft_with_lora_merges_into_the_model(arithmetic, tiny_model, tiny_tokeni
         max_steps=2,
         lr=1e-2,
         batch_size=4,
-        lora=True,
-        lora_r=4,
+        lora=ModelConfig(lora=True, lora_r=4, lora_alpha=8),
         max_length=128,
     )
     assert metrics["global_steps"] == 2

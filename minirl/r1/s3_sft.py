@@ -83,9 +83,7 @@ def run_sft(
     max_steps: int = -1,
     warmup_steps: float = 0,
     weight_decay: float = 0.0,
-    lora: bool = False,
-    lora_r: int = 16,
-    lora_alpha: int | None = None,
+    lora: bool | ModelConfig = False,
     gradient_checkpointing: bool = False,
     eval_records: Sequence[dict[str, str]] | None = None,
     logging_steps: int = 1,
@@ -94,8 +92,8 @@ def run_sft(
 ) -> dict[str, Any]:
     """Fine-tune ``model`` on prompt-completion ``records`` with the loss on completion tokens only.
 
-    The model is trained in place; with ``lora=True`` a LoRA adapter (peft, all linear layers) is trained and then
-    merged into the weights, so either way ``model`` afterwards is a plain model ready for GRPO.
+    The model is trained in place; with ``lora`` a LoRA adapter (peft; every linear layer by default) is trained and
+    then merged into the weights, so either way ``model`` afterwards is a plain model ready for GRPO.
 
     Args:
         model: a causal LM (fp32 on CPU; on CUDA training uses bf16 mixed precision when supported).
@@ -107,7 +105,8 @@ def run_sft(
             ``epochs``); AdamW with a linear decay, as TRL's default.
         warmup_steps: linear warmup, in steps (an int) or as a share of all steps (a float in [0, 1)).
         max_length: tokens per sequence; longer ones keep their start (prompt + first completion tokens).
-        lora, lora_r, lora_alpha: train a LoRA adapter of rank ``lora_r`` (alpha defaults to ``2 * lora_r``).
+        lora: train a LoRA adapter: ``True`` with the defaults of ``ModelConfig``'s ``lora_*`` fields (the ones
+            ``--model.lora`` trains in GRPO), or a ``ModelConfig`` whose ``lora_*`` fields set it.
         gradient_checkpointing: trade compute for memory (TRL turns it on by default; we do not).
         eval_records: optional held-out records; their loss is measured before and after training.
         logging_steps: log the training loss every this many optimizer steps.
@@ -161,15 +160,8 @@ def run_sft(
         data_seed=seed,
     )
     peft_config = None
-    if lora:  # no dropout, every linear layer
-        lora_model = ModelConfig(
-            lora=True,
-            lora_r=lora_r,
-            lora_alpha=lora_alpha or 2 * lora_r,
-            lora_dropout=0.0,
-            lora_target_modules="all-linear",
-        )
-        peft_config = lora_config(lora_model)
+    if lora:
+        peft_config = lora_config(lora if isinstance(lora, ModelConfig) else ModelConfig(lora=True))
     trainer = SFTTrainer(
         model=model,
         args=config,
