@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+import rewards
 from minirl.rollout.generate import Rollout
 from minirl.rollout.weights import merged_state_dict
 
@@ -122,7 +123,7 @@ class VLLMRollout:
                 temperature=r.temperature if temperature is None else temperature,
                 top_p=r.top_p,
                 max_tokens=max_new_tokens or r.max_new_tokens,
-                stop=["</answer>"] if r.stop_at_answer else None,
+                stop=[rewards.ANSWER_CLOSE] if r.stop_at_answer else None,
                 include_stop_str_in_output=True,
                 seed=trainer.cfg.run.seed + trainer.step,
             )

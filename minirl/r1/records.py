@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
+import rewards
 from minirl.tasks import Example, build_prompt
 
 
@@ -92,11 +93,12 @@ def to_sft_records(records: Sequence[Trace], tokenizer: Any, style: Any, task: A
         )
         prompt = build_prompt(example, tokenizer, style, task=task)
         completion = rec["completion"]
-        prefilled, opened = prompt.rstrip().endswith("<think>"), completion.lstrip().startswith("<think>")
+        think = rewards.THINK_OPEN
+        prefilled, opened = prompt.rstrip().endswith(think), completion.lstrip().startswith(think)
         if prefilled and opened:  # a sampled trace that re-opened the block: keep one <think>
-            completion = completion.lstrip()[len("<think>") :].lstrip()
+            completion = completion.lstrip()[len(think) :].lstrip()
         elif not prefilled and not opened:
-            completion = "<think>\n" + completion
+            completion = f"{think}\n{completion}"
         if not completion.endswith(eos):
             completion += eos
         out.append({"prompt": prompt, "completion": completion})

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+import rewards
 from minirl.config_checks import _check, at_least
 from minirl.r1.records import SFTRecord, Trace, make_record, to_sft_records
 from minirl.r1.s2_curate import DEFAULT_FILTERS, CurationReport, FilterFn, curate
@@ -86,7 +87,7 @@ def sample_candidates(
             max_new_tokens=sampling.max_new_tokens,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
-            stop_strings=("</answer>",),
+            stop_strings=(rewards.ANSWER_CLOSE,),
             generator=generator,
         )
         for row, text in enumerate(rollout.texts):  # rows are grouped by prompt, k per prompt

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+import rewards
 from minirl.prefill import CACHE, prefill, with_cache
 from minirl.rollout.kv_cache import reserve
 from minirl.rollout.stops import StopMatcher
@@ -134,7 +135,7 @@ def generate(
     max_new_tokens: int = 64,
     temperature: float | list[float] | torch.Tensor = 1.0,
     top_p: float = 1.0,
-    stop_strings: tuple[str, ...] = ("</answer>",),
+    stop_strings: tuple[str, ...] = (rewards.ANSWER_CLOSE,),
     generator: torch.Generator | None = None,
     return_logprobs: bool = False,
 ) -> Rollout:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import rewards
 from minirl.config_checks import ConfigError, check_worked_examples
 from minirl.tasks.base import Example, ProceduralTask, Task
 
@@ -39,9 +40,9 @@ R1_ZERO_TEMPLATE = (
 )
 """DeepSeek-R1 paper, Table 1, verbatim; ``{prompt}`` is replaced by the question."""
 
-THINK_PREFILL = "<think>\n"
+THINK_PREFILL = f"{rewards.THINK_OPEN}\n"
 
-ANSWER_NOW = "</think>\n<answer>"
+ANSWER_NOW = f"{rewards.THINK_CLOSE}\n{rewards.ANSWER_OPEN}"
 """What the reasoning ablation appends to a prompt that ends in ``<think>\\n``: the reasoning closes empty and the
 answer has to follow at once (:func:`no_reasoning_suffix`)."""
 
@@ -170,7 +171,8 @@ def render_completion(example: Example, reasoning: str, answer: str | None = Non
     >>> render_completion(Example("What is 3 + 5?", "8"), "3 + 5 = 8.")
     '3 + 5 = 8.\\n</think>\\n<answer>8</answer>'
     """
-    return f"{reasoning.strip()}\n</think>\n<answer>{example.answer if answer is None else answer}</answer>"
+    answer = example.answer if answer is None else answer
+    return f"{reasoning.strip()}\n{rewards.THINK_CLOSE}\n{rewards.ANSWER_OPEN}{answer}{rewards.ANSWER_CLOSE}"
 
 
 def worked_examples(style: PromptStyle, task: Task) -> list[tuple[Example, str]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+import rewards
 from minirl.config import TrainConfig
 from minirl.diagnostics import PreflightInputs, check_preflight
 from minirl.grpo import compute_advantages, zero_variance_groups
@@ -169,7 +170,7 @@ class GRPOTrainer:
                 max_new_tokens=max_new_tokens or r.max_new_tokens,
                 temperature=r.temperature if temperature is None else temperature,
                 top_p=r.top_p,
-                stop_strings=("</answer>",) if r.stop_at_answer else (),
+                stop_strings=(rewards.ANSWER_CLOSE,) if r.stop_at_answer else (),
                 generator=self.generator,
             )
 
