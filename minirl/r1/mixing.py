@@ -22,6 +22,7 @@ import gc
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from minirl.r1.config import LanguageMixingConfig
 from minirl.r1.pipeline import cold_start_sft
 from minirl.r1.s4_grpo import run_grpo
 from minirl.tasks import get_task
+from minirl.trainer.rundir import EvalContext
 
 
 @dataclass(frozen=True)
@@ -177,23 +179,24 @@ def arm_config(cfg: LanguageMixingConfig, arm: Arm, model: str | None, out_dir: 
     return train
 
 
-def _measure(cfg: LanguageMixingConfig):
-    """``measure(trainer)``: the arm's policy on the shared held-out problems, in the arm's own prompt style."""
+def _measure(cfg: LanguageMixingConfig) -> Callable[[EvalContext], dict[str, Any]]:
+    """``measure(ctx)``: the arm's policy (``ctx.policy`` with ``ctx.tokenizer``) on the shared held-out problems of
+    ``ctx.task``, in the arm's own prompt style (``ctx.style``); a ``ctx.step`` above 0 is after RL."""
 
-    def measure(trainer: Any) -> dict[str, Any]:
-        examples = trainer.task.examples("test", n=cfg.mixing.eval_size, seed=cfg.run.seed)
+    def measure(ctx: EvalContext) -> dict[str, Any]:
+        examples = ctx.task.examples("test", n=cfg.mixing.eval_size, seed=cfg.run.seed)
         result = evaluate_examples(
-            trainer.unwrapped,
-            trainer.tokenizer,
-            trainer.task,
+            ctx.policy,
+            ctx.tokenizer,
+            ctx.task,
             examples,
-            trainer.style,
+            ctx.style,
             k=cfg.mixing.eval_k,
             temperature=cfg.rollout.temperature,
             max_new_tokens=cfg.rollout.max_new_tokens,
             language=cfg.data.language,
             seed=cfg.run.seed,
-            desc=f"held-out ({'after' if trainer.step > 0 else 'before'} RL)",
+            desc=f"held-out ({'after' if ctx.step > 0 else 'before'} RL)",
         )
         metrics = mixing_metrics(result.records, cfg.data.language)
         return {"metrics": {k: v.to_dict() for k, v in metrics.items()}, "records": result.records}
@@ -235,13 +238,11 @@ def run_arm(
     train = arm_config(cfg, arm, model, out_dir)
     measure = _measure(cfg)
 
-    def evaluate(trainer: Any) -> dict[str, Any]:
-        if (
-            trainer.step > 0 or arm.cold_start is not None or before_cache is None
-        ):  # after RL, or its own start
-            return measure(trainer)
+    def evaluate(ctx: EvalContext) -> dict[str, Any]:
+        if ctx.step > 0 or arm.cold_start is not None or before_cache is None:  # after RL, or its own start
+            return measure(ctx)
         if "base" not in before_cache:
-            before_cache["base"] = measure(trainer)
+            before_cache["base"] = measure(ctx)
         else:
             print(
                 "[minirl] before RL: the base model's measurement of an earlier arm (same model, prompts, seed)"

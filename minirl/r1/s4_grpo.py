@@ -8,21 +8,29 @@ hands the trained policy to stage 5 (:mod:`minirl.r1.s5_rejection`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from minirl.config import TrainConfig
 from minirl.trainer import GRPOTrainer
+from minirl.trainer.rundir import EvalContext
+
+T = TypeVar("T")
 
 
-def run_grpo(train_cfg: TrainConfig, *, evaluate: Any = None) -> tuple[Any, Any, Any]:
-    """Stage 4: GRPO with ``train_cfg``, and its report; ``evaluate(trainer)`` runs before and after training.
+def run_grpo(
+    train_cfg: TrainConfig, *, evaluate: Callable[[EvalContext], T] | None = None
+) -> tuple[GRPOTrainer, T | None, T | None]:
+    """Stage 4: GRPO with ``train_cfg``, and its report; ``evaluate`` runs before and after training.
 
+    ``evaluate`` gets the run's :class:`~minirl.trainer.rundir.EvalContext` of that moment
+    (``GRPOTrainer.eval_context()``: the policy, its tokenizer, task, prompt style and step, ...), not the trainer.
     Returns ``(trainer, before, after)`` where ``before``/``after`` are what ``evaluate`` returned (``None``
     without it).
     """
     trainer = GRPOTrainer(train_cfg)
-    before = evaluate(trainer) if evaluate else None
+    before = evaluate(trainer.eval_context()) if evaluate else None
     trainer.train()
-    after = evaluate(trainer) if evaluate else None
+    after = evaluate(trainer.eval_context()) if evaluate else None
     trainer.write_report()
     return trainer, before, after
