@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
+from minirl.config import DataConfig
 from minirl.config_checks import ConfigError
-from minirl.config_parse import parse_args
 from minirl.tasks import ArithmeticTask, Example, PromptStyle, check_not_held_out, get_task, worked_examples
 from minirl.tasks.mixture import MixtureTask, largest_remainder
 from minirl.trainer.data import run_data
@@ -204,15 +204,15 @@ def test_attributes_and_repr(mix):
 
 
 def test_run_data_builds_a_schedule_from_a_mixture_config():
-    parts = "{parts: [{task: arithmetic, task_args: {num_terms: 2, max_digits: 2}, weight: 1}, " + (
-        "{task: arithmetic, task_args: {num_terms: 4, min_terms: 3, max_digits: 1}, weight: 2}]}"
+    curriculum = [{"steps": 1, "task": "arithmetic", "task_args": {"num_terms": 2, "max_digits": 1}}]
+    data_cfg = DataConfig(
+        task="mixture",
+        task_args={"parts": [TWO_DIGIT_PAIRS, FEW_DIGITS]},
+        train_size=12,
+        eval_size=6,
+        curriculum=curriculum,
     )
-    curriculum = "[{steps: 1, task: arithmetic, task_args: {num_terms: 2, max_digits: 1}}]"
-    cfg = parse_args(
-        ["--data.task", "mixture", "--data.task_args", parts, "--data.train_size", "12"]
-        + ["--data.eval_size", "6", "--data.curriculum", curriculum]
-    )
-    data = run_data(cfg.data, per_step=3, seed=0)
+    data = run_data(data_cfg, per_step=3, seed=0)
     assert isinstance(data.task, MixtureTask)
     assert [_terms(ex) == 2 for ex in data.train_examples].count(True) == 4
     assert [_terms(ex) == 2 for ex in data.eval_examples].count(True) == 2
