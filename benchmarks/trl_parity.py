@@ -30,44 +30,58 @@ from minirl.files import read_metrics
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REWARDS = {"tag_count": 0.5, "format": 1.0, "accuracy": 1.0}
-REFERENCE = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_reference_1digit.yaml"
 
 
 def minirl_config(
     out: Path, steps: int, seed: int, temperature: float = 1.0, lora: bool = False, extra: list[str] = ()
 ):
-    """minirl's config for the reference work: ``REFERENCE`` with the settings TRL's side shares, set in code.
-
-    ``extra`` are more ``--section.field value`` overrides (minirl only, from ``--minirl-args``): they win over the
-    file and over the shared settings.
-    """
+    """minirl's config for the reference work; ``extra`` are more ``--section.field value`` overrides (minirl only)."""
     from minirl.config_parse import parse_args
-    from minirl.testing import changed
 
-    shared = {
-        "run": {"output_dir": str(out), "max_steps": steps, "seed": seed, "preflight": False},
-        "eval": {"at_start": False, "at_end": False},
-        "checkpoint": {"save_model": False},
-        "rollout": {
-            "stop_at_answer": False,
-            "num_generations": 8,
-            "prompts_per_step": 1,
-            "max_new_tokens": 64,
-            "temperature": temperature,
-        },
-        "grpo": {"rewards": dict(REWARDS), "loss_type": "dapo", "beta": 0.0},
-        "optim": {"lr": 3e-5},
-        "data": {"task": "arithmetic"},
-        "model": {"lora": lora},
-    }
-    named = {arg[2:].split("=", 1)[0] for arg in extra if arg.startswith("--")}  # the fields extra sets
-    cfg = parse_args(list(extra), default_config=REFERENCE)
-    return changed(
-        cfg,
-        **{
-            section: {name: value for name, value in values.items() if f"{section}.{name}" not in named}
-            for section, values in shared.items()
-        },
+    return parse_args(
+        [
+            "--config",
+            str(
+                Path(__file__).resolve().parents[1] / "recipes" / "configs" / "r1_zero_reference_1digit.yaml"
+            ),
+            "--run.output_dir",
+            str(out),
+            "--run.max_steps",
+            str(steps),
+            "--run.seed",
+            str(seed),
+            "--eval.at_start",
+            "false",
+            "--eval.at_end",
+            "false",
+            "--checkpoint.save_model",
+            "false",
+            "--run.preflight",
+            "false",
+            "--rollout.stop_at_answer",
+            "false",
+            "--grpo.rewards",
+            json.dumps(REWARDS),
+            "--grpo.loss_type",
+            "dapo",
+            "--grpo.beta",
+            "0",
+            "--optim.lr",
+            "3e-5",
+            "--rollout.num_generations",
+            "8",
+            "--rollout.prompts_per_step",
+            "1",
+            "--rollout.max_new_tokens",
+            "64",
+            "--data.task",
+            "arithmetic",
+            "--rollout.temperature",
+            str(temperature),
+            "--model.lora",
+            str(lora).lower(),
+            *extra,
+        ]
     )
 
 
