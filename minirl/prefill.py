@@ -24,6 +24,7 @@ drops the cache of a checkpointed layer, and the recompute would append to it a 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -139,6 +140,24 @@ def prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, pad_id: int = 0, sha
         logits_to_keep=1,
     )
     return Prefilled(getattr(out, CACHE), out.logits[:, -1, :], attn, positions[:, -1] + 1, shared)
+
+
+def select_rows(cache, index: Tensor):
+    """A new cache holding rows ``index`` of ``cache`` (``[B, H, W, D] -> [n, H, W, D]`` in every layer), which is left
+    as it was, so several micro-batches can read the rows they need of one prefill. ``index_select`` is
+    differentiable: gradients flow back to ``cache``'s tensors.
+
+    >>> from transformers import DynamicCache
+    >>> cache = DynamicCache()
+    >>> _ = cache.update(torch.arange(3.0).view(3, 1, 1, 1), torch.zeros(3, 1, 1, 1), 0)
+    >>> part = select_rows(cache, torch.tensor([2, 2]))
+    >>> part.layers[0].keys.flatten().tolist(), cache.layers[0].keys.shape[0]
+    ([2.0, 2.0], 3)
+    """
+    rows = copy.copy(cache)
+    rows.layers = [copy.copy(layer) for layer in cache.layers]
+    rows.batch_select_indices(index)  # reassigns each copied layer's keys and values
+    return rows
 
 
 class ReadOnlyLayer(DynamicLayer):

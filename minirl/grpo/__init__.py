@@ -23,10 +23,12 @@ from minirl.grpo.loss import (
     tis_weights,
 )
 from minirl.grpo.normalize import LOSS_TYPES, aggregate, loss_denominator, minibatch_normalizer
+from minirl.grpo.shared_prompts import SharedPrompts
 
 __all__ = [
     "LOSS_TYPES",
     "SCALE_REWARDS",
+    "SharedPrompts",
     "LossOutput",
     "LossParams",
     "aggregate",

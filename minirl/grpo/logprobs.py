@@ -37,11 +37,13 @@ from torch import Tensor
 from minirl.grpo.head import CHUNK_TOKENS, head_logprobs, hidden_states_out, supports_chunked_head
 from minirl.prefill import (
     CHECKPOINT_READS_CACHE,
+    Prefilled,
     cache_read_under_checkpointing,
     checkpointing_on,
     checkpointing_paused,
     prefill,
     read_only,
+    select_rows,
     with_cache,
 )
 
@@ -175,6 +177,7 @@ def grouped_completion_logprobs(
     temperature: float = 1.0,
     compute_entropy: bool = False,
     chunk: int | None = CHUNK_TOKENS,
+    prefilled: Prefilled | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`completion_logprobs` with each distinct prompt run once, not once per completion.
 
@@ -192,6 +195,8 @@ def grouped_completion_logprobs(
         completion_ids, completion_mask: ``[N, C]`` completions, right-padded.
         group_index: ``[N]`` which prompt row each completion belongs to.
         temperature, compute_entropy, chunk: as in :func:`completion_logprobs`.
+        prefilled: the prompts already prefilled by :func:`prompt_prefill` (same ``model`` and ``chunk``), whose
+            rows ``group_index`` points into; None = prefill ``prompt_ids`` here.
 
     Returns:
         ``(logps [N, C], entropy [N, C] or None)``; 0 at padded positions.
@@ -205,6 +210,10 @@ def grouped_completion_logprobs(
     if (
         checkpointed and not CHECKPOINT_READS_CACHE
     ):  # an older transformers: whole sequences, no shared prompt
+        if prefilled is not None:
+            raise ValueError(
+                "prefilled prompts need a transformers whose checkpointed layers read a KV cache (5.2x)"
+            )
         input_ids, attention_mask = _whole_rows(
             prompt_ids, prompt_mask, completion_ids, completion_mask, group_index
         )
@@ -213,13 +222,11 @@ def grouped_completion_logprobs(
         )
     chunked = chunk is not None and supports_chunked_head(model)
     with hidden_states_out(model) if chunked else nullcontext() as head:
-        with checkpointing_paused(model) if checkpointed else nullcontext():  # the prompts are few tokens
-            pre = prefill(
-                model, prompt_ids, prompt_mask
-            )  # the prompts' common prefix runs once (minirl.prefill)
+        pre = prefilled or _prefill(model, prompt_ids, prompt_mask, checkpointed)
         first = pre.last_logits.index_select(0, group_index)  # [N, V or H] predicts completion token 1
-        cache = read_only(pre.cache)  # read, never extended: a checkpointed layer's recompute sees the same
-        cache.batch_select_indices(group_index)  # every layer's K/V: [B, H, W, D] -> [N, H, W, D]
+        # every layer's K/V: [B, H, W, D] -> [N, H, W, D]; read, never extended: a checkpointed layer's recompute
+        # sees the same
+        cache = read_only(select_rows(pre.cache, group_index))
         c = completion_ids.shape[1]
         scores = first.unsqueeze(1)  # [N, 1, V or H]
         if c > 1:
@@ -238,6 +245,24 @@ def grouped_completion_logprobs(
                 ).logits  # [N, C-1, V or H]
             scores = torch.cat([scores, rest], dim=1)  # [N, C, V] logits, or [N, C, H] hidden states
     return _token_logprobs(scores, head, completion_ids, completion_mask, temperature, compute_entropy, chunk)
+
+
+def _prefill(model, prompt_ids: Tensor, prompt_mask: Tensor, checkpointed: bool) -> Prefilled:
+    """The prompts' cache, their common prefix run once (:func:`minirl.prefill.prefill`), without checkpointing
+    (the prompts are few tokens)."""
+    with checkpointing_paused(model) if checkpointed else nullcontext():
+        return prefill(model, prompt_ids, prompt_mask)
+
+
+def prompt_prefill(
+    model, prompt_ids: Tensor, prompt_mask: Tensor, chunk: int | None = CHUNK_TOKENS
+) -> Prefilled:
+    """The ``[B, P]`` prompts prefilled as :func:`grouped_completion_logprobs` does it, for its ``prefilled``
+    argument: with ``chunk`` (and a plain ``Linear`` head) ``last_logits`` holds the last prompt tokens' hidden
+    states ``[B, H]``, else their logits ``[B, V]``. With or without gradient, as the caller's context says."""
+    chunked = chunk is not None and supports_chunked_head(model)
+    with hidden_states_out(model) if chunked else nullcontext():
+        return _prefill(model, prompt_ids, prompt_mask, checkpointing_on(model))
 
 
 def _whole_rows(

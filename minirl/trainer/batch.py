@@ -41,12 +41,18 @@ class PolicyBatch:
             sampling_logps=roll.logprobs,
         )
 
-    def select(self, rows: torch.Tensor) -> PolicyBatch:
-        """The completions ``rows`` (any subset, groups may be split) with only the prompts they use."""
-        used, inverse = torch.unique(self.group_index[rows], return_inverse=True)  # [B'], [n]
+    def select(self, rows: torch.Tensor, keep_prompts: bool = False) -> PolicyBatch:
+        """The completions ``rows`` (any subset, groups may be split) with only the prompts they use, or with all of
+        them (``keep_prompts``: ``group_index`` still points into this batch's prompts, as a
+        :class:`~minirl.grpo.SharedPrompts` of them needs)."""
+        if keep_prompts:
+            used = torch.arange(self.prompt_ids.shape[0], device=rows.device)  # [B]
+            inverse = self.group_index[rows]  # [n]
+        else:
+            used, inverse = torch.unique(self.group_index[rows], return_inverse=True)  # [B'], [n]
         p_mask = self.prompt_mask[used]  # [B', P]
         keep_cols = p_mask.any(dim=0).nonzero(as_tuple=True)[0]  # drop all-padding columns
-        start = int(keep_cols[0]) if keep_cols.numel() else 0
+        start = 0 if keep_prompts else int(keep_cols[0]) if keep_cols.numel() else 0
         comp_mask = self.completion_mask[rows]  # [n, C]
         width = max(int(comp_mask.sum(dim=1).max()), 1) if rows.numel() else self.completion_ids.shape[1]
         return PolicyBatch(

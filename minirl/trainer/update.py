@@ -20,7 +20,13 @@ from typing import NamedTuple
 
 import torch
 
-from minirl.grpo import LossParams, grouped_completion_logprobs, grpo_loss, minibatch_normalizer
+from minirl.grpo import (
+    LossParams,
+    SharedPrompts,
+    grouped_completion_logprobs,
+    grpo_loss,
+    minibatch_normalizer,
+)
 from minirl.memory import PeakMemory
 from minirl.trainer.batch import PolicyBatch
 
@@ -117,9 +123,20 @@ class PolicyUpdate:
             tis_cap=g.tis_cap,
         )
 
-    def log_probs(self, model, batch: PolicyBatch, entropy: bool = False):
-        """``(logps [n, C], entropy [n, C] or None)`` of the batch's completions under ``model``."""
+    def log_probs(
+        self, model, batch: PolicyBatch, entropy: bool = False, prompts: SharedPrompts | None = None
+    ):
+        """``(logps [n, C], entropy [n, C] or None)`` of the batch's completions under ``model``; ``prompts``: their
+        prompts already prefilled (``batch.group_index`` points into them)."""
         with self.accelerator.autocast():
+            if prompts is not None:
+                return prompts.logprobs(
+                    batch.completion_ids,
+                    batch.completion_mask,
+                    batch.group_index,
+                    temperature=self.cfg.rollout.temperature,
+                    compute_entropy=entropy,
+                )
             return grouped_completion_logprobs(
                 model,
                 batch.prompt_ids,
@@ -143,12 +160,19 @@ class PolicyUpdate:
             where = contextlib.nullcontext()
         with where as reference:  # None: the policy's own forward
             model = self.model if reference is None else reference
-            for idx in micro_batches(batch.size, self.cfg.optim.micro_batch_size, out.device):
+            parts = micro_batches(batch.size, self.cfg.optim.micro_batch_size, out.device)
+            prompts = self.shared_prompts(model, batch) if len(parts) > 1 else None  # prefilled once
+            for idx in parts:
                 # a micro-batch may be narrower than the batch: it keeps its own longest completion
-                part = batch.select(idx)
-                lp, _ = self.log_probs(model, part)
+                part = batch.select(idx, keep_prompts=prompts is not None)
+                lp, _ = self.log_probs(model, part, prompts=prompts)
                 out[idx, : lp.shape[1]] = lp.float()
         return out  # [N, C]
+
+    def shared_prompts(self, model, batch: PolicyBatch) -> SharedPrompts:
+        """The batch's prompts prefilled once for all of its micro-batches (:class:`minirl.grpo.SharedPrompts`)."""
+        with self.accelerator.autocast():
+            return SharedPrompts(model, batch.prompt_ids, batch.prompt_mask)
 
     def release_optimizer_state(self) -> None:
         """Free the optimizer's state (AdamW: two floats per trainable parameter) after the run's last update, so the
@@ -198,10 +222,17 @@ class PolicyUpdate:
         )
         total_loss, all_stats = 0.0, []
         with self.memory.phase("forward_backward"):
-            for idx in micro_batches(batch.size, cfg.optim.micro_batch_size, batch.completion_ids.device):
-                loss, st = self.micro_step(batch.select(idx), normalizer, step)
+            parts = micro_batches(batch.size, cfg.optim.micro_batch_size, batch.completion_ids.device)
+            share = len(parts) > 1 and SharedPrompts.applies(self.model, acc.num_processes)
+            prompts = self.shared_prompts(self.model, batch) if share else None  # prefilled once, no grad
+            for idx in parts:
+                part = batch.select(idx, keep_prompts=share)
+                loss, st = self.micro_step(part, normalizer, step, prompts)
                 total_loss += loss
                 all_stats.append(st)
+            if prompts is not None:
+                with acc.autocast():
+                    prompts.backward()  # the prompts' share of the gradient, once for all micro-batches
         t1 = time.perf_counter()
         self.times["forward_backward"] += t1 - t0
         with self.memory.phase("optimizer"):
@@ -215,9 +246,11 @@ class PolicyUpdate:
         self.times["optimizer"] += time.perf_counter() - t1
         return total_loss, merge_micro_stats(all_stats), grad_norm
 
-    def micro_step(self, part: PolicyBatch, normalizer: torch.Tensor, step: int) -> tuple[float, dict]:
+    def micro_step(
+        self, part: PolicyBatch, normalizer: torch.Tensor, step: int, prompts: SharedPrompts | None = None
+    ) -> tuple[float, dict]:
         """Forward and backward of one micro-batch (its share of the minibatch loss): ``(loss, stats)``."""
-        logps, ent = self.log_probs(self.model, part, entropy=True)  # [n_i, C]
+        logps, ent = self.log_probs(self.model, part, entropy=True, prompts=prompts)  # [n_i, C]
         out = grpo_loss(
             logps,
             part.old_logps,
