@@ -283,18 +283,17 @@ LOGIT_BLOCKS = 3
 
 
 def _update_bytes(
-    shape: ModelShape, rows: int, tokens: int, prompt_tokens: int, checkpointing: bool, chunk: int
+    shape: ModelShape, rows: int, tokens: int, prompts: int, checkpointing: bool, chunk: int
 ) -> int:
     """What one micro-batch's forward and backward adds: the gradients, the activations kept for the backward pass
-    (all of them, or with checkpointing each layer's input plus one layer's), the prompts' prefill (never
-    checkpointed) and the LM head's blocks of logits."""
+    (all of them, or with checkpointing each layer's input plus one layer's), ``prompts`` bytes for the prompts'
+    prefill and the LM head's blocks of logits."""
     per_layer = shape.hidden * ACTIVATION_FLOATS * 4  # bytes per token per layer, kept for the backward pass
     completion = rows * tokens
     if checkpointing:
         kept = completion * shape.layers * shape.hidden * 4 * 2 + completion * per_layer
     else:
         kept = completion * shape.layers * per_layer
-    prompts = prompt_tokens * shape.layers * per_layer
     return shape.trainable * 4 + kept + prompts + LOGIT_BLOCKS * chunk * shape.vocab * 4
 
 
@@ -336,14 +335,13 @@ def estimate_memory(
     checkpointing = cfg.model.gradient_checkpointing
 
     def update(m: int) -> int:
-        return _update_bytes(
-            shape,
-            m,
-            r.max_new_tokens,
-            prompt_tokens * min(-(-m // r.num_generations), r.prompts_per_step),
-            checkpointing,
-            chunk,  # the prompts of the groups a micro-batch of m completions spans
-        )
+        if (
+            m < rows
+        ):  # micro-batches read one prefill of the prompts (minirl.grpo.SharedPrompts): its K/V + gradient
+            prompts = 2 * shape.kv_bytes(r.prompts_per_step, prompt_tokens)
+        else:  # one batch: the prompts' activations, kept for the backward pass
+            prompts = r.prompts_per_step * prompt_tokens * shape.layers * shape.hidden * ACTIVATION_FLOATS * 4
+        return _update_bytes(shape, m, r.max_new_tokens, prompts, checkpointing, chunk)
 
     def evaluation(rows_: int) -> int:
         return shape.kv_bytes(rows_, prompt_tokens + eval_tokens) + 2 * rows_ * shape.vocab * 4
