@@ -19,18 +19,21 @@ Needs ``pip install datasketch`` (not a minirl dependency).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import sys
 import time
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from minirl.cli import run_main  # noqa: E402
+from minirl.config_checks import _check  # noqa: E402
+from minirl.config_parse import parse_fields  # noqa: E402
 from minirl.r1.s1_pool import PoolConfig, make_pool  # noqa: E402
 from minirl.r1.s2_curate import NearDuplicateFilter, curate, default_filters, shingles  # noqa: E402
-from minirl.tasks import get_task  # noqa: E402
+from minirl.tasks import get_task, task_names  # noqa: E402
 
 RECIPE_TASK_ARGS = {"arithmetic": {"num_terms": 2, "max_digits": 2, "ops": "+-"}}
 """``data.task_args`` of ``recipes/configs/r1_smollm2_cpu.yaml`` (other tasks: their defaults)."""
@@ -108,15 +111,33 @@ def in_curate(dedup: NearDuplicateFilter, pool: list[dict]) -> tuple[list[int], 
     return [ids[id(r)] for r in kept], report.dropped["near_duplicate"]
 
 
+@dataclass
+class NearDupArgs:
+    """The near-duplicate filter of curation against one built on datasketch, on the R1 recipe's cold-start pool."""
+
+    task: str = "arithmetic"
+    """The pool's task (``arithmetic`` with the R1 recipe's settings, or another task with its defaults)."""
+    n: int = 200
+    """Problems in the pool (the recipe's ``cold_start.num_examples``)."""
+    seed: int = 0
+    """Seed of the problems and the pool."""
+    repeats: int = 3
+    """Passes over the pool per side; the best CPU time counts."""
+
+    def __post_init__(self):
+        _check(self.task in task_names(), f"task must be one of {task_names()}, got {self.task!r}")
+        _check(self.n >= 1, f"n must be >= 1, got {self.n}")
+        _check(self.repeats >= 1, f"repeats must be >= 1, got {self.repeats}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", default="arithmetic")
-    p.add_argument(
-        "--n", type=int, default=200, help="problems in the pool (the recipe's cold_start.num_examples)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(argv)
+    """Parse the options (as ``python -m minirl.eval``: a mistake is one ``error:`` line, exit 2) and measure."""
+    run_main(measure_both, sys.argv[1:] if argv is None else argv)
+
+
+def measure_both(argv: list[str]) -> None:
+    """Build the pool, run both filters over it and print the comparison."""
+    args = parse_fields(NearDupArgs, argv)
 
     task = get_task(args.task, **RECIPE_TASK_ARGS.get(args.task, {}))
     pool = make_pool(task, task.examples("train", n=args.n, seed=args.seed), PoolConfig(), seed=args.seed)
