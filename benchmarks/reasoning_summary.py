@@ -1,24 +1,28 @@
 """Collect the reasoning recipe's seeds into ``docs/results/reasoning/summary.json`` (docs/reasoning.md).
 
-    python benchmarks/reasoning_summary.py --runs runs/reasoning_s42 runs/reasoning_s1 runs/reasoning_s2 \
-        --main-job runs/main_job --out docs/results/reasoning/summary.json
+    python benchmarks/reasoning_summary.py --runs '[runs/reasoning_s42, runs/reasoning_s1, runs/reasoning_s2]' \
+        --main_job runs/main_job --out docs/results/reasoning/summary.json
 
 Each run directory is one seed of ``recipes/configs/r1_zero_reasoning_smollm2_cpu.yaml``, run under
 ``/usr/bin/time -v`` with its report in ``<run>/time.txt`` (the wall time and peak memory of the whole command).
-``--main-job`` is a run directory of the main job (``recipes/r1_zero.py``) whose ``eval/longer_<seed>/`` holds
+``--main_job`` is a run directory of the main job (``recipes/r1_zero.py``) whose ``eval/longer_<seed>/`` holds
 ``python -m minirl.eval`` on the same longer problems as that seed (the transfer task of ``--longer``); with
-``--main-eval longer_fixed``, ``eval/longer_fixed_<seed>/`` instead.
+``--main_eval longer_fixed``, ``eval/longer_fixed_<seed>/`` instead.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from minirl.cli import run_main
+from minirl.config_checks import _check
+from minirl.config_parse import parse_fields
 from minirl.files import read_metrics
 
 
@@ -242,22 +246,40 @@ def plot_curves(runs: list[Path], path: Path) -> None:
     print(f"wrote {path}")
 
 
+@dataclass
+class SummaryArgs:
+    """Collect the reasoning recipe's seeds into docs/results/reasoning/summary.json (docs/reasoning.md)."""
+
+    runs: list[str]
+    """The seeds' run directories, a YAML list, e.g. ``[runs/reasoning_s42, runs/reasoning_s1]``."""
+    main_job: str
+    """A run directory of the main job, whose ``eval/<main_eval>_<seed>/`` are its evaluations on the longer
+    problems."""
+    longer: str = "sum5_1digit"
+    """The transfer task longer than any trained on."""
+    main_eval: str = "longer"
+    """The main job's evaluations are ``eval/<this>_<seed>/`` in ``main_job``."""
+    out: str = "docs/results/reasoning/summary.json"
+    """Where the summary goes (``curves.png`` beside it)."""
+
+    def __post_init__(self):
+        _check(len(self.runs) >= 1, "runs must list at least one run directory")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", nargs="+", type=Path, required=True)
-    p.add_argument("--main-job", type=Path, required=True)
-    p.add_argument("--longer", default="sum5_1digit", help="the transfer task longer than any trained on")
-    p.add_argument(
-        "--main-eval",
-        default="longer",
-        help="the main job's evaluations are eval/<this>_<seed>/ in --main-job",
-    )
-    p.add_argument("--out", type=Path, default=Path("docs/results/reasoning/summary.json"))
-    args = p.parse_args(argv)
-    runs = [seed_summary(run, args.main_job, args.longer, args.main_eval) for run in args.runs]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
-    plot_curves(args.runs, args.out.with_name("curves.png"))
+    """Parse the options (as ``python -m minirl.eval``: a mistake is one ``error:`` line, exit 2) and summarize."""
+    run_main(summarize, sys.argv[1:] if argv is None else argv)
+    return 0
+
+
+def summarize(argv: list[str]) -> None:
+    """Write the summary JSON and the curves, and print the table."""
+    args = parse_fields(SummaryArgs, argv)
+    run_dirs, out = [Path(r) for r in args.runs], Path(args.out)
+    runs = [seed_summary(run, Path(args.main_job), args.longer, args.main_eval) for run in run_dirs]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    plot_curves(run_dirs, out.with_name("curves.png"))
     print(markdown_table(runs, args.longer))
     for r in runs:
         print(
@@ -266,8 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             f"drop {r['ablation_drop']:.3f}, {args.longer} {r['longer_greedy_end']:.3f} vs main job "
             f"{r['main_job_longer_greedy']}, {r['minutes']} min, {r['peak_gib']} GiB"
         )
-    print(f"wrote {args.out}")
-    return 0
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
