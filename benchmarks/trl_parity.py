@@ -4,12 +4,12 @@ GRPOTrainer.
 Work (identical for both): the embedded SmolLM2-135M-Instruct, single-digit addition, the R1 template with a one-shot
 example as system prompt and ``<think>`` prefilled, rewards tag_count (0.5) + format (1) + accuracy (1), 1 prompt x 8
 samples, 64 new tokens, lr 3e-5, beta 0, loss ``dapo``, fp32 on CPU, 40 steps; no stop string (TRL stops at EOS only,
-so minirl does too here). The temperature (default 1) and LoRA are set for both; ``--minirl-args`` adds minirl-only
+so minirl does too here). The temperature (default 1) and LoRA are set for both; ``--minirl_args`` adds minirl-only
 overrides (e.g. DAPO dynamic sampling, which TRL lacks).
 
-    python benchmarks/trl_parity.py --temperature 0.5 --lora --out docs/results/trl_parity/t05_lora
+    python benchmarks/trl_parity.py --temperature 0.5 --lora true --out docs/results/trl_parity/t05_lora
     python benchmarks/trl_parity.py --which minirl --steps 10
-    python benchmarks/trl_parity.py --table docs/results/trl_parity/sweep/*   # plateau table of finished runs
+    python benchmarks/trl_parity.py --table 'docs/results/trl_parity/sweep/*'   # plateau table of finished runs
 
 Writes ``<out>/{minirl,trl}/metrics.jsonl`` with the same metric names, overlaid curves in ``<out>/plots`` and
 ``<out>/summary.json`` with the means over steps 1-5 and 21-40 (docs/trl_parity.md; the first command's wall time
@@ -18,13 +18,19 @@ and memory: its section The plateau, reached).
 
 from __future__ import annotations
 
-import argparse
+import glob
 import json
 import os
 import shlex
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from minirl.cli import run_main
+from minirl.config_checks import _check
+from minirl.config_parse import parse_fields
 from minirl.files import read_metrics
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -238,27 +244,47 @@ def plateau_table(run_dirs: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="docs/results/trl_parity")
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of both trainers")
-    p.add_argument(
-        "--lora", action="store_true", help="train a LoRA adapter (r 16, alpha 32) in both trainers"
-    )
-    p.add_argument(
-        "--minirl-args",
-        default="",
-        help='more minirl overrides, e.g. "--grpo.dynamic_sampling true" (minirl only: TRL has no such setting)',
-    )
-    p.add_argument("--which", choices=["both", "minirl", "trl"], default="both")
-    p.add_argument(
-        "--table", nargs="+", metavar="RUN_DIR", help="only print the plateau table of finished runs"
-    )
-    args = p.parse_args()
+@dataclass
+class ParityArgs:
+    """Curve parity with TRL: the single-digit reference run by minirl and by TRL's GRPOTrainer."""
+
+    out: str = "docs/results/trl_parity"
+    """Where ``minirl/``, ``trl/``, ``plots/`` and ``summary.json`` go."""
+    steps: int = 40
+    """Training steps of each trainer."""
+    seed: int = 42
+    """Seed of both trainers."""
+    temperature: float = 1.0
+    """Sampling temperature of both trainers."""
+    lora: bool = False
+    """Train a LoRA adapter (r 16, alpha 32) in both trainers."""
+    minirl_args: str = ""
+    """More minirl overrides in one string, e.g. ``--minirl_args "--grpo.dynamic_sampling true"`` (minirl only: TRL
+    has no such setting); checked before any model is loaded."""
+    which: Literal["both", "minirl", "trl"] = "both"
+    """Which trainers run."""
+    table: str | None = None
+    """Only print the plateau table of the finished runs whose directories match this glob pattern (quote it),
+    e.g. ``'docs/results/trl_parity/sweep/*'``."""
+
+    def __post_init__(self):
+        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        _check(
+            self.table is None or bool(glob.glob(self.table)), f"table: no directory matches {self.table!r}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the options (as ``python -m minirl.eval``: a mistake is one ``error:`` line, exit 2) and run."""
+    run_main(parity, sys.argv[1:] if argv is None else argv)
+
+
+def parity(argv: list[str]) -> None:
+    """Run the trainers asked for, plot their curves and print the summary (or, with ``table``, only the table)."""
+    args = parse_fields(ParityArgs, argv)
     if args.table:
-        print(plateau_table([Path(d) for d in args.table]))
+        print(plateau_table([Path(d) for d in sorted(glob.glob(args.table))]))
         return
     out = Path(args.out)
     if args.which in ("both", "minirl"):
