@@ -8,18 +8,24 @@ the largest difference of each. Run it once per side, e.g. the commit before a c
     git worktree add /tmp/before <commit>
     PYTHONPATH=/tmp/before python /tmp/before/benchmarks/same_steps.py --out /tmp/before.safetensors   # old default
     python benchmarks/same_steps.py --out /tmp/after.safetensors                                       # new default
-    python benchmarks/same_steps.py --compare /tmp/before.safetensors /tmp/after.safetensors
+    python benchmarks/same_steps.py --compare '[/tmp/before.safetensors, /tmp/after.safetensors]'
 
-Any ``--section.field value`` after the options is passed to the recipe's config (e.g. ``--optim.micro_batch_size
-4``). Timings and measured memory are not compared; the generated token count is, so a rollout that diverged shows.
+``--config_args`` passes more ``--section.field value`` overrides to the recipe's config (e.g. ``--config_args
+"--optim.micro_batch_size 4"``). Timings and measured memory are not compared; the generated token count is, so a rollout that diverged shows.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+
+from minirl.config_checks import ConfigError, _check  # noqa: E402
+from minirl.config_parse import parse_fields  # noqa: E402
 
 MEASURED = ("time/", "memory/", "step_time", "rollout_time", "train_time", "tokens_per_s", "tokens/s")
 """Metric name prefixes that are measurements of the machine, not results of the computation."""
@@ -82,17 +88,36 @@ def compare(a: Path, b: Path) -> dict:
     return result
 
 
+@dataclass
+class SameStepsArgs:
+    """The same first GRPO steps under two versions of the code (or two settings): metrics and weights side by side."""
+
+    steps: int = 3
+    """Training steps of the main job to run."""
+    out: str | None = None
+    """Where to write this side's metrics and weights (a ``.safetensors`` file)."""
+    compare: list[str] | None = None
+    """Instead of running: the two files to compare, a YAML list ``[A, B]``."""
+    config_args: str = ""
+    """More ``--section.field value`` overrides of the recipe's config in one string, e.g. ``--config_args
+    "--optim.micro_batch_size 4"``."""
+
+    def __post_init__(self):
+        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        _check(self.compare is None or len(self.compare) == 2, f"compare takes two files, got {self.compare}")
+        _check(self.compare is not None or self.out is not None, "give --out (to run) or --compare '[A, B]'")
+
+
 def main(argv: list[str] | None = None) -> dict | None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--out", type=Path, default=None, help="where to write this side's metrics and weights")
-    p.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"))
-    args, overrides = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    """Run one side or compare two; a mistake in the options is one ``error:`` line and exit code 2."""
+    try:
+        args = parse_fields(SameStepsArgs, list(sys.argv[1:] if argv is None else argv))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.compare:
-        return compare(*args.compare)
-    if args.out is None:
-        p.error("give --out (to run) or --compare A B")
-    run(args.steps, args.out, overrides)
+        return compare(*(Path(p) for p in args.compare))
+    run(args.steps, Path(args.out), shlex.split(args.config_args))
     return None
 
 
