@@ -19,7 +19,6 @@ distribution is unchanged: EOS can still be drawn, it just does not end the row)
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -31,10 +30,14 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from minirl.config_checks import ConfigError, _check  # noqa: E402
 
 QWEN25_05B = dict(
     hidden_size=896,
@@ -187,88 +190,92 @@ def machine() -> dict:
 # Command line, model, prompts and minirl's config of the work
 
 
-def base_parser(doc: str) -> argparse.ArgumentParser:
-    """The options every benchmark has (model, device, work size, repeats, seed, output); ``doc`` is the script's
-    module docstring (its first line becomes the description)."""
-    p = argparse.ArgumentParser(description=doc.split("\n")[0])
-    p.add_argument("--model", default="smollm2-135m", help="alias or checkpoint directory (as --model.name)")
-    p.add_argument(
-        "--arch", choices=["qwen2.5-0.5b"], default=None, help="build this architecture, random init"
-    )
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--generations", type=int, default=8, help="G completions per prompt")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps (or runs) per side first")
-    p.add_argument("--steps", type=int, default=3, help="timed steps (or runs) per side")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", default=None, help="write the JSON result here")
-    return p
+@dataclass
+class BenchArgs:
+    """The options every benchmark has (model, device, work size, repeats, seed, output)."""
+
+    model: str = "smollm2-135m"
+    """Alias or checkpoint directory (as ``--model.name``)."""
+    arch: Literal["qwen2.5-0.5b"] | None = None
+    """Build this architecture with random weights instead of loading ``model``."""
+    device: str = "cpu"
+    """``cpu`` or ``cuda``."""
+    generations: int = 8
+    """G completions per prompt."""
+    max_new_tokens: int = 128
+    """New tokens per completion at most."""
+    warmup: int = 1
+    """Untimed steps (or runs) per side first."""
+    steps: int = 3
+    """Timed steps (or runs) per side."""
+    seed: int = 42
+    """Seed of the model (``arch``), the prompts and the sampling."""
+    out: str | None = None
+    """Write the JSON result here."""
+
+    def __post_init__(self):
+        for name, low in (("generations", 1), ("max_new_tokens", 1), ("warmup", 0), ("steps", 1)):
+            _check(getattr(self, name) >= low, f"{name} must be >= {low}, got {getattr(self, name)}")
+        if isinstance(self, MinirlOptions):
+            check_minirl_options(self)
 
 
-def add_minirl_args(p: argparse.ArgumentParser) -> None:
-    """The options of minirl's GRPO work (rollout engine, prompts per step, loss)."""
+@dataclass
+class MinirlOptions:
+    """The options of minirl's GRPO work (rollout engine, prompts per step, loss); checked by :class:`BenchArgs`."""
+
+    engine: str | None = None
+    """minirl's rollout engine (``--rollout.engine``): ``exact``, ``bf16`` or ``auto`` (None: the config's default)."""
+    prompts_per_step: int = 1
+    """Distinct prompts per step, G completions each."""
+    loss_type: str = "dapo"
+    """``--grpo.loss_type``."""
+    beta: float = 0.0
+    """KL coefficient (0: no reference model on either side)."""
+
+
+def check_minirl_options(args: MinirlOptions) -> None:
+    """``args``'s :class:`MinirlOptions` checked against minirl's engines and loss types."""
     from minirl.config import LOSS_TYPES
     from minirl.rollout.engines import ENGINES
 
-    p.add_argument(
-        "--engine",
-        default=None,
-        choices=[e for e in ENGINES if e not in ("vllm", "minirl")],
-        help="minirl's rollout engine (--rollout.engine; default: the config's default)",
+    engines = [e for e in ENGINES if e not in ("vllm", "minirl")]
+    _check(
+        args.engine is None or args.engine in engines, f"engine must be one of {engines}, got {args.engine!r}"
     )
-    p.add_argument(
-        "--prompts-per-step", type=int, default=1, help="distinct prompts per step, G completions each"
+    _check(
+        args.loss_type in LOSS_TYPES, f"loss_type must be one of {list(LOSS_TYPES)}, got {args.loss_type!r}"
     )
-    p.add_argument("--loss-type", default="dapo", choices=LOSS_TYPES)
-    p.add_argument(
-        "--beta", type=float, default=0.0, help="KL coefficient (0: no reference model on either side)"
-    )
+    _check(args.prompts_per_step >= 1, f"prompts_per_step must be >= 1, got {args.prompts_per_step}")
+    _check(args.beta >= 0, f"beta must be >= 0, got {args.beta}")
 
 
-def add_rollout_args(p: argparse.ArgumentParser) -> None:
+@dataclass
+class RolloutOptions:
     """The options of the rollout benchmarks: which minirl engines, and whether EOS ends a row."""
-    p.add_argument(
-        "--engines",
-        type=parse_names(("exact", "bf16", "auto")),
-        default=["exact", "bf16"],
-        help="minirl rollout engines to measure, comma-separated (default exact,bf16)",
-    )
-    p.add_argument(
-        "--stop-at-eos",
-        action="store_true",
-        help="let EOS end a row (lengths then differ between sides; rates stay per generated token). Default: "
-        "EOS is not a stop token, every row decodes exactly --max-new-tokens",
-    )
+
+    engines: list[Literal["exact", "bf16", "auto"]] = field(default_factory=lambda: ["exact", "bf16"])
+    """minirl rollout engines to measure, a YAML list, e.g. ``[exact, bf16]``."""
+    stop_at_eos: bool = False
+    """Let EOS end a row (lengths then differ between sides; rates stay per generated token). Default: EOS is not a
+    stop token, every row decodes exactly ``max_new_tokens``."""
 
 
-def parse_int_list(text: str) -> list[int]:
-    """``"1,2,4,8"`` -> ``[1, 2, 4, 8]`` (positive integers).
+T = TypeVar("T")
 
-    >>> parse_int_list("1, 2,4")
-    [1, 2, 4]
-    """
+
+def parse_options(cls: type[T], argv: list[str] | None) -> T:
+    """``argv`` (default ``sys.argv[1:]``) parsed into ``cls``, a dataclass of the script's options, as
+    ``python -m minirl.eval`` parses (:func:`minirl.config_parse.parse_fields`, jsonargparse): a value is YAML
+    (``--engines '[exact, bf16]'``, ``--stop_at_eos true``), ``--config FILE.yaml`` reads options from a file, and a
+    mistake ends with a one-line ``error: ...`` and exit code 2."""
+    from minirl.config_parse import parse_fields
+
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers like 1,2,4,8, got {text!r}")
-    return values
-
-
-def parse_names(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
-    """An argparse type for a comma-separated list of names out of ``choices``."""
-
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        bad = [n for n in names if n not in choices]
-        if not names or bad:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated subset of {list(choices)}, got {text!r}"
-            )
-        return names
-
-    return parse
+        return parse_fields(cls, list(sys.argv[1:] if argv is None else argv))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def check_device(args) -> None:
@@ -333,7 +340,7 @@ def without_eos(model, tok):
 
 
 def engine_run(engine, tok, prompts: list[str], args, generator) -> Callable[[], int]:
-    """A rollout of ``prompts`` x ``--generations`` x ``--max-new-tokens`` through ``engine`` (temperature 1, top-p 1,
+    """A rollout of ``prompts`` x ``--generations`` x ``--max_new_tokens`` through ``engine`` (temperature 1, top-p 1,
     no stop strings), as a callable returning the number of tokens it generated."""
 
     def run() -> int:
@@ -354,7 +361,7 @@ def engine_run(engine, tok, prompts: list[str], args, generator) -> Callable[[],
 
 def rollout_setup(args):
     """``(model, tokenizer for the runs, {engine name: engine})`` of a rollout benchmark (``--engines``), lengths
-    fixed unless ``--stop-at-eos``."""
+    fixed unless ``--stop_at_eos``."""
     from minirl.rollout.engines import make_engine
 
     model, tok = build_model(args)

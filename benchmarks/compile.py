@@ -8,7 +8,7 @@ fuses those. This measures, at batch ``--generations`` after one GSM8K prompt, i
 
 - ``reserved``: minirl's decode path (``minirl.rollout.kv_cache``: a cache with the completion's room reserved,
   attention over the filled part only), eager;
-- ``static``: ``transformers``' ``StaticCache`` sized for the prompt and ``--max-new-tokens`` (attention over all of
+- ``static``: ``transformers``' ``StaticCache`` sized for the prompt and ``--max_new_tokens`` (attention over all of
   it, masked), eager: what compiling needs, since a compiled graph wants fixed shapes;
 - ``compiled``: the same ``StaticCache`` step through ``torch.compile(model.forward)``; the first call's compile time
   is reported apart.
@@ -23,11 +23,21 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BenchArgs,
+    build_model,
+    check_device,
+    finish,
+    gsm8k_prompts,
+    parse_options,
+    say,
+)
 from benchmarks.decode import median_ms  # noqa: E402
 
 MODES = ("reserved", "static", "compiled")
@@ -72,7 +82,7 @@ def static_step(model, ids, batch: int, room: int, forward=None):
     def step():
         if position[0] >= prompt + room:
             raise RuntimeError(
-                f"the static cache holds {room} new positions; lower --steps or raise --max-new-tokens"
+                f"the static cache holds {room} new positions; lower --steps or raise --max_new_tokens"
             )
         where = torch.tensor([position[0]])
         logits = forward(input_ids=token, **with_cache(cache), use_cache=True, cache_position=where).logits
@@ -115,25 +125,27 @@ def measure(args) -> dict:
     return {"summary": out}
 
 
+@dataclass
+class CompileArgs(BenchArgs):
+    """Would torch.compile of the decode step pay? One decode step of the bf16 sampler copy, three ways."""
+
+    steps: int = 20
+    """Timed decode steps per mode, after ``warmup`` untimed ones."""
+    modes: list[Literal["reserved", "static", "compiled"]] = field(default_factory=lambda: list(MODES))
+    """The modes to measure, a YAML list, e.g. ``[reserved, static]``."""
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    """The sampler copy's precision."""
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the measurements and return (and with ``--out`` write) the result."""
-    from benchmarks.common import parse_names
-
-    p = base_parser(__doc__)
-    p.add_argument(
-        "--modes", type=parse_names(MODES), default=list(MODES), help="comma-separated, of " + ",".join(MODES)
-    )
-    p.add_argument(
-        "--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="the sampler copy's precision"
-    )
-    p.set_defaults(steps=20)  # timed decode steps per mode, after --warmup untimed ones
-    args = p.parse_args(argv)
+    args = parse_options(CompileArgs, argv)
     check_device(args)
     if args.device != "cpu":
         raise SystemExit("benchmarks/compile.py measures the CPU decode step; run it with --device cpu")
     if args.warmup + args.steps + 1 > args.max_new_tokens:
         raise SystemExit(
-            f"--warmup {args.warmup} + --steps {args.steps} decode steps need --max-new-tokens of at least "
+            f"--warmup {args.warmup} + --steps {args.steps} decode steps need --max_new_tokens of at least "
             f"{args.warmup + args.steps + 1} (the cache's room)"
         )
     started = time.perf_counter()

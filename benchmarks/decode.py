@@ -14,11 +14,21 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say, sync  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BenchArgs,
+    build_model,
+    check_device,
+    finish,
+    gsm8k_prompts,
+    parse_options,
+    say,
+    sync,
+)
 
 
 def median_ms(fn, device: str, reps: int = 8, warmup: int = 1) -> float:
@@ -83,9 +93,14 @@ def measure(args) -> dict:
     return {"summary": out}
 
 
+@dataclass
+class DecodeArgs(BenchArgs):
+    """What bounds a decode step: memory bandwidth, weight size, decode steps at batch 1 / G / 2G, the sampler."""
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the measurements and return (and with ``--out`` write) the result."""
-    args = base_parser(__doc__).parse_args(argv)
+    args = parse_options(DecodeArgs, argv)
     check_device(args)
     started = time.perf_counter()
     return finish({"benchmark": "decode", **measure(args)}, args, started)

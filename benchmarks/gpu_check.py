@@ -1,8 +1,8 @@
 """The GPU check: everything a first session on a GPU machine should run, in one command (its expected time:
 docs/benchmarks.md, section On a GPU).
 
-    python benchmarks/gpu_check.py --out-dir "$OUT"          # on the GPU machine (its results come back in $OUT)
-    python benchmarks/gpu_check.py --smoke --out-dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
+    python benchmarks/gpu_check.py --out_dir "$OUT"          # on the GPU machine (its results come back in $OUT)
+    python benchmarks/gpu_check.py --smoke true --out_dir /tmp/x  # the same stages on the CPU, tiny and fast (a test)
 
 The project's GPU machine (the ``device`` tool) runs the working tree without installing it, under its image's
 ``python3`` (torch, transformers, accelerate, peft, pytest, matplotlib, PyYAML; no Hub, no package index, no TRL or
@@ -13,7 +13,7 @@ torch, transformers, accelerate, peft and pytest, plus this folder):
     pip install --no-deps --target .device_deps "jsonargparse>=4.49" docstring-parser typeshed-client
     echo /.device_deps/ >> .git/info/exclude
     # device run, carry [".device_deps"], timeout_s 600 (the stages' limits add up to 9 minutes):
-    PYTHONPATH=.device_deps python3 benchmarks/gpu_check.py --out-dir "$OUT"
+    PYTHONPATH=.device_deps python3 benchmarks/gpu_check.py --out_dir "$OUT"
 
 Stages, each in its own process with its own time limit (2, 3, 2 and 2 minutes), so that one failing does not lose
 the others:
@@ -25,19 +25,18 @@ the others:
    bf16 autocast over fp32 master weights, minirl's byte tokenizer: the machine has no Hub), reading step time,
    rollout tokens/s and peak GPU memory from the run's ``metrics.jsonl``;
 3. ``benchmarks/rollout.py``: the rollout engines side by side with HF ``generate``;
-4. ``benchmarks/step.py --minirl-only``: minirl's GRPO step (that machine has no TRL).
+4. ``benchmarks/step.py --minirl_only true``: minirl's GRPO step (that machine has no TRL).
 
-Writes into ``--out-dir`` six files at most (the device tool brings back eight): ``gpu_check.json`` (every stage's
+Writes into ``--out_dir`` six files at most (the device tool brings back eight): ``gpu_check.json`` (every stage's
 status, seconds, numbers and the last lines of its output) and a markdown table ``gpu_check.md``, both rewritten after
 every stage, ``logs.txt`` (every stage's whole output), the recipe run's ``r1_zero_metrics.jsonl``, and the
 benchmarks' ``rollout.json`` and ``step.json``. The checkpoint (the 494M-parameter model of ``--arch qwen2.5-0.5b`` in
-fp32) and the run folder stay in ``--work-dir``. ``--smoke`` runs stages 2-4 on the CPU with the 2-layer test model
+fp32) and the run folder stay in ``--work_dir``. ``--smoke true`` runs stages 2-4 on the CPU with the 2-layer test model
 and tiny sizes (stage 1 is CI's own test run there).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -45,11 +44,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from minirl.config_checks import _check  # noqa: E402
 
 
 def build_checkpoint(path: Path, smoke: bool) -> Path:
@@ -146,24 +148,34 @@ def table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class GpuCheckArgs:
+    """The GPU check: everything a first session on a GPU machine should run, in one command."""
+
+    out_dir: str | None = None
+    """Where results go (None: ``$OUT``, else ``gpu_check_out``)."""
+    device: str = "cuda"
+    """``cuda``, or ``cpu`` (what ``smoke`` sets)."""
+    smoke: bool = False
+    """CPU, 2-layer model, tiny sizes: checks the script itself."""
+    steps: int = 4
+    """Recipe steps (the first is a warm-up)."""
+    work_dir: str | None = None
+    """Checkpoint and run folder (None: a new temporary folder)."""
+
+    def __post_init__(self):
+        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        self.out_dir = self.out_dir or os.environ.get("OUT", "gpu_check_out")
+        if self.smoke:
+            self.device = "cpu"
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the stages in order and write the summary after each."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--out-dir", default=os.environ.get("OUT", "gpu_check_out"), help="where results go ($OUT)"
-    )
-    p.add_argument("--device", default="cuda", help="cuda (default), or cpu with --smoke")
-    p.add_argument(
-        "--smoke", action="store_true", help="CPU, 2-layer model, tiny sizes: checks the script itself"
-    )
-    p.add_argument("--steps", type=int, default=4, help="recipe steps (the first is a warm-up)")
-    p.add_argument(
-        "--work-dir", default=None, help="checkpoint and run folder (default: a new temporary folder)"
-    )
-    args = p.parse_args(argv)
-    if args.smoke:
-        args.device = "cpu"
-    else:
+    from benchmarks.common import parse_options
+
+    args = parse_options(GpuCheckArgs, argv)
+    if not args.smoke:
         from benchmarks.common import check_device
 
         check_device(args)  # no GPU visible: stop here, not with every CUDA test skipped and "ok"
@@ -219,10 +231,10 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ["MINIRL_GSM8K"] = str(ROOT / "tests" / "data" / "gsm8k")
     result["gsm8k"] = os.environ.get("MINIRL_GSM8K", str(ROOT.parent / "shared" / "data" / "gsm8k"))
     model = ["--model", str(ckpt)] if args.smoke else ["--arch", "qwen2.5-0.5b"]
-    size = ["--max-new-tokens", "8", "--generations", "2"] if args.smoke else []
+    size = ["--max_new_tokens", "8", "--generations", "2"] if args.smoke else []
     for name, script, extra, limit in (
-        ("rollout", "benchmarks/rollout.py", ["--engines", "exact,bf16"], 120),
-        ("step", "benchmarks/step.py", ["--minirl-only"], 120),
+        ("rollout", "benchmarks/rollout.py", ["--engines", "[exact, bf16]"], 120),
+        ("step", "benchmarks/step.py", ["--minirl_only", "true"], 120),
     ):
         json_out = out / f"{name}.json"
         cmd = [py, script, "--device", args.device, *model, *size, *extra, "--warmup", "1", "--steps", "2"]

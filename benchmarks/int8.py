@@ -24,11 +24,20 @@ import copy
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from benchmarks.common import base_parser, build_model, check_device, finish, gsm8k_prompts, say  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BenchArgs,
+    build_model,
+    check_device,
+    finish,
+    gsm8k_prompts,
+    parse_options,
+    say,
+)
 from benchmarks.decode import decode_step_ms, median_ms  # noqa: E402
 
 KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
@@ -142,9 +151,14 @@ def measure(args) -> dict:
     }
 
 
+@dataclass
+class Int8Args(BenchArgs):
+    """Why minirl has no int8 rollout engine: speed and distribution shift of an int8 sampler copy, measured."""
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the measurements and return (and with ``--out`` write) the result."""
-    args = base_parser(__doc__).parse_args(argv)
+    args = parse_options(Int8Args, argv)
     check_device(args)
     if args.device != "cpu":
         raise SystemExit("benchmarks/int8.py measures the CPU's int8 kernels: run it with --device cpu")

@@ -4,7 +4,7 @@ Three parts, each measurement in a fresh worker process (``benchmarks/step.py``'
 own; Linux ``VmHWM``, reset between phases):
 
 1. **Side by side** on two works, minirl then TRL 1.16 with its own memory defaults (gradient checkpointing on,
-   ``bf16=False`` on the CPU, one micro-batch per step): the main job's shape (``--prompts-per-step 8`` x G 8, at most
+   ``bf16=False`` on the CPU, one micro-batch per step): the main job's shape (``--prompts_per_step 8`` x G 8, at most
    40 tokens, beta 0.04) and a long-completion work (the same with 256 tokens). Per phase for minirl (the trainer's
    own ``memory/*`` metrics: rollout, frozen log-probs, forward/backward, optimizer), the rollout and the rest of the
    step for TRL (its ``_generate`` is timed and measured by ``benchmarks/step.py``), step time for both, and
@@ -19,35 +19,37 @@ section The work); EOS ends a row, so completions are at most the cap. Peak is t
 state, libraries), as ``/usr/bin/time -v`` counts it.
 
     python benchmarks/memory.py --out docs/results/benchmarks/cpu_memory.json --plot docs/results/benchmarks/cpu_memory.png
-    python benchmarks/memory.py --parts curves --lengths 40,128 --prompts 1,8      # a quick look, minirl only
+    python benchmarks/memory.py --parts '[curves]' --lengths '[40, 128]' --prompts '[1, 8]'  # a quick look, minirl only
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import (  # noqa: E402
-    add_minirl_args,
-    base_parser,
+    BenchArgs,
+    MinirlOptions,
     build_model,
     check_device,
     finish,
-    parse_int_list,
-    parse_names,
+    parse_options,
     peak_rss_mib,
     reset_peaks,
     run_config,
     say,
 )
 from benchmarks.workers import PREFIX, Worker, send  # noqa: E402
+from minirl.config_checks import _check  # noqa: E402
 
 STEP = Path(__file__).resolve().parent / "step.py"
 SCRIPT = Path(__file__).resolve()
@@ -60,7 +62,7 @@ def one_step(kind: str, prompts: int, tokens: int, args) -> dict:
     peak is the larger of the two steps' (the first one allocates the optimizer state)."""
     argv = [
         *("--model", args.model, "--device", args.device, "--seed", str(args.seed)),
-        *("--prompts-per-step", str(prompts), "--max-new-tokens", str(tokens), "--beta", str(args.beta)),
+        *("--prompts_per_step", str(prompts), "--max_new_tokens", str(tokens), "--beta", str(args.beta)),
         *("--generations", str(args.generations), "--warmup", "0", "--steps", "2"),
     ]
     worker = Worker(STEP, kind, argv)
@@ -86,7 +88,7 @@ def _shape_and_prompt_tokens(model: str, device: str, seed: int):
     from benchmarks.common import gsm8k_prompts
     from minirl.memory import ModelShape
 
-    lm, tok = build_model(argparse.Namespace(model=model, device=device, seed=seed, arch=None))
+    lm, tok = build_model(SimpleNamespace(model=model, device=device, seed=seed, arch=None))
     prompts = gsm8k_prompts(tok, 64, seed)
     return ModelShape.of(lm), max(len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts)
 
@@ -95,7 +97,7 @@ def estimate_gib(prompts: int, tokens: int, args) -> float:
     """The preflight's estimate (``minirl.memory.estimate_memory``) of the same work, in GiB."""
     from minirl.memory import GIB, estimate_memory
 
-    work = argparse.Namespace(
+    work = SimpleNamespace(
         **{**vars(args), "prompts_per_step": prompts, "max_new_tokens": tokens, "engine": None}
     )
     cfg = run_config(work, "/tmp/unused", 1)
@@ -130,7 +132,7 @@ def curves(args) -> dict:
 
 
 def evaluation_worker(args) -> None:
-    """Worker: one evaluation batch of ``--eval-batch-size`` rows (greedy + 8 samples per problem); its peak."""
+    """Worker: one evaluation batch of ``--eval_batch_size`` rows (greedy + 8 samples per problem); its peak."""
     from minirl.config import EvalConfig
     from minirl.eval.runner import evaluate_examples
     from minirl.tasks import PromptStyle, get_task
@@ -157,9 +159,9 @@ def evaluation(args) -> dict:
         "--worker",
         "evaluation",
     ]
-    argv += ["--max-new-tokens", str(args.max_new_tokens)]
+    argv += ["--max_new_tokens", str(args.max_new_tokens)]
     if args.eval_batch_size:
-        argv += ["--eval-batch-size", str(args.eval_batch_size)]
+        argv += ["--eval_batch_size", str(args.eval_batch_size)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=True)
     row = json.loads(
         next(line for line in proc.stdout.splitlines() if line.startswith(PREFIX))[len(PREFIX) :]
@@ -201,27 +203,44 @@ def plot(result: dict, path: str) -> None:
     say(f"wrote {path}")
 
 
-def build_parser():
-    p = base_parser(__doc__)
-    add_minirl_args(p)
-    p.set_defaults(
-        max_new_tokens=40, steps=1, warmup=1, beta=0.04
-    )  # the main job's KL anchor: a reference model
-    p.add_argument(
-        "--parts", type=parse_names(PARTS), default=list(PARTS), help="which parts, comma-separated"
-    )
-    p.add_argument("--works", type=parse_names(tuple(WORKS)), default=list(WORKS), help="side-by-side works")
-    p.add_argument("--lengths", type=parse_int_list, default=[40, 128, 256, 512])
-    p.add_argument("--prompts", type=parse_int_list, default=[1, 4, 8, 16])
-    p.add_argument("--eval-batch-size", type=int, default=None, help="default: eval.batch_size's default")
-    p.add_argument("--plot", default=None, help="write the curves here (PNG)")
-    p.add_argument("--worker", choices=["evaluation"], default=None, help=argparse.SUPPRESS)
-    return p
+@dataclass
+class MemoryArgs(MinirlOptions, BenchArgs):
+    """Peak memory of a GRPO step, minirl beside TRL's GRPOTrainer, and the curves a user reads to size a run."""
+
+    max_new_tokens: int = 40
+    """New tokens per completion at most in the evaluation part (the works and the curves set their own)."""
+    steps: int = 1
+    """Timed steps per side."""
+    beta: float = 0.04
+    """KL coefficient: the main job's KL anchor, a reference model."""
+    parts: list[Literal["side_by_side", "curves", "evaluation"]] = field(default_factory=lambda: list(PARTS))
+    """Which parts, a YAML list, e.g. ``[curves]``."""
+    works: list[Literal["main", "long"]] = field(default_factory=lambda: list(WORKS))
+    """The side-by-side works, a YAML list."""
+    lengths: list[int] = field(default_factory=lambda: [40, 128, 256, 512])
+    """The completion caps of the tokens curve, a YAML list."""
+    prompts: list[int] = field(default_factory=lambda: [1, 4, 8, 16])
+    """The prompts per step of the prompts curve, a YAML list."""
+    eval_batch_size: int | None = None
+    """Rows of the evaluation batch (None: ``eval.batch_size``'s default)."""
+    plot: str | None = None
+    """Write the curves here (PNG)."""
+    worker: Literal["evaluation"] | None = None
+    """Internal: run the evaluation part in this process (the parent starts it)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("lengths", "prompts"):
+            values = getattr(self, name)
+            _check(values and min(values) >= 1, f"{name} must be positive integers, got {values}")
+        _check(
+            self.eval_batch_size is None or self.eval_batch_size >= 1,
+            f"eval_batch_size must be >= 1 or null, got {self.eval_batch_size}",
+        )
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = parse_options(MemoryArgs, argv)
     check_device(args)
     if args.worker:
         evaluation_worker(args)

@@ -1,19 +1,19 @@
 """minirl's rollout engines against HF ``model.generate`` on the same prompts, alternately: tokens/s and ratios.
 
 ``--prompts`` distinct GSM8K train prompts (rendered as minirl renders them) x ``--generations`` x
-``--max-new-tokens``; the default 1 x 8 x 128 is issue #19's target work ("rollout tokens/s >= 3x HF generate at
+``--max_new_tokens``; the default 1 x 8 x 128 is issue #19's target work ("rollout tokens/s >= 3x HF generate at
 8 x 128"). The engines (``--engines``, ``minirl.rollout.engines``): ``exact`` is minirl's decode loop over the model,
 ``bf16`` the same loop over a bf16 copy of it, ``auto`` whichever of the two this device gets by default. Every side
 samples with temperature 1, top-p 1, no top-k, no stop strings, under the same precision (fp32 on the CPU, bf16
 autocast on CUDA), and the sides take turns: ``--warmup`` untimed rounds, then ``--steps`` timed ones.
 
 Equal lengths: by default EOS is not a stop token on either side (``benchmarks.common.without_eos``), so every row
-decodes exactly ``--max-new-tokens`` tokens and both sides do the same number of decode steps at the same batch width.
-With ``--stop-at-eos`` rows end at EOS at different places on the two sides (different random streams; minirl also
+decodes exactly ``--max_new_tokens`` tokens and both sides do the same number of decode steps at the same batch width.
+With ``--stop_at_eos`` rows end at EOS at different places on the two sides (different random streams; minirl also
 drops finished rows from the batch): lengths are then recorded and the rates are per generated token.
 
     python benchmarks/rollout.py --warmup 1 --steps 2 --out docs/results/benchmarks/cpu_rollout.json
-    python benchmarks/rollout.py --engines exact --stop-at-eos
+    python benchmarks/rollout.py --engines '[exact]' --stop_at_eos true
     python benchmarks/rollout.py --device cuda --arch qwen2.5-0.5b
 """
 
@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import (  # noqa: E402
-    add_rollout_args,
+    BenchArgs,
+    RolloutOptions,
     alternate_runs,
-    base_parser,
     check_device,
     engine_run,
     finish,
     gsm8k_prompts,
+    parse_options,
     rate_summary,
     rollout_setup,
 )
+from minirl.config_checks import _check  # noqa: E402
 
 HF = "hf_generate"
 
@@ -89,12 +92,21 @@ def measure(args) -> dict:
     }
 
 
+@dataclass
+class RolloutArgs(RolloutOptions, BenchArgs):
+    """minirl's rollout engines against Hugging Face ``generate`` on the same prompts (tokens per second)."""
+
+    prompts: int = 1
+    """Distinct prompts, G completions each."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(self.prompts >= 1, f"prompts must be >= 1, got {self.prompts}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return (and with ``--out`` write) the result."""
-    p = base_parser(__doc__)
-    add_rollout_args(p)
-    p.add_argument("--prompts", type=int, default=1, help="distinct prompts, G completions each")
-    args = p.parse_args(argv)
+    args = parse_options(RolloutArgs, argv)
     check_device(args)
     started = time.perf_counter()
     result = measure(args)

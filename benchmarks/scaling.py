@@ -4,34 +4,36 @@ curve up to 8 x 8 of issue #19), per minirl engine, and each time's ratio to the
 Issue #19's target: 4 x 8 costs at most 2x the rollout time of 1 x 8 (memory-bound decode should make wider batches
 nearly free per token). The P prompts are the first P of the same list of GSM8K train prompts, so every batch holds
 the narrower ones. Lengths are fixed as in ``benchmarks/rollout.py`` (EOS is not a stop token, every row decodes
-``--max-new-tokens``; ``--stop-at-eos`` turns that off), so the curve measures the batch width and not the lengths
+``--max_new_tokens``; ``--stop_at_eos`` turns that off), so the curve measures the batch width and not the lengths
 the rows happened to draw. Rounds alternate: in each, every engine runs every P once; ``--warmup`` untimed rounds,
 then ``--steps`` timed ones.
 
     python benchmarks/scaling.py --warmup 1 --steps 2 --out docs/results/benchmarks/cpu_scaling.json
-    python benchmarks/scaling.py --engines exact --prompts 1,4 --max-new-tokens 64
+    python benchmarks/scaling.py --engines '[exact]' --prompts '[1, 4]' --max_new_tokens 64
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import (  # noqa: E402
-    add_rollout_args,
+    BenchArgs,
+    RolloutOptions,
     alternate_runs,
-    base_parser,
     check_device,
     engine_run,
     finish,
     gsm8k_prompts,
-    parse_int_list,
+    parse_options,
     rate_summary,
     rollout_setup,
 )
+from minirl.config_checks import _check  # noqa: E402
 
 
 def measure(args) -> dict:
@@ -70,14 +72,23 @@ def measure(args) -> dict:
     }
 
 
+@dataclass
+class ScalingArgs(RolloutOptions, BenchArgs):
+    """Rollout time as the batch widens: P prompts x G completions, for each minirl engine."""
+
+    prompts: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    """The widths P (prompts), a YAML list, e.g. ``[1, 4]``."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(
+            self.prompts and min(self.prompts) >= 1, f"prompts must be positive integers, got {self.prompts}"
+        )
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return (and with ``--out`` write) the result."""
-    p = base_parser(__doc__)
-    add_rollout_args(p)
-    p.add_argument(
-        "--prompts", type=parse_int_list, default=[1, 2, 4, 8], help="the widths P (prompts), comma-separated"
-    )
-    args = p.parse_args(argv)
+    args = parse_options(ScalingArgs, argv)
     check_device(args)
     started = time.perf_counter()
     result = measure(args)

@@ -1,18 +1,18 @@
 """The same GRPO step through minirl's ``GRPOTrainer`` and TRL's ``GRPOTrainer``, side by side in one run.
 
 Same model, same GSM8K train prompts in the same order (R1-Zero template, one-shot, ``<think>`` prefill; their length:
-docs/benchmarks.md, section The work), ``--prompts-per-step`` prompts x G completions x ``--max-new-tokens`` per step,
+docs/benchmarks.md, section The work), ``--prompts_per_step`` prompts x G completions x ``--max_new_tokens`` per step,
 same loss type, beta, rewards, fp32 on the CPU. TRL gets the same number of prompts per step: the config mapping
 (``minirl.backends.trl_backend``) sets TRL's ``per_device_train_batch_size`` to prompts x G with one generation batch
 per step. Each side lives in its own worker process (so peak RSS is per side); the parent drives them alternately, one
 step at a time: ``--warmup`` untimed steps each, then ``--steps`` timed steps, minirl, TRL, minirl, TRL, ...
-``--trl-bf16-steps K`` then adds K steps of TRL with its default ``bf16=True`` (its time a step on the CPU:
+``--trl_bf16_steps K`` then adds K steps of TRL with its default ``bf16=True`` (its time a step on the CPU:
 docs/benchmarks.md, section GRPO step, minirl vs TRL), in a fresh worker once the first two have quit. ``--engine``
 picks minirl's rollout engine (TRL has its own ``model.generate``).
 
     python benchmarks/step.py --out docs/results/benchmarks/cpu_step.json  # time: docs/benchmarks.md, Re-measured on
-    python benchmarks/step.py --engine bf16 --prompts-per-step 4 --out step_bf16_4x8.json
-    python benchmarks/step.py --warmup 0 --steps 1 --trl-bf16-steps 1 --out cpu_step_trl_bf16.json
+    python benchmarks/step.py --engine bf16 --prompts_per_step 4 --out step_bf16_4x8.json
+    python benchmarks/step.py --warmup 0 --steps 1 --trl_bf16_steps 1 --out cpu_step_trl_bf16.json
     python benchmarks/step.py --device cuda --arch qwen2.5-0.5b           # GPU; minirl only where TRL is missing
 
 Fairness: minirl's ``</answer>`` stop string is off (TRL stops at EOS only); both cap completions at the same length
@@ -36,17 +36,20 @@ import importlib.util
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from benchmarks.common import (  # noqa: E402
+    BenchArgs,
+    MinirlOptions,
     MinirlSide,
-    add_minirl_args,
-    base_parser,
     build_model,
     check_device,
     finish,
+    parse_options,
     peak_rss_mib,
     peaks,
     print_table,
@@ -57,6 +60,7 @@ from benchmarks.common import (  # noqa: E402
     sync,
 )
 from benchmarks.workers import Worker, alternate_workers, receive, send, serve  # noqa: E402
+from minirl.config_checks import _check  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 COLUMNS = [
@@ -231,24 +235,26 @@ def print_result(result: dict) -> None:
         print("minirl profile (s/step): " + ", ".join(f"{k} {v:.2f}" for k, v in prof.items()))
 
 
-def build_parser():
-    """This script's options (``benchmarks.common.base_parser`` plus the minirl and TRL ones)."""
-    import argparse
+@dataclass
+class StepArgs(MinirlOptions, BenchArgs):
+    """The same GRPO step through minirl's GRPOTrainer and TRL's GRPOTrainer, side by side in one run."""
 
-    p = base_parser(__doc__)
-    add_minirl_args(p)
-    p.add_argument(
-        "--trl-bf16-steps", type=int, default=0, help="also time TRL with bf16=True (K steps, no warm-up)"
-    )
-    p.add_argument("--minirl-only", action="store_true", help="skip TRL even when it is installed")
-    p.add_argument("--worker", choices=["minirl", "trl", "trl-bf16"], default=None, help=argparse.SUPPRESS)
-    return p
+    trl_bf16_steps: int = 0
+    """Also time TRL with bf16=True (this many steps, no warm-up)."""
+    minirl_only: bool = False
+    """Skip TRL even when it is installed."""
+    worker: Literal["minirl", "trl", "trl-bf16"] | None = None
+    """Internal: run one side in this process, driven by the parent over stdin/stdout."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(self.trl_bf16_steps >= 0, f"trl_bf16_steps must be >= 0, got {self.trl_bf16_steps}")
 
 
 def main(argv: list[str] | None = None) -> dict | None:
     """Run the benchmark (or, with the hidden ``--worker``, one side of it) and return the result."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = parse_options(StepArgs, argv)
     check_device(args)
     if args.worker:
         worker(args)

@@ -4,7 +4,6 @@ side; the TRL backend itself is tests/test_backends.py)."""
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import mmap
@@ -21,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import common, decode, gpu_check, int8, rollout, scaling, step, sweep, workers  # noqa: E402
 from benchmarks import compile as compile_bench  # noqa: E402
 from benchmarks import memory as memory_bench  # noqa: E402
+from minirl.config_checks import ConfigError  # noqa: E402
 
 
 @pytest.fixture
@@ -91,17 +91,19 @@ def test_rate_summary_is_over_all_runs():
     }
 
 
-def test_grid_and_list_parsing_rejects_garbage():
-    assert sweep.parse_grid("4x64,8x128") == [(4, 64), (8, 128)]
-    with pytest.raises(Exception, match="GxLEN"):
-        sweep.parse_grid("8,128")
-    assert common.parse_int_list("1,2,4,8") == [1, 2, 4, 8]
-    for bad in ("1,x", "0,2", ""):
-        with pytest.raises(argparse.ArgumentTypeError, match="positive integers"):
-            common.parse_int_list(bad)
-    assert common.parse_names(("exact", "bf16"))("exact, bf16") == ["exact", "bf16"]
-    with pytest.raises(argparse.ArgumentTypeError, match="subset of"):
-        common.parse_names(("exact", "bf16"))("exact,int8")
+def test_grid_and_list_options_reject_garbage():
+    assert sweep.parse_grid(["4x64", "8x128"]) == [(4, 64), (8, 128)]
+    for bad in (["8", "128"], ["4x0"], []):
+        with pytest.raises(ConfigError, match="GxLEN"):
+            sweep.parse_grid(bad)
+    assert common.parse_options(scaling.ScalingArgs, ["--prompts", "[1, 2, 4, 8]"]).prompts == [1, 2, 4, 8]
+    for bad in ("[1, x]", "[0, 2]", "[]", "1,2"):
+        with pytest.raises(SystemExit):
+            common.parse_options(scaling.ScalingArgs, ["--prompts", bad])
+    args = common.parse_options(rollout.RolloutArgs, ["--engines", "[exact, bf16]"])
+    assert args.engines == ["exact", "bf16"] and not args.stop_at_eos
+    with pytest.raises(SystemExit):
+        common.parse_options(rollout.RolloutArgs, ["--engines", "[exact, int8]"])
 
 
 def test_qwen25_05b_architecture_has_its_parameter_count():
@@ -147,12 +149,12 @@ def test_without_eos_decodes_every_row_to_the_cap_on_both_sides(tiny_model, tiny
 
 
 def _common(model_dir) -> list[str]:
-    return ["--model", str(model_dir), "--generations", "2", "--max-new-tokens", "4", "--warmup", "1"]
+    return ["--model", str(model_dir), "--generations", "2", "--max_new_tokens", "4", "--warmup", "1"]
 
 
 def test_step_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
     out = tmp_path / "step.json"
-    step.main([*_common(tiny_model_dir), "--steps", "2", "--minirl-only", "--out", str(out)])
+    step.main([*_common(tiny_model_dir), "--steps", "2", "--minirl_only", "true", "--out", str(out)])
     result = json.loads(out.read_text())
     assert set(result["summary"]) == {"minirl"} and len(result["per_step"]["minirl"]) == 2
     s = result["summary"]["minirl"]
@@ -166,8 +168,8 @@ def test_step_minirl_only(tmp_path, tiny_model_dir, capsys, gsm8k_env):
 
 
 def test_step_engine_and_prompts_per_step_reach_the_trainer(tmp_path, tiny_model_dir, gsm8k_env):
-    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--minirl-only"]
-    result = step.main([*argv, "--engine", "bf16", "--prompts-per-step", "3"])
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--minirl_only", "true"]
+    result = step.main([*argv, "--engine", "bf16", "--prompts_per_step", "3"])
     assert result["minirl_engine"] == "bf16"
     row = result["per_step"]["minirl"][0]
     assert row["sequences"] == 6 and 6 <= row["generated_tokens"] <= 24  # 3 prompts x G = 2, at most 4 tokens
@@ -177,7 +179,7 @@ def test_step_engine_and_prompts_per_step_reach_the_trainer(tmp_path, tiny_model
     not all(importlib.util.find_spec(m) for m in ("trl", "datasets")), reason="needs trl and datasets"
 )
 def test_step_side_by_side_with_trl(tiny_model_dir, gsm8k_env):
-    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts-per-step", "2"]
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts_per_step", "2"]
     result = step.main(argv)
     assert set(result["summary"]) == {"minirl", "trl"}
     mini, trl = result["per_step"]["minirl"][0], result["per_step"]["trl"][0]
@@ -210,7 +212,9 @@ def test_rollout(tiny_model_dir, gsm8k_env):
 
 
 def test_rollout_stopping_at_eos(tiny_model_dir, gsm8k_env):
-    result = rollout.main([*_common(tiny_model_dir), "--steps", "1", "--engines", "exact", "--stop-at-eos"])
+    result = rollout.main(
+        [*_common(tiny_model_dir), "--steps", "1", "--engines", "[exact]", "--stop_at_eos", "true"]
+    )
     assert set(result["summary"]) == {"minirl_exact", "hf_generate"} and not result["fixed_length"]
     for s in result["summary"].values():
         assert 2 <= s["tokens"] <= 8 and s["tokens_per_s"] > 0
@@ -218,8 +222,8 @@ def test_rollout_stopping_at_eos(tiny_model_dir, gsm8k_env):
 
 
 def test_scaling(tiny_model_dir, gsm8k_env):
-    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts", "2,1"]
-    result = scaling.main([*argv, "--engines", "exact,bf16"])
+    argv = [*_common(tiny_model_dir), "--warmup", "0", "--steps", "1", "--prompts", "[2, 1]"]
+    result = scaling.main([*argv, "--engines", "[exact, bf16]"])
     assert set(result["curves"]) == {"exact", "bf16"} and result["narrowest"] == "1x2"
     for cells in result["curves"].values():
         assert [(c["prompts"], c["rows"], c["tokens"]) for c in cells] == [(1, 2, 8), (2, 4, 16)]
@@ -227,7 +231,7 @@ def test_scaling(tiny_model_dir, gsm8k_env):
 
 
 def test_sweep(tiny_model_dir, gsm8k_env):
-    result = sweep.main([*_common(tiny_model_dir), "--steps", "1", "--grid", "2x2,4x3"])
+    result = sweep.main([*_common(tiny_model_dir), "--steps", "1", "--grid", "[2x2, 4x3]"])
     cells = result["cells"]
     assert [(c["generations"], c["max_new_tokens"]) for c in cells] == [(2, 2), (4, 3)]
     assert all(c["mean_completion_length"] <= c["max_new_tokens"] for c in cells)
@@ -261,7 +265,7 @@ def test_int8(tiny_model_dir, gsm8k_env, tmp_path):
     """Every variant is timed and measured; fp32 is the reference (KL 0), quantizing moves the distribution."""
     out = tmp_path / "int8.json"
     rows = int8.main(
-        ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "6", "--out", str(out)]
+        ["--model", str(tiny_model_dir), "--generations", "2", "--max_new_tokens", "6", "--out", str(out)]
     )["rows"]
     assert {"fp32", "bf16 copy", "int8 every linear", "int8 all but down_proj", "int8 lm_head only"} <= set(
         rows
@@ -290,14 +294,31 @@ def test_scripts_run_from_anywhere(script, tmp_path):
     assert "--model" in done.stdout and "--out" in done.stdout
 
 
+def test_a_bad_option_is_a_one_line_error(capsys):
+    """The options are parsed as the recipes' configs (jsonargparse): a mistake is one ``error:`` line, exit 2."""
+    for argv, message in (
+        (["--stop-at-eos"], "unrecognized arguments: --stop-at-eos"),
+        (["--engines", "exact"], 'Parser key "engines"'),
+        (["--prompts", "0"], "prompts must be >= 1, got 0"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            rollout.main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error: ") and message in err, err
+        assert err.count("\n") == 1
+    with pytest.raises(SystemExit) as stop:
+        sweep.main(["--grid", "[8x, 4x64]"])
+    assert stop.value.code == 2 and "grid expects GxLEN pairs" in capsys.readouterr().err
+
+
 def test_compile_modes_do_the_same_work(tiny_model_dir, gsm8k_env):
     """The eager modes (the compiled one needs a C++ toolchain and minutes): same first-step logits, ratios > 0."""
-    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "8", "--steps", "3"]
-    s = compile_bench.main([*argv, "--modes", "reserved,static", "--dtype", "float32"])["summary"]
+    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max_new_tokens", "8", "--steps", "3"]
+    s = compile_bench.main([*argv, "--modes", "[reserved, static]", "--dtype", "float32"])["summary"]
     assert s["reserved_step_ms"] > 0 and s["static_step_ms"] > 0 and s["reserved_vs_reserved"] == 1.0
     # fp32: the static cache's masked attention equals the reserved one
     assert s["static_max_logit_diff"] < 1e-4
-    with pytest.raises(SystemExit, match="--max-new-tokens of at least"):
+    with pytest.raises(SystemExit, match="--max_new_tokens of at least"):
         compile_bench.main([*argv, "--steps", "20"])
 
 
@@ -305,7 +326,7 @@ def test_gpu_check_runs_every_stage_in_smoke_mode(tmp_path, gsm8k_env):
     """The GPU machine's one script, on the CPU with the 2-layer model: every stage ends ok and leaves numbers."""
     out = tmp_path / "out"
     result = gpu_check.main(
-        ["--smoke", "--out-dir", str(out), "--work-dir", str(tmp_path / "work"), "--steps", "2"]
+        ["--smoke", "true", "--out_dir", str(out), "--work_dir", str(tmp_path / "work"), "--steps", "2"]
     )
     assert set(result["stages"]) == {"r1_zero", "rollout", "step"}  # smoke mode has no gpu_tests stage
     for name, stage in result["stages"].items():
@@ -335,7 +356,7 @@ def test_gpu_check_without_a_gpu_stops_before_any_stage(tmp_path, monkeypatch):
     """--device cuda with no GPU visible: a one-line stop, not CUDA tests all skipped and reported ok."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="no CUDA device"):
-        gpu_check.main(["--out-dir", str(tmp_path / "out")])
+        gpu_check.main(["--out_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 
 
@@ -358,8 +379,8 @@ def test_gpu_check_reads_a_run_cut_off_mid_line(tmp_path):
 def test_memory_benchmark_side_by_side_curves_and_evaluation(tmp_path, tiny_model_dir, gsm8k_env):
     """Every part on the 2-layer model: each side's peak and phases, ratios, curve points with estimates, a plot."""
     png = tmp_path / "memory.png"
-    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max-new-tokens", "4",
-            "--lengths", "4,8", "--prompts", "1", "--eval-batch-size", "18", "--plot", str(png)]  # fmt: skip
+    argv = ["--model", str(tiny_model_dir), "--generations", "2", "--max_new_tokens", "4",
+            "--lengths", "[4, 8]", "--prompts", "[1]", "--eval_batch_size", "18", "--plot", str(png)]  # fmt: skip
     result = memory_bench.main(argv)
     for work in result["side_by_side"].values():
         assert work["minirl"]["peak_rss_mib"] > 50 and work["trl"]["peak_rss_mib"] > 50
