@@ -252,7 +252,7 @@ class StepArgs(MinirlOptions, BenchArgs):
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    """Run the benchmark (or, with the hidden ``--worker``, one side of it) and return the result."""
+    """Run the benchmark (or, with the internal ``--worker``, one side of it) and return the result."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_options(StepArgs, argv)
     check_device(args)

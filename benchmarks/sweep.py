@@ -56,14 +56,14 @@ class SweepArgs(MinirlOptions, BenchArgs):
 
     def __post_init__(self):
         super().__post_init__()
-        self.cells = parse_grid(self.grid)
+        parse_grid(self.grid)  # refused here, before any model is loaded
 
 
 def measure(args) -> dict:
     """One trainer per grid cell on one loaded model; the summary of each cell's timed steps."""
     model, tok = build_model(args)
     cells = []
-    for i, (g, n_new) in enumerate(args.cells):
+    for i, (g, n_new) in enumerate(parse_grid(args.grid)):
         warmup = args.warmup if i == 0 else 0
         side = MinirlSide(args, model, tok, warmup + args.steps + 1, generations=g, max_new=n_new)
         for _ in range(warmup):
