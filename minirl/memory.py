@@ -51,20 +51,53 @@ def resident_bytes() -> int | None:
     return None if kib is None else kib * 1024
 
 
-def available_bytes(device: torch.device | str = "cpu") -> int | None:
-    """Memory a run may still take: the GPU's free memory on CUDA, else the machine's ``MemAvailable`` (Linux) plus
-    what this process already holds, or None when unknown."""
+def free_bytes(device: torch.device | str = "cpu") -> int | None:
+    """Memory free right now: the GPU's free memory on CUDA, else the machine's ``MemAvailable`` (Linux), or None
+    when unknown.
+
+    >>> free_bytes() is None or free_bytes() > 0
+    True
+    """
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free) + int(torch.cuda.memory_allocated(device))
+        return int(free)
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 + (resident_bytes() or 0)
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def available_bytes(device: torch.device | str = "cpu") -> int | None:
+    """Memory a run may still take: what is free (:func:`free_bytes`) plus what this process already holds (the
+    GPU memory it allocated on CUDA, its resident memory on the CPU), or None when unknown."""
+    device = torch.device(device)
+    free = free_bytes(device)
+    if free is None:
+        return None
+    held = torch.cuda.memory_allocated(device) if device.type == "cuda" else resident_bytes() or 0
+    return free + int(held)
+
+
+BATCH_MEMORY_SHARE = 0.5
+"""The share of the free memory one generation batch's KV cache and logits may take (:func:`rows_that_fit`)."""
+
+
+def rows_that_fit(per_row: int, limit: int, free: int | None, share: float = BATCH_MEMORY_SHARE) -> int:
+    """How many sequences to generate at once: ``limit``, or fewer when ``limit`` rows of ``per_row`` bytes each
+    would take more than ``share`` of the ``free`` bytes (None: unknown, ``limit``); at least 1.
+
+    >>> rows_that_fit(per_row=100, limit=64, free=1000)
+    5
+    >>> rows_that_fit(per_row=100, limit=64, free=None), rows_that_fit(per_row=100, limit=64, free=10)
+    (64, 1)
+    """
+    if free is None:
+        return limit
+    return max(1, min(limit, int(free * share) // max(per_row, 1)))
 
 
 def release_heap() -> bool:
@@ -220,6 +253,11 @@ class ModelShape:
         """A KV cache of ``rows`` sequences of ``tokens`` (fp32 keys and values, every layer)."""
         return rows * tokens * self.layers * 2 * self.kv_width * 4
 
+    def generation_bytes(self, rows: int, tokens: int) -> int:
+        """What decoding ``rows`` sequences of up to ``tokens`` (prompt included) at once holds: their KV cache and two
+        rows of fp32 logits each (the step's logits and the sampler's working copy)."""
+        return self.kv_bytes(rows, tokens) + 2 * rows * self.vocab * 4
+
 
 @dataclass
 class MemoryEstimate:
@@ -344,10 +382,10 @@ def estimate_memory(
         return _update_bytes(shape, m, r.max_new_tokens, prompts, checkpointing, chunk)
 
     def evaluation(rows_: int) -> int:
-        return shape.kv_bytes(rows_, prompt_tokens + eval_tokens) + 2 * rows_ * shape.vocab * 4
+        return shape.generation_bytes(rows_, prompt_tokens + eval_tokens)
 
     phases = {
-        "rollout": shape.kv_bytes(rows, prompt_tokens + r.max_new_tokens) + 2 * rows * shape.vocab * 4,
+        "rollout": shape.generation_bytes(rows, prompt_tokens + r.max_new_tokens),
         "forward_backward": update(micro),
     }
     if mapped_reference and reference:

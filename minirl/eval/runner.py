@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 import rewards
 from minirl.eval.metrics import Estimate, majority_is_correct, mean_estimate, mean_pass_at_k, proportion
 from minirl.eval.ways import WAYS, ways_of_reasoning
+from minirl.memory import GIB, ModelShape, free_bytes, rows_that_fit
 from minirl.rollout.generate import generate
 from minirl.tasks import Example, PromptStyle, Task, build_prompt, no_reasoning_suffix
 
@@ -140,6 +141,24 @@ def _batched(seq: list, size: int):
         yield seq[i : i + size]
 
 
+def _rows_in_memory(model, tokenizer, examples, task, style, max_new_tokens: int, batch_size: int) -> int:
+    """``batch_size``, or fewer rows when their KV cache and logits would take more than half the free memory
+    (:func:`minirl.memory.rows_that_fit`); says so when it cuts."""
+    longest = max(
+        len(tokenizer(build_prompt(ex, tokenizer, style, task=task))["input_ids"]) for ex in examples
+    )
+    shape = ModelShape.of(model)
+    per_row = shape.generation_bytes(1, longest + max_new_tokens)
+    free = free_bytes(next(model.parameters()).device)
+    fit = rows_that_fit(per_row, batch_size, free)
+    if fit < batch_size:
+        print(
+            f"[minirl] evaluation batch {batch_size} -> {fit} sequences: {batch_size} would need "
+            f"{batch_size * per_row / GIB:.2f} GiB of KV cache and logits, {free / GIB:.2f} GiB is free"
+        )
+    return fit
+
+
 def evaluate_examples(
     model,
     tokenizer,
@@ -158,7 +177,8 @@ def evaluate_examples(
 ) -> EvalResult:
     """Greedy pass@1 on every problem, plus k sampled completions per problem when ``k > 1``.
 
-    ``progress`` shows a bar on stderr with the problems done and the time left, labelled ``desc``.
+    ``progress`` shows a bar on stderr with the problems done and the time left, labelled ``desc``. At most
+    ``batch_size`` sequences are decoded at once, fewer when that many would not fit in half the free memory.
     ``reasoning=False`` is the reasoning ablation: each prompt is followed by
     :func:`~minirl.tasks.no_reasoning_suffix` (``</think>\\n<answer>``), so the model must answer with no reasoning;
     the completions are scored (and saved) with that text in front of them. How much accuracy falls says how much
@@ -175,7 +195,9 @@ def evaluate_examples(
     records: list[dict] = []
     bar = tqdm(total=len(examples), desc=desc, unit="problem", disable=not progress, dynamic_ncols=True)
     rows = k + 1 if k > 1 else 1  # the greedy completion first, then k samples, decoded in one batch
-    per_batch = max(1, batch_size // rows)
+    per_batch = max(
+        1, _rows_in_memory(model, tokenizer, examples, task, style, max_new_tokens, batch_size) // rows
+    )
     temps = [0.0] + [temperature] * k if k > 1 else 0.0
     for chunk in _batched(examples, per_batch):
         prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]

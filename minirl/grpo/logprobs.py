@@ -222,7 +222,7 @@ def grouped_completion_logprobs(
         )
     chunked = chunk is not None and supports_chunked_head(model)
     with hidden_states_out(model) if chunked else nullcontext() as head:
-        pre = prefilled or _prefill(model, prompt_ids, prompt_mask, checkpointed)
+        pre = prefilled if prefilled is not None else _prefill(model, prompt_ids, prompt_mask, checkpointed)
         first = pre.last_logits.index_select(0, group_index)  # [N, V or H] predicts completion token 1
         # every layer's K/V: [B, H, W, D] -> [N, H, W, D]; read, never extended: a checkpointed layer's recompute
         # sees the same
