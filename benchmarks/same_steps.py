@@ -70,9 +70,12 @@ def compare(a: Path, b: Path) -> dict:
     (ma, wa), (mb, wb) = load(a), load(b)
     if len(ma) != len(mb):
         raise SystemExit(f"error: {a} has {len(ma)} steps, {b} has {len(mb)}")
-    keys = sorted(set(ma[0]) & set(mb[0]))
-    diffs = {k: max(abs(float(x[k]) - float(y[k])) for x, y in zip(ma, mb)) for k in keys}
-    only = sorted(set(ma[0]) ^ set(mb[0]))
+    # a metric may be logged at some steps only (``ways/none/accuracy`` when some completion took no way)
+    keys = sorted({k for x, y in zip(ma, mb) for k in set(x) & set(y)})
+    diffs = {
+        k: max(abs(float(x[k]) - float(y[k])) for x, y in zip(ma, mb) if k in x and k in y) for k in keys
+    }
+    only = sorted({f"step {i + 1}: {k}" for i, (x, y) in enumerate(zip(ma, mb)) for k in set(x) ^ set(y)})
     weight = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
     scale = max(float(wa[k].abs().max()) for k in wa)
     result = {
@@ -83,7 +86,10 @@ def compare(a: Path, b: Path) -> dict:
     }
     width = max(map(len, keys))
     for k in keys:
-        print(f"  {k:{width}s} {ma[-1][k]: .6g}  vs {mb[-1][k]: .6g}   max |diff| over steps {diffs[k]:.3g}")
+        x, y = next(
+            (x, y) for x, y in zip(reversed(ma), reversed(mb)) if k in x and k in y
+        )  # the last step with k
+        print(f"  {k:{width}s} {x[k]: .6g}  vs {y[k]: .6g}   max |diff| over steps {diffs[k]:.3g}")
     print(f"weights: max |diff| {weight:.3g} (largest weight {scale:.3g}); metrics in one run only: {only}")
     return result
 
