@@ -17,7 +17,9 @@ def _run(path, metrics, weight):
 
 def test_compare_takes_metrics_present_at_some_steps(tmp_path):
     a = _run(tmp_path / "a.safetensors", [{"loss": 1.0, "ways/none/accuracy": 0.5}, {"loss": 2.0}], 3.0)
-    b = _run(tmp_path / "b.safetensors", [{"loss": 1.0, "ways/none/accuracy": 0.25}, {"loss": 2.5, "kl": 1.0}], 3.5)
+    b = _run(
+        tmp_path / "b.safetensors", [{"loss": 1.0, "ways/none/accuracy": 0.25}, {"loss": 2.5, "kl": 1.0}], 3.5
+    )
     out = compare(a, b)
     assert out["metrics_max_abs_diff"] == {"loss": 0.5, "ways/none/accuracy": 0.25}
     assert out["only_in_one"] == ["step 2: kl"]

@@ -50,7 +50,9 @@ def _grads(model):
 @pytest.mark.parametrize("chunk", [None, 4], ids=["full-logits", "chunked-head"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "checkpointed"])
 @pytest.mark.parametrize("shared", [False, True], ids=["own-prompts", "common-prefix"])
-def test_micro_batches_on_one_prefill_equal_one_batch(tiny_tokenizer, loss_type, chunk, checkpointing, shared):
+def test_micro_batches_on_one_prefill_equal_one_batch(
+    tiny_tokenizer, loss_type, chunk, checkpointing, shared
+):
     p_ids, p_mask, comp, mask, gi = _batch(tiny_tokenizer, shared=shared)
     model = make_tiny_model(len(tiny_tokenizer), seed=0).train()
     if checkpointing:
@@ -66,7 +68,9 @@ def test_micro_batches_on_one_prefill_equal_one_batch(tiny_tokenizer, loss_type,
     torch.testing.assert_close(ent, ent_ref, atol=1e-5, rtol=1e-5)
     assert loss == pytest.approx(loss_ref, rel=1e-5, abs=1e-6)
     assert got.keys() == ref.keys()
-    assert any(ref["model.embed_tokens.weight"][t].abs().sum() > 0 for t in p_ids[0].tolist())  # prompts get grads
+    assert any(
+        ref["model.embed_tokens.weight"][t].abs().sum() > 0 for t in p_ids[0].tolist()
+    )  # prompts get grads
     for name in ref:
         torch.testing.assert_close(got[name], ref[name], atol=1e-5, rtol=1e-4, msg=name)
 
