@@ -141,12 +141,11 @@ def _batched(seq: list, size: int):
         yield seq[i : i + size]
 
 
-def _rows_in_memory(model, tokenizer, examples, task, style, max_new_tokens: int, batch_size: int) -> int:
+def _rows_in_memory(model, tokenizer, inputs: list[str], max_new_tokens: int, batch_size: int) -> int:
     """``batch_size``, or fewer rows when their KV cache and logits would take more than half the free memory
-    (:func:`minirl.memory.rows_that_fit`); says so when it cuts."""
-    longest = max(
-        len(tokenizer(build_prompt(ex, tokenizer, style, task=task))["input_ids"]) for ex in examples
-    )
+    (:func:`minirl.memory.rows_that_fit`), for the longest of the texts ``inputs`` followed by ``max_new_tokens``;
+    says so when it cuts."""
+    longest = max(len(tokenizer(text)["input_ids"]) for text in inputs)
     shape = ModelShape.of(model)
     per_row = shape.generation_bytes(1, longest + max_new_tokens)
     free = free_bytes(next(model.parameters()).device)
@@ -195,25 +194,24 @@ def evaluate_examples(
     records: list[dict] = []
     bar = tqdm(total=len(examples), desc=desc, unit="problem", disable=not progress, dynamic_ncols=True)
     rows = k + 1 if k > 1 else 1  # the greedy completion first, then k samples, decoded in one batch
-    per_batch = max(
-        1, _rows_in_memory(model, tokenizer, examples, task, style, max_new_tokens, batch_size) // rows
-    )
+    prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in examples]
+    forced = ["" if reasoning else no_reasoning_suffix(p) for p in prompts]
+    inputs = [p + f for p, f in zip(prompts, forced)]  # what the model is given
+    per_batch = max(1, _rows_in_memory(model, tokenizer, inputs, max_new_tokens, batch_size) // rows)
     temps = [0.0] + [temperature] * k if k > 1 else 0.0
-    for chunk in _batched(examples, per_batch):
-        prompts = [build_prompt(ex, tokenizer, style, task=task) for ex in chunk]
-        forced = ["" if reasoning else no_reasoning_suffix(p) for p in prompts]
+    for chunk in _batched(list(zip(examples, prompts, forced, inputs)), per_batch):
         roll = generate(
             model,
             tokenizer,
-            [p + f for p, f in zip(prompts, forced)],
+            [text for *_, text in chunk],
             rows,
             max_new_tokens,
             temperature=temps,
             generator=gen,
         )
-        for i, (ex, prompt) in enumerate(zip(chunk, prompts)):
+        for i, (ex, prompt, pre, _) in enumerate(chunk):
             group = slice(i * rows, (i + 1) * rows)
-            texts = [forced[i] + t for t in roll.texts[group]]
+            texts = [pre + t for t in roll.texts[group]]
             lengths = [int(x) for x in roll.lengths[group]]
             truncated = [bool(x) for x in roll.truncated[group]]
             correct = _correct(task, texts, ex, prompt)

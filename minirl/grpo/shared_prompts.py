@@ -109,15 +109,14 @@ class SharedPrompts:
     def backward(self) -> None:
         """Back-propagate the gradients the micro-batches left on the prompts' cache through a second prefill, with
         gradient (the same random state as the first); nothing to do without gradient or when no micro-batch ran."""
-        pairs = [(t, t.grad) for t in _tensors(self.prefilled) if t.requires_grad and t.grad is not None]
-        if not (self.grad and pairs):
+        old = _tensors(self.prefilled) if self.grad else []
+        if all(t.grad is None for t in old):
             return
         with torch.random.fork_rng(devices=self.cuda):  # dropout, if any, draws what the first prefill drew
             torch.set_rng_state(self.rng[0])
             for device, state in zip(self.cuda, self.rng[1]):
                 torch.cuda.set_rng_state(state, device)
             again = _tensors(prompt_prefill(self.model, self.prompt_ids, self.prompt_mask, self.chunk))
-        seen = {id(t): grad for t, grad in pairs}
-        roots = [(new, seen[id(old)]) for old, new in zip(_tensors(self.prefilled), again) if id(old) in seen]
+        roots = [(new, o.grad) for o, new in zip(old, again) if o.grad is not None]
         torch.autograd.backward([r for r, _ in roots], [g for _, g in roots])
         self.prefilled = None  # the cache and its gradients are freed
