@@ -37,7 +37,7 @@ from typing import Literal, TypeVar
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from minirl.config_checks import ConfigError, _check  # noqa: E402
+from minirl.config_checks import ConfigError, _check, at_least  # noqa: E402
 
 QWEN25_05B = dict(
     hidden_size=896,
@@ -214,8 +214,7 @@ class BenchArgs:
     """Write the JSON result here."""
 
     def __post_init__(self):
-        for name, low in (("generations", 1), ("max_new_tokens", 1), ("warmup", 0), ("steps", 1)):
-            _check(getattr(self, name) >= low, f"{name} must be >= {low}, got {getattr(self, name)}")
+        at_least("", self, generations=1, max_new_tokens=1, warmup=0, steps=1)
         if isinstance(self, MinirlOptions):
             check_minirl_options(self)
 
@@ -246,8 +245,7 @@ def check_minirl_options(args: MinirlOptions) -> None:
     _check(
         args.loss_type in LOSS_TYPES, f"loss_type must be one of {list(LOSS_TYPES)}, got {args.loss_type!r}"
     )
-    _check(args.prompts_per_step >= 1, f"prompts_per_step must be >= 1, got {args.prompts_per_step}")
-    _check(args.beta >= 0, f"beta must be >= 0, got {args.beta}")
+    at_least("", args, prompts_per_step=1, beta=0)
 
 
 @dataclass

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from minirl.config_checks import _check  # noqa: E402
+from minirl.config_checks import at_least  # noqa: E402
 
 
 def build_checkpoint(path: Path, smoke: bool) -> Path:
@@ -164,7 +164,7 @@ class GpuCheckArgs:
     """Checkpoint and run folder (None: a new temporary folder)."""
 
     def __post_init__(self):
-        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        at_least("", self, steps=1)
         self.out_dir = self.out_dir or os.environ.get("OUT", "gpu_check_out")
         if self.smoke:
             self.device = "cpu"

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minirl.cli import run_main  # noqa: E402
-from minirl.config_checks import _check  # noqa: E402
+from minirl.config_checks import _check, at_least  # noqa: E402
 from minirl.config_parse import parse_fields  # noqa: E402
 from minirl.r1.s1_pool import PoolConfig, make_pool  # noqa: E402
 from minirl.r1.s2_curate import NearDuplicateFilter, curate, default_filters, shingles  # noqa: E402
@@ -126,8 +126,7 @@ class NearDupArgs:
 
     def __post_init__(self):
         _check(self.task in task_names(), f"task must be one of {task_names()}, got {self.task!r}")
-        _check(self.n >= 1, f"n must be >= 1, got {self.n}")
-        _check(self.repeats >= 1, f"repeats must be >= 1, got {self.repeats}")
+        at_least("", self, n=1, repeats=1)
 
 
 def main(argv: list[str] | None = None) -> None:

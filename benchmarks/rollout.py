@@ -38,7 +38,7 @@ from benchmarks.common import (  # noqa: E402
     rate_summary,
     rollout_setup,
 )
-from minirl.config_checks import _check  # noqa: E402
+from minirl.config_checks import at_least  # noqa: E402
 
 HF = "hf_generate"
 
@@ -101,7 +101,7 @@ class RolloutArgs(RolloutOptions, BenchArgs):
 
     def __post_init__(self):
         super().__post_init__()
-        _check(self.prompts >= 1, f"prompts must be >= 1, got {self.prompts}")
+        at_least("", self, prompts=1)
 
 
 def main(argv: list[str] | None = None) -> dict:

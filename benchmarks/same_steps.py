@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from minirl.config_checks import ConfigError, _check  # noqa: E402
+from minirl.config_checks import ConfigError, _check, at_least  # noqa: E402
 from minirl.config_parse import parse_fields  # noqa: E402
 
 MEASURED = ("time/", "memory/", "step_time", "rollout_time", "train_time", "tokens_per_s", "tokens/s")
@@ -109,7 +109,7 @@ class SameStepsArgs:
     "--optim.micro_batch_size 4"``."""
 
     def __post_init__(self):
-        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        at_least("", self, steps=1)
         _check(self.compare is None or len(self.compare) == 2, f"compare takes two files, got {self.compare}")
         _check(self.compare is not None or self.out is not None, "give --out (to run) or --compare '[A, B]'")
 

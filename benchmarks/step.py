@@ -60,7 +60,7 @@ from benchmarks.common import (  # noqa: E402
     sync,
 )
 from benchmarks.workers import Worker, alternate_workers, receive, send, serve  # noqa: E402
-from minirl.config_checks import _check  # noqa: E402
+from minirl.config_checks import at_least  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 COLUMNS = [
@@ -248,7 +248,7 @@ class StepArgs(MinirlOptions, BenchArgs):
 
     def __post_init__(self):
         super().__post_init__()
-        _check(self.trl_bf16_steps >= 0, f"trl_bf16_steps must be >= 0, got {self.trl_bf16_steps}")
+        at_least("", self, trl_bf16_steps=0)
 
 
 def main(argv: list[str] | None = None) -> dict | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from minirl.cli import run_main
-from minirl.config_checks import _check
+from minirl.config_checks import _check, above, at_least
 from minirl.config_parse import parse_fields
 from minirl.files import read_metrics
 
@@ -268,8 +268,8 @@ class ParityArgs:
     e.g. ``'docs/results/trl_parity/sweep/*'``."""
 
     def __post_init__(self):
-        _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
-        _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        at_least("", self, steps=1)
+        above("", self, temperature=0)
         _check(
             self.table is None or bool(glob.glob(self.table)), f"table: no directory matches {self.table!r}"
         )

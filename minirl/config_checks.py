@@ -18,17 +18,26 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _field(section: str, name: str) -> str:
+    """``section.name``, or ``name`` alone for options without sections (``section=""``: a benchmark's)."""
+    return f"{section}.{name}" if section else name
+
+
 def at_least(section: str, values: Any, **bounds: float) -> None:
-    """Check ``values.name >= bound`` for each ``name=bound``; the message names ``section.name`` and the value.
+    """Check ``values.name >= bound`` for each ``name=bound``; the message names ``section.name`` (``name`` when
+    ``section`` is empty) and the value.
 
     >>> from types import SimpleNamespace
     >>> at_least("run", SimpleNamespace(max_steps=0), max_steps=1)
     Traceback (most recent call last):
     minirl.config_checks.ConfigError: run.max_steps must be >= 1, got 0
+    >>> at_least("", SimpleNamespace(steps=0), steps=1)
+    Traceback (most recent call last):
+    minirl.config_checks.ConfigError: steps must be >= 1, got 0
     """
     for name, bound in bounds.items():
         value = getattr(values, name)
-        _check(value >= bound, f"{section}.{name} must be >= {bound}, got {value}")
+        _check(value >= bound, f"{_field(section, name)} must be >= {bound}, got {value}")
 
 
 def above(section: str, values: Any, **bounds: float) -> None:
@@ -41,7 +50,7 @@ def above(section: str, values: Any, **bounds: float) -> None:
     """
     for name, bound in bounds.items():
         value = getattr(values, name)
-        _check(value > bound, f"{section}.{name} must be > {bound}, got {value}")
+        _check(value > bound, f"{_field(section, name)} must be > {bound}, got {value}")
 
 
 def one_of(section: str, values: Any, **choices: Collection[str]) -> None:
@@ -54,7 +63,7 @@ def one_of(section: str, values: Any, **choices: Collection[str]) -> None:
     """
     for name, options in choices.items():
         value = getattr(values, name)
-        _check(value in options, f"{section}.{name} must be one of {options}, got '{value}'")
+        _check(value in options, f"{_field(section, name)} must be one of {options}, got '{value}'")
 
 
 WORKED_EXAMPLE_KEYS = ("question", "reasoning", "answer")
